@@ -1,0 +1,37 @@
+# `make test` works on a fresh machine: it creates .venv, installs bgpd with its test
+# extras and runs the whole suite.  `make demo` runs the main job.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv test lint format bench-codec clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+$(BIN)/.bench: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+bench-codec: $(BIN)/.bench
+	$(BIN)/python bench/codec.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

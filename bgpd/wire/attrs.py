@@ -1,0 +1,699 @@
+"""Path attributes: one descriptor row per attribute, interned immutable attribute sets.
+
+An UPDATE's path-attribute block is decoded once per distinct block (per pool and decoding
+context) into an :class:`AttrSet` that every prefix carrying it shares. MP_REACH_NLRI and
+MP_UNREACH_NLRI are not part of a set: they carry NLRI, and their next hop becomes the set's
+``next_hop`` through a cached derivation.
+
+Error handling follows RFC 7606: each row names the action taken when the attribute is
+malformed (attribute-discard, treat-as-withdraw or session reset) and the RFC 4271 §6.3 subcode
+recorded with it.
+"""
+
+import weakref
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .constants import (
+    AS_CONFED_SEQUENCE,
+    AS_CONFED_SET,
+    AS_SEQUENCE,
+    AS_SET,
+    AS_TRANS,
+    ATTR_AGGREGATOR,
+    ATTR_AS4_AGGREGATOR,
+    ATTR_AS4_PATH,
+    ATTR_AS_PATH,
+    ATTR_ATOMIC_AGGREGATE,
+    ATTR_CLUSTER_LIST,
+    ATTR_COMMUNITIES,
+    ATTR_EXT_COMMUNITIES,
+    ATTR_LARGE_COMMUNITY,
+    ATTR_LOCAL_PREF,
+    ATTR_MED,
+    ATTR_MP_REACH_NLRI,
+    ATTR_MP_UNREACH_NLRI,
+    ATTR_NEXT_HOP,
+    ATTR_ORIGIN,
+    ATTR_ORIGINATOR_ID,
+    ERR_UPDATE,
+    FLAG_EXTENDED,
+    FLAG_OPTIONAL,
+    FLAG_PARTIAL,
+    FLAG_TRANSITIVE,
+    UPD_ATTR_FLAGS,
+    UPD_ATTR_LENGTH,
+    UPD_INVALID_NEXT_HOP,
+    UPD_INVALID_ORIGIN,
+    UPD_MALFORMED_AS_PATH,
+    UPD_MALFORMED_ATTR_LIST,
+    UPD_OPTIONAL_ATTR,
+    UPD_UNRECOGNIZED_WELLKNOWN,
+)
+from .errors import Action, BGPError
+
+WK = FLAG_TRANSITIVE  # well-known: optional 0, transitive 1
+OPT = FLAG_OPTIONAL  # optional non-transitive
+OPT_T = FLAG_OPTIONAL | FLAG_TRANSITIVE  # optional transitive
+
+
+class Malformed(Exception):
+    """Raised by an attribute decoder; the row's action decides what happens."""
+
+    def __init__(self, subcode: int, detail: str) -> None:
+        self.subcode = subcode
+        self.detail = detail
+
+
+# --- the immutable attribute set ----------------------------------------------------------
+
+_FIELDS = (
+    "origin",
+    "as_path",
+    "next_hop",
+    "med",
+    "local_pref",
+    "atomic_aggregate",
+    "aggregator",
+    "communities",
+    "originator_id",
+    "cluster_list",
+    "ext_communities",
+    "large_communities",
+    "unknown",
+)
+
+
+class AttrSet:
+    """One route's path attributes. Immutable and interned: compare with ``is``.
+
+    Field values: ``origin`` int | None; ``as_path`` tuple of ``(segment_type, (asn, ...))``
+    or None when absent; ``next_hop`` bytes (4, 16 or 32 octets) | None; ``med``,
+    ``local_pref`` int | None; ``atomic_aggregate`` bool; ``aggregator`` ``(asn, id4)`` |
+    None; ``communities`` tuple[int]; ``originator_id`` bytes | None; ``cluster_list``
+    tuple[bytes]; ``ext_communities`` tuple[bytes] (8 octets each); ``large_communities``
+    tuple[(int, int, int)]; ``unknown`` tuple[(flags, code, value)] for optional transitive
+    attributes we pass through.
+    """
+
+    __slots__ = (*_FIELDS, "key", "_hash", "cache", "__weakref__")
+
+    origin: int | None
+    as_path: tuple | None
+    next_hop: bytes | None
+    med: int | None
+    local_pref: int | None
+    atomic_aggregate: bool
+    aggregator: tuple | None
+    communities: tuple
+    originator_id: bytes | None
+    cluster_list: tuple
+    ext_communities: tuple
+    large_communities: tuple
+    unknown: tuple
+
+    def __init__(
+        self,
+        origin=None,
+        as_path=None,
+        next_hop=None,
+        med=None,
+        local_pref=None,
+        atomic_aggregate=False,
+        aggregator=None,
+        communities=(),
+        originator_id=None,
+        cluster_list=(),
+        ext_communities=(),
+        large_communities=(),
+        unknown=(),
+    ) -> None:
+        s = object.__setattr__
+        s(self, "origin", origin)
+        s(self, "as_path", as_path)
+        s(self, "next_hop", next_hop)
+        s(self, "med", med)
+        s(self, "local_pref", local_pref)
+        s(self, "atomic_aggregate", bool(atomic_aggregate))
+        s(self, "aggregator", aggregator)
+        s(self, "communities", tuple(communities))
+        s(self, "originator_id", originator_id)
+        s(self, "cluster_list", tuple(cluster_list))
+        s(self, "ext_communities", tuple(ext_communities))
+        s(self, "large_communities", tuple(large_communities))
+        s(self, "unknown", tuple(unknown))
+        key = tuple(getattr(self, f) for f in _FIELDS)
+        s(self, "key", key)
+        s(self, "_hash", hash(key))
+        s(self, "cache", {})  # derived sets and encodings, keyed by (purpose, context)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("AttrSet is immutable; use replace()")
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, AttrSet):
+            return NotImplemented
+        return self._hash == other._hash and self.key == other.key
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{f}={getattr(self, f)!r}"
+            for f in _FIELDS
+            if getattr(self, f) not in (None, (), False)
+        ]
+        return f"AttrSet({', '.join(parts)})"
+
+    def replace(self, **changes) -> "AttrSet":
+        """A copy with some fields changed, interned in the default pool."""
+        values = {f: getattr(self, f) for f in _FIELDS}
+        values.update(changes)
+        return intern(AttrSet(**values))
+
+    def derive(self, purpose, fn: Callable[["AttrSet"], "AttrSet"]) -> "AttrSet":
+        """``fn(self)`` computed once per ``purpose`` (an export context) and cached here."""
+        cache = self.cache
+        try:
+            return cache[purpose]
+        except KeyError:
+            result = cache[purpose] = fn(self)
+            return result
+
+    def with_next_hop(self, next_hop: bytes | None) -> "AttrSet":
+        if next_hop == self.next_hop:
+            return self
+        return self.derive(("nh", next_hop), lambda a: a.replace(next_hop=next_hop))
+
+    # convenience for the decision process and policy
+    def as_path_len(self) -> int:
+        """RFC 4271 §9.1.2.2: an AS_SET counts 1, confederation segments count 0."""
+        n = 0
+        for seg_type, asns in self.as_path or ():
+            if seg_type == AS_SEQUENCE:
+                n += len(asns)
+            elif seg_type == AS_SET:
+                n += 1
+        return n
+
+    def first_as(self) -> int | None:
+        for seg_type, asns in self.as_path or ():
+            if seg_type == AS_SEQUENCE and asns:
+                return asns[0]
+            if seg_type in (AS_CONFED_SEQUENCE, AS_CONFED_SET):
+                continue
+            return None
+        return None
+
+    def all_asns(self):
+        for _seg_type, asns in self.as_path or ():
+            yield from asns
+
+
+class AttrPool:
+    """Interning tables: canonical sets by value, and decode results by encoded block."""
+
+    __slots__ = ("by_key", "by_raw", "__weakref__")
+
+    def __init__(self) -> None:
+        self.by_key: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # raw block (prefixed with a context byte) -> (AttrSet | None, error | None)
+        self.by_raw: dict = {}
+
+    def intern(self, attrs: AttrSet) -> AttrSet:
+        existing = self.by_key.get(attrs.key)
+        if existing is not None:
+            return existing
+        self.by_key[attrs.key] = attrs
+        return attrs
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    def prune(self, limit: int = 65536) -> None:
+        """Drop decode-cache entries whose set nothing else holds (called when it grows)."""
+        import sys
+
+        if len(self.by_raw) <= limit:
+            return
+        dead = [k for k, (a, _e) in self.by_raw.items() if a is None or sys.getrefcount(a) <= 3]
+        for k in dead:
+            del self.by_raw[k]
+
+
+DEFAULT_POOL = AttrPool()
+
+
+def intern(attrs: AttrSet, pool: AttrPool | None = None) -> AttrSet:
+    return (pool or DEFAULT_POOL).intern(attrs)
+
+
+# --- per-attribute decoders -----------------------------------------------------------------
+
+
+def _dec_origin(v: bytes, ctx) -> int:
+    if len(v) != 1:
+        raise Malformed(UPD_ATTR_LENGTH, f"ORIGIN length {len(v)}")
+    if v[0] > 2:
+        raise Malformed(UPD_INVALID_ORIGIN, f"ORIGIN value {v[0]}")
+    return v[0]
+
+
+def decode_as_path(v: bytes, asn_size: int, subcode: int = UPD_MALFORMED_AS_PATH) -> tuple:
+    segs = []
+    i, n = 0, len(v)
+    from_bytes = int.from_bytes
+    while i < n:
+        if i + 2 > n:
+            raise Malformed(subcode, "truncated segment header")
+        seg_type, count = v[i], v[i + 1]
+        if seg_type not in (AS_SET, AS_SEQUENCE, AS_CONFED_SEQUENCE, AS_CONFED_SET):
+            raise Malformed(subcode, f"segment type {seg_type}")
+        if count == 0:
+            raise Malformed(subcode, "empty segment")
+        j = i + 2 + count * asn_size
+        if j > n:
+            raise Malformed(subcode, "segment overruns the attribute")
+        asns = tuple(from_bytes(v[k : k + asn_size], "big") for k in range(i + 2, j, asn_size))
+        segs.append((seg_type, asns))
+        i = j
+    return tuple(segs)
+
+
+def _dec_as_path(v: bytes, ctx) -> tuple:
+    return decode_as_path(v, 4 if ctx.as4 else 2)
+
+
+def _dec_next_hop(v: bytes, ctx) -> bytes:
+    if len(v) != 4:
+        raise Malformed(UPD_ATTR_LENGTH, f"NEXT_HOP length {len(v)}")
+    first = v[0]
+    if first >= 224 or v == b"\x00\x00\x00\x00":
+        raise Malformed(
+            UPD_INVALID_NEXT_HOP, f"NEXT_HOP {'.'.join(map(str, v))} is not a host address"
+        )
+    return bytes(v)
+
+
+def _dec_u32(name: str):
+    def dec(v: bytes, ctx) -> int:
+        if len(v) != 4:
+            raise Malformed(UPD_ATTR_LENGTH, f"{name} length {len(v)}")
+        return int.from_bytes(v, "big")
+
+    return dec
+
+
+def _dec_atomic(v: bytes, ctx) -> bool:
+    if v:
+        raise Malformed(UPD_ATTR_LENGTH, f"ATOMIC_AGGREGATE length {len(v)}")
+    return True
+
+
+def _dec_aggregator(v: bytes, ctx) -> tuple:
+    size = 8 if ctx.as4 else 6
+    if len(v) != size:
+        raise Malformed(UPD_ATTR_LENGTH, f"AGGREGATOR length {len(v)}")
+    return (int.from_bytes(v[: size - 4], "big"), bytes(v[size - 4 :]))
+
+
+def _dec_as4_aggregator(v: bytes, ctx) -> tuple:
+    if len(v) != 8:
+        raise Malformed(UPD_ATTR_LENGTH, f"AS4_AGGREGATOR length {len(v)}")
+    return (int.from_bytes(v[:4], "big"), bytes(v[4:]))
+
+
+def _dec_communities(v: bytes, ctx) -> tuple:
+    if not v or len(v) % 4:
+        raise Malformed(UPD_ATTR_LENGTH, f"COMMUNITIES length {len(v)}")
+    return tuple(int.from_bytes(v[i : i + 4], "big") for i in range(0, len(v), 4))
+
+
+def _dec_originator(v: bytes, ctx) -> bytes:
+    if len(v) != 4:
+        raise Malformed(UPD_ATTR_LENGTH, f"ORIGINATOR_ID length {len(v)}")
+    return bytes(v)
+
+
+def _dec_cluster_list(v: bytes, ctx) -> tuple:
+    if not v or len(v) % 4:
+        raise Malformed(UPD_ATTR_LENGTH, f"CLUSTER_LIST length {len(v)}")
+    return tuple(bytes(v[i : i + 4]) for i in range(0, len(v), 4))
+
+
+def _dec_ext_communities(v: bytes, ctx) -> tuple:
+    if not v or len(v) % 8:
+        raise Malformed(UPD_ATTR_LENGTH, f"EXTENDED_COMMUNITIES length {len(v)}")
+    return tuple(bytes(v[i : i + 8]) for i in range(0, len(v), 8))
+
+
+def _dec_as4_path(v: bytes, ctx) -> tuple:
+    return decode_as_path(v, 4, UPD_OPTIONAL_ATTR)
+
+
+def _dec_large(v: bytes, ctx) -> tuple:
+    if not v or len(v) % 12:
+        raise Malformed(UPD_ATTR_LENGTH, f"LARGE_COMMUNITY length {len(v)}")
+    fb = int.from_bytes
+    return tuple(
+        (fb(v[i : i + 4], "big"), fb(v[i + 4 : i + 8], "big"), fb(v[i + 8 : i + 12], "big"))
+        for i in range(0, len(v), 12)
+    )
+
+
+class AttrSpec(NamedTuple):
+    name: str
+    flags: int  # expected optional/transitive bits
+    field: str | None  # AttrSet field it fills (None: handled by the UPDATE decoder)
+    decode: Callable | None
+    action: Action  # RFC 7606 action when malformed
+
+
+# The descriptor table: every attribute we understand, in one place (RFC 7606 §7).
+ATTRS: dict[int, AttrSpec] = {
+    ATTR_ORIGIN: AttrSpec("ORIGIN", WK, "origin", _dec_origin, Action.WITHDRAW),
+    ATTR_AS_PATH: AttrSpec("AS_PATH", WK, "as_path", _dec_as_path, Action.WITHDRAW),
+    ATTR_NEXT_HOP: AttrSpec("NEXT_HOP", WK, "next_hop", _dec_next_hop, Action.WITHDRAW),
+    ATTR_MED: AttrSpec("MULTI_EXIT_DISC", OPT, "med", _dec_u32("MULTI_EXIT_DISC"), Action.WITHDRAW),
+    ATTR_LOCAL_PREF: AttrSpec(
+        "LOCAL_PREF", WK, "local_pref", _dec_u32("LOCAL_PREF"), Action.WITHDRAW
+    ),
+    ATTR_ATOMIC_AGGREGATE: AttrSpec(
+        "ATOMIC_AGGREGATE", WK, "atomic_aggregate", _dec_atomic, Action.DISCARD
+    ),
+    ATTR_AGGREGATOR: AttrSpec("AGGREGATOR", OPT_T, "aggregator", _dec_aggregator, Action.DISCARD),
+    ATTR_COMMUNITIES: AttrSpec(
+        "COMMUNITIES", OPT_T, "communities", _dec_communities, Action.WITHDRAW
+    ),
+    ATTR_ORIGINATOR_ID: AttrSpec(
+        "ORIGINATOR_ID", OPT, "originator_id", _dec_originator, Action.WITHDRAW
+    ),
+    ATTR_CLUSTER_LIST: AttrSpec(
+        "CLUSTER_LIST", OPT, "cluster_list", _dec_cluster_list, Action.WITHDRAW
+    ),
+    ATTR_MP_REACH_NLRI: AttrSpec("MP_REACH_NLRI", OPT, None, None, Action.RESET),
+    ATTR_MP_UNREACH_NLRI: AttrSpec("MP_UNREACH_NLRI", OPT, None, None, Action.RESET),
+    ATTR_EXT_COMMUNITIES: AttrSpec(
+        "EXTENDED_COMMUNITIES", OPT_T, "ext_communities", _dec_ext_communities, Action.WITHDRAW
+    ),
+    ATTR_AS4_PATH: AttrSpec("AS4_PATH", OPT_T, None, _dec_as4_path, Action.DISCARD),
+    ATTR_AS4_AGGREGATOR: AttrSpec(
+        "AS4_AGGREGATOR", OPT_T, None, _dec_as4_aggregator, Action.DISCARD
+    ),
+    ATTR_LARGE_COMMUNITY: AttrSpec(
+        "LARGE_COMMUNITY", OPT_T, "large_communities", _dec_large, Action.WITHDRAW
+    ),
+}
+
+ATTR_NAMES = {code: spec.name for code, spec in ATTRS.items()}
+
+
+class RawBlock(NamedTuple):
+    """The result of scanning an attribute block: where each attribute is."""
+
+    attrs: list  # (flags, code, value_start, value_end, attr_start) for non-MP attributes
+    mp_reach: tuple | None  # (value_start, value_end)
+    mp_unreach: tuple | None
+    error: BGPError | None  # a non-reset error found while scanning (duplicates)
+
+
+def scan_block(data: bytes, start: int, end: int) -> RawBlock:
+    """Walk the TLVs of a path-attribute block, checking framing only (RFC 7606 §4)."""
+    attrs = []
+    seen: set[int] = set()
+    mp_reach = mp_unreach = None
+    error = None
+    i = start
+    while i < end:
+        if i + 3 > end:
+            raise BGPError(
+                ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, b"", Action.RESET, "truncated attribute header"
+            )
+        flags, code = data[i], data[i + 1]
+        if flags & FLAG_EXTENDED:
+            if i + 4 > end:
+                raise BGPError(
+                    ERR_UPDATE,
+                    UPD_MALFORMED_ATTR_LIST,
+                    b"",
+                    Action.RESET,
+                    "truncated attribute header",
+                )
+            vlen = (data[i + 2] << 8) | data[i + 3]
+            vs = i + 4
+        else:
+            vlen = data[i + 2]
+            vs = i + 3
+        ve = vs + vlen
+        if ve > end:
+            # RFC 7606 §4: the attribute overruns the block. Treat-as-withdraw needs all NLRI to
+            # be found; an MP attribute may hide in the unparsed rest, so only when one has
+            # already been seen is that certain. Otherwise reset.
+            action = Action.WITHDRAW if (mp_reach or mp_unreach) else Action.RESET
+            raise BGPError(
+                ERR_UPDATE,
+                UPD_ATTR_LENGTH,
+                data[i:end],
+                action,
+                f"attribute {code} length {vlen} overruns the attribute block",
+            )
+        if code in seen:
+            if code in (ATTR_MP_REACH_NLRI, ATTR_MP_UNREACH_NLRI):
+                raise BGPError(
+                    ERR_UPDATE,
+                    UPD_MALFORMED_ATTR_LIST,
+                    b"",
+                    Action.RESET,
+                    f"duplicate attribute {code}",
+                )
+            # RFC 7606 §3(g): keep the first, discard the rest.
+            error = BGPError(
+                ERR_UPDATE,
+                UPD_MALFORMED_ATTR_LIST,
+                b"",
+                Action.DISCARD,
+                f"duplicate attribute {code}",
+            ).stronger(error)
+        else:
+            seen.add(code)
+            if code == ATTR_MP_REACH_NLRI:
+                if flags & 0xC0 != OPT:
+                    raise _flags_error(data, i, ve, code, Action.RESET)
+                mp_reach = (vs, ve)
+            elif code == ATTR_MP_UNREACH_NLRI:
+                if flags & 0xC0 != OPT:
+                    raise _flags_error(data, i, ve, code, Action.RESET)
+                mp_unreach = (vs, ve)
+            else:
+                attrs.append((flags, code, vs, ve, i))
+        i = ve
+    return RawBlock(attrs, mp_reach, mp_unreach, error)
+
+
+def _flags_error(data, i, ve, code, action) -> BGPError:
+    return BGPError(
+        ERR_UPDATE,
+        UPD_ATTR_FLAGS,
+        data[i:ve],
+        action,
+        f"flags 0x{data[i]:02x} wrong for attribute {code}",
+    )
+
+
+def decode_attr_list(data: bytes, attrs: list, ctx) -> tuple[AttrSet, BGPError | None]:
+    """Decode the non-MP attributes found by :func:`scan_block` into a fresh (un-interned) set."""
+    values: dict = {}
+    unknown = []
+    error: BGPError | None = None
+    as4_path = as4_aggr = None
+    for flags, code, vs, ve, start in attrs:
+        spec = ATTRS.get(code)
+        if spec is None:
+            if not flags & FLAG_OPTIONAL:
+                raise BGPError(
+                    ERR_UPDATE,
+                    UPD_UNRECOGNIZED_WELLKNOWN,
+                    data[start:ve],
+                    Action.RESET,
+                    f"unrecognized well-known attribute {code}",
+                )
+            if flags & FLAG_TRANSITIVE:
+                unknown.append((flags | FLAG_PARTIAL, code, bytes(data[vs:ve])))
+            continue
+        # Well-known and optional non-transitive attributes must not carry the Partial bit.
+        if (flags & 0xC0) != spec.flags or (spec.flags != OPT_T and flags & FLAG_PARTIAL):
+            err = _flags_error(data, start, ve, code, spec.action)
+            error = err.stronger(error)
+            continue
+        try:
+            value = spec.decode(data[vs:ve], ctx)
+        except Malformed as m:
+            subcode = m.subcode
+            if (
+                subcode == UPD_ATTR_LENGTH
+                and spec.action == Action.DISCARD
+                and code
+                in (
+                    ATTR_AS4_PATH,
+                    ATTR_AS4_AGGREGATOR,
+                )
+            ):
+                subcode = UPD_OPTIONAL_ATTR
+            err = BGPError(ERR_UPDATE, subcode, data[start:ve], spec.action, m.detail)
+            error = err.stronger(error)
+            continue
+        if code == ATTR_LOCAL_PREF and not ctx.ibgp:
+            continue  # RFC 7606 §7.5: LOCAL_PREF from an external peer is discarded
+        if code == ATTR_AS4_PATH:
+            as4_path = value
+        elif code == ATTR_AS4_AGGREGATOR:
+            as4_aggr = value
+        else:
+            values[spec.field] = value
+    if not ctx.as4 and (as4_path is not None or as4_aggr is not None):
+        _merge_as4(values, as4_path, as4_aggr)
+    # With a four-octet peer, AS4_PATH and AS4_AGGREGATOR are ignored (RFC 6793 §4.1).
+    if unknown:
+        values["unknown"] = tuple(unknown)
+    return AttrSet(**values), error
+
+
+def _merge_as4(values: dict, as4_path, as4_aggr) -> None:
+    """RFC 6793 §4.2.3: rebuild the real path from AS_PATH and AS4_PATH."""
+    aggr = values.get("aggregator")
+    if aggr is not None and aggr[0] != AS_TRANS:
+        return  # the AGGREGATOR's AS is real: ignore AS4_PATH and AS4_AGGREGATOR
+    if as4_aggr is not None and aggr is not None:
+        values["aggregator"] = as4_aggr
+    as_path = values.get("as_path")
+    if as4_path is None or as_path is None:
+        return
+    # AS4_PATH must not carry confederation segments; drop them if present.
+    as4_path = tuple(s for s in as4_path if s[0] in (AS_SEQUENCE, AS_SET))
+    n_as = _count(as_path)
+    n_as4 = _count(as4_path)
+    if n_as < n_as4:
+        return  # inconsistent: keep AS_PATH
+    keep = n_as - n_as4
+    head = []
+    for seg_type, asns in as_path:
+        if keep <= 0:
+            break
+        if seg_type == AS_SEQUENCE:
+            take = asns[:keep]
+            head.append((seg_type, take))
+            keep -= len(take)
+        elif seg_type == AS_SET:
+            head.append((seg_type, asns))
+            keep -= 1
+        else:
+            head.append((seg_type, asns))  # confed segments count 0
+    # Leading confederation segments of AS_PATH are kept too.
+    values["as_path"] = tuple(head) + tuple(as4_path)
+
+
+def _count(path) -> int:
+    n = 0
+    for seg_type, asns in path:
+        if seg_type == AS_SEQUENCE:
+            n += len(asns)
+        elif seg_type == AS_SET:
+            n += 1
+    return n
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def _tlv(flags: int, code: int, value: bytes) -> bytes:
+    n = len(value)
+    if n > 255:
+        return bytes((flags | FLAG_EXTENDED, code, n >> 8, n & 0xFF)) + value
+    return bytes((flags & ~FLAG_EXTENDED, code, n)) + value
+
+
+def encode_as_path(path, asn_size: int) -> bytes:
+    out = bytearray()
+    for seg_type, asns in path:
+        # Segments hold at most 255 ASNs; split longer ones.
+        for k in range(0, len(asns), 255):
+            chunk = asns[k : k + 255]
+            out += bytes((seg_type, len(chunk)))
+            for a in chunk:
+                out += a.to_bytes(asn_size, "big")
+    return bytes(out)
+
+
+def encode_attrs(attrs: AttrSet, as4: bool = True, with_next_hop: bool = True) -> bytes:
+    """The path-attribute block for ``attrs`` (without MP attributes), cached on the set.
+
+    ``with_next_hop`` emits the NEXT_HOP attribute (IPv4 unicast NLRI in the classic field).
+    For a two-octet peer (``as4`` false) the AS_PATH carries AS_TRANS for four-octet ASNs and
+    the real path follows in AS4_PATH (RFC 6793 §4.2.2). Attributes go out in type-code order.
+    """
+    key = ("enc", as4, with_next_hop)
+    cached = attrs.cache.get(key)
+    if cached is not None:
+        return cached
+    out: list[tuple[int, int, bytes]] = []  # (code, flags, value)
+    add = out.append
+    if attrs.origin is not None:
+        add((ATTR_ORIGIN, WK, bytes((attrs.origin,))))
+    if attrs.as_path is not None:
+        if as4:
+            add((ATTR_AS_PATH, WK, encode_as_path(attrs.as_path, 4)))
+        else:
+            two = tuple(
+                (t, tuple(a if a <= 0xFFFF else AS_TRANS for a in asns))
+                for t, asns in attrs.as_path
+            )
+            add((ATTR_AS_PATH, WK, encode_as_path(two, 2)))
+            if any(a > 0xFFFF for a in attrs.all_asns()):
+                real = tuple(s for s in attrs.as_path if s[0] in (AS_SEQUENCE, AS_SET))
+                add((ATTR_AS4_PATH, OPT_T, encode_as_path(real, 4)))
+    nh = attrs.next_hop
+    if with_next_hop and nh is not None and len(nh) == 4:
+        add((ATTR_NEXT_HOP, WK, nh))
+    if attrs.med is not None:
+        add((ATTR_MED, OPT, attrs.med.to_bytes(4, "big")))
+    if attrs.local_pref is not None:
+        add((ATTR_LOCAL_PREF, WK, attrs.local_pref.to_bytes(4, "big")))
+    if attrs.atomic_aggregate:
+        add((ATTR_ATOMIC_AGGREGATE, WK, b""))
+    if attrs.aggregator is not None:
+        asn, ident = attrs.aggregator
+        if as4:
+            add((ATTR_AGGREGATOR, OPT_T, asn.to_bytes(4, "big") + ident))
+        else:
+            two_as = asn if asn <= 0xFFFF else AS_TRANS
+            add((ATTR_AGGREGATOR, OPT_T, two_as.to_bytes(2, "big") + ident))
+            if asn > 0xFFFF:
+                add((ATTR_AS4_AGGREGATOR, OPT_T, asn.to_bytes(4, "big") + ident))
+    if attrs.communities:
+        add((ATTR_COMMUNITIES, OPT_T, b"".join(c.to_bytes(4, "big") for c in attrs.communities)))
+    if attrs.originator_id is not None:
+        add((ATTR_ORIGINATOR_ID, OPT, attrs.originator_id))
+    if attrs.cluster_list:
+        add((ATTR_CLUSTER_LIST, OPT, b"".join(attrs.cluster_list)))
+    if attrs.ext_communities:
+        add((ATTR_EXT_COMMUNITIES, OPT_T, b"".join(attrs.ext_communities)))
+    if attrs.large_communities:
+        value = b"".join(
+            a.to_bytes(4, "big") + b.to_bytes(4, "big") + c.to_bytes(4, "big")
+            for a, b, c in attrs.large_communities
+        )
+        add((ATTR_LARGE_COMMUNITY, OPT_T, value))
+    for flags, code, value in attrs.unknown:
+        add((code, flags | FLAG_PARTIAL, value))
+    out.sort(key=lambda t: t[0])
+    result = b"".join(_tlv(flags, code, value) for code, flags, value in out)
+    attrs.cache[key] = result
+    return result
+
+
+def tlv(flags: int, code: int, value: bytes) -> bytes:
+    """One encoded attribute (extended length chosen automatically)."""
+    return _tlv(flags, code, value)

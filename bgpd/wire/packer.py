@@ -1,0 +1,106 @@
+"""Packing many prefixes that share one attribute set into as few UPDATEs as fit.
+
+Work is per attribute set: the attribute block is encoded once (cached on the set) and the
+prefixes' wire bytes are joined. RFC 7606 §5.1: MP_REACH_NLRI / MP_UNREACH_NLRI go first.
+"""
+
+from .attrs import OPT, AttrSet, encode_attrs
+from .constants import (
+    ATTR_MP_REACH_NLRI,
+    ATTR_MP_UNREACH_NLRI,
+    FLAG_EXTENDED,
+    HEADER_LEN,
+    IPV4_UNICAST,
+    MARKER,
+    UPDATE,
+)
+from .context import Context
+
+_UPDATE_TYPE = bytes((UPDATE,))
+
+
+def _msg(body: bytes) -> bytes:
+    return MARKER + (HEADER_LEN + len(body)).to_bytes(2, "big") + _UPDATE_TYPE + body
+
+
+def _chunks(items, room: int, addpath: bool):
+    """Split ``items`` into lists of encoded NLRI whose joined size fits ``room``."""
+    if room <= 0:
+        raise ValueError("attributes leave no room for NLRI")
+    cur: list[bytes] = []
+    size = 0
+    if addpath:
+        items = [pid.to_bytes(4, "big") + p for pid, p in items]
+    for p in items:
+        n = len(p)
+        if size + n > room and cur:
+            yield b"".join(cur)
+            cur = []
+            size = 0
+        cur.append(p)
+        size += n
+    if cur:
+        yield b"".join(cur)
+
+
+def _uses_mp(family, attrs: AttrSet | None) -> bool:
+    if family != IPV4_UNICAST:
+        return True
+    return attrs is not None and attrs.next_hop is not None and len(attrs.next_hop) != 4
+
+
+def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
+    """UPDATEs announcing ``items`` (prefix keys, or ``(path_id, key)`` with ADD-PATH)."""
+    if not items:
+        return []
+    addpath = family in ctx.add_path_tx
+    max_size = ctx.max_size
+    if not _uses_mp(family, attrs):
+        block = encode_attrs(attrs, ctx.as4, with_next_hop=True)
+        head = b"\x00\x00" + len(block).to_bytes(2, "big") + block
+        room = max_size - HEADER_LEN - len(head)
+        return [_msg(head + nlri) for nlri in _chunks(items, room, addpath)]
+    block = encode_attrs(attrs, ctx.as4, with_next_hop=False)
+    afi, safi = family
+    nh = attrs.next_hop or b""
+    mp_fixed = afi.to_bytes(2, "big") + bytes((safi, len(nh))) + nh + b"\x00"
+    # MP_REACH_NLRI with the extended length flag: 4 header octets + fixed part + NLRI.
+    room = max_size - HEADER_LEN - 4 - 4 - len(mp_fixed) - len(block)
+    out = []
+    for nlri in _chunks(items, room, addpath):
+        value_len = len(mp_fixed) + len(nlri)
+        mp = bytes((OPT | FLAG_EXTENDED, ATTR_MP_REACH_NLRI)) + value_len.to_bytes(2, "big")
+        attr_len = 4 + value_len + len(block)
+        out.append(_msg(b"\x00\x00" + attr_len.to_bytes(2, "big") + mp + mp_fixed + nlri + block))
+    return out
+
+
+def pack_withdraw(family, items, ctx: Context) -> list[bytes]:
+    """UPDATEs withdrawing ``items``."""
+    if not items:
+        return []
+    addpath = family in ctx.add_path_tx
+    max_size = ctx.max_size
+    if family == IPV4_UNICAST:
+        room = max_size - HEADER_LEN - 4
+        return [
+            _msg(len(w).to_bytes(2, "big") + w + b"\x00\x00") for w in _chunks(items, room, addpath)
+        ]
+    afi, safi = family
+    fixed = afi.to_bytes(2, "big") + bytes((safi,))
+    room = max_size - HEADER_LEN - 4 - 4 - len(fixed)
+    out = []
+    for w in _chunks(items, room, addpath):
+        value_len = len(fixed) + len(w)
+        attr = bytes((OPT | FLAG_EXTENDED, ATTR_MP_UNREACH_NLRI)) + value_len.to_bytes(2, "big")
+        out.append(_msg(b"\x00\x00" + (4 + value_len).to_bytes(2, "big") + attr + fixed + w))
+    return out
+
+
+def end_of_rib(family) -> bytes:
+    """The End-of-RIB marker (RFC 4724 §2)."""
+    if family == IPV4_UNICAST:
+        return _msg(b"\x00\x00\x00\x00")
+    afi, safi = family
+    attr = bytes((OPT, ATTR_MP_UNREACH_NLRI, 3)) + afi.to_bytes(2, "big") + bytes((safi,))
+    return _msg(b"\x00\x00" + len(attr).to_bytes(2, "big") + attr)
