@@ -1,0 +1,467 @@
+"""The asyncio binding of one peer: TCP connections, one timer handle, reads and writes.
+
+The protocol logic lives in :class:`bgpd.fsm.Protocol` (sans-I/O); this module only moves bytes
+and time to it and acts on the events it returns. One ``loop.call_at`` handle per peer is
+re-armed after every call into the FSM, as aioquic's binding does. During a connection
+collision (RFC 4271 §6.8) a peer briefly holds two connections, each with its own FSM.
+"""
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from bgpd.fsm import Protocol, SessionSettings, State, resolve_collision
+from bgpd.fsm import events as ev
+
+from . import tcp
+
+log = structlog.get_logger("bgpd.session")
+
+# Output flow control: stop producing UPDATEs above HIGH, resume below LOW (bytes queued in
+# the transport). A slow peer then costs at most HIGH bytes of buffered output.
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
+
+
+@dataclass(slots=True)
+class Transport:
+    """Where and how to reach the peer."""
+
+    remote_address: str
+    remote_port: int = 179
+    local_address: str | None = None
+    password: str | None = None
+    ttl: int = 64
+    min_ttl: int | None = None
+    connect_timeout: float = 10.0
+
+
+class _Conn(asyncio.Protocol):
+    """One TCP connection and the FSM that owns it."""
+
+    def __init__(self, session: "PeerSession", fsm: Protocol, outbound: bool) -> None:
+        self.session = session
+        self.fsm = fsm
+        self.outbound = outbound
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.paused = False
+        self.peer_open = None  # the peer's OPEN on this connection, once received
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
+        self.session._made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.session._feed(self, data)
+
+    def eof_received(self):
+        return False  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.session._lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.session._resumed(self)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    @property
+    def sock(self):
+        if self.transport is None:
+            return None
+        return self.transport.get_extra_info("socket")
+
+    def local(self) -> str | None:
+        if self.transport is None:
+            return None
+        name = self.transport.get_extra_info("sockname")
+        return name[0] if name else None
+
+
+class PeerSession:
+    """One configured (or dynamic) neighbor's session.
+
+    ``handler`` receives: ``session_established(session)``, ``session_down(session, event)``,
+    ``updates_received(session, updates)``, ``route_refresh_received(session, rr)`` and
+    ``session_writable(session)``.
+    """
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        transport: Transport,
+        handler,
+        loop: asyncio.AbstractEventLoop | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.handler = handler
+        self.loop = loop or asyncio.get_event_loop()
+        self.clock = clock
+        self.fsm = Protocol(settings)
+        self.conn: _Conn | None = None  # the connection of self.fsm
+        self.other: _Conn | None = None  # a second connection during a collision
+        self._timer: asyncio.TimerHandle | None = None
+        self._connect_task: asyncio.Task | None = None
+        self.enabled = False
+        self.closed = False
+        self.log = log.bind(peer=transport.remote_address)
+
+    # --- control ------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.transport.remote_address
+
+    @property
+    def state(self) -> State:
+        return self.fsm.state
+
+    @property
+    def established(self) -> bool:
+        return self.fsm.state == State.ESTABLISHED
+
+    def local_address(self) -> str | None:
+        if self.conn is not None:
+            return self.conn.local()
+        return self.transport.local_address
+
+    def start(self) -> None:
+        self.enabled = True
+        self._run(self.fsm, self.fsm.start(self.clock()))
+
+    def stop(self, subcode: int = 2, message: str = "") -> None:
+        """Administrative shutdown: Cease with an RFC 9003 message, then stay down."""
+        self.enabled = False
+        self._cancel_connect()
+        now = self.clock()
+        if self.other is not None:
+            self._run(self.other.fsm, self.other.fsm.stop(now, subcode=subcode, message=message))
+        self._run(self.fsm, self.fsm.stop(now, subcode=subcode, message=message))
+
+    def reset(self, message: str = "") -> None:
+        """Administrative reset (Cease 6/4) followed by a fresh start."""
+        self.stop(subcode=4, message=message)
+        self.start()
+
+    def close(self, subcode: int = 3, message: str = "") -> None:
+        """The neighbor is deconfigured (Cease 6/3): stop and release everything."""
+        self.stop(subcode=subcode, message=message)
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for c in (self.conn, self.other):
+            if c is not None:
+                c.close()
+
+    def send(self, messages: list[bytes]) -> None:
+        """Queue already-encoded UPDATEs (only while Established)."""
+        if not self.established or self.conn is None:
+            return
+        fsm = self.fsm
+        events = []
+        for m in messages:
+            events.extend(fsm.send_update(m))
+        self._run(fsm, events)
+
+    def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> None:
+        if self.established:
+            self._run(self.fsm, self.fsm.send_route_refresh(afi, safi, subtype))
+
+    @property
+    def writable(self) -> bool:
+        """True while the transport can take more output (below the high-water mark)."""
+        c = self.conn
+        return c is not None and not c.closed and not c.paused
+
+    def write_buffer_size(self) -> int:
+        c = self.conn
+        if c is None or c.transport is None:
+            return 0
+        return c.transport.get_write_buffer_size()
+
+    # --- inbound connections ----------------------------------------------------------------
+
+    def accept(self, sock: socket.socket) -> bool:
+        """Take an accepted socket from the listener; False if it was refused."""
+        if self.closed or not self.enabled:
+            return False
+        state = self.fsm.state
+        if state in (State.IDLE, State.ESTABLISHED) or self.other is not None:
+            # Idle refuses connections (RFC 4271 §8.2.2); an Established session wins over a
+            # new connection (§6.8).
+            return False
+        if state in (State.OPENSENT, State.OPENCONFIRM) and self.conn is not None:
+            # Collision: run a second FSM on this connection until the OPENs decide.
+            fsm = Protocol(self.settings)  # its ConnectRequested is ignored: not the main FSM
+            conn = _Conn(self, fsm, outbound=False)
+            self.other = conn
+            self._run(fsm, fsm.start(self.clock()), conn)
+        else:
+            self._cancel_connect()
+            if self.conn is not None:
+                self.conn.close()
+            conn = _Conn(self, self.fsm, outbound=False)
+            self.conn = conn
+        self._attach(conn, sock)
+        return True
+
+    def _attach(self, conn: _Conn, sock: socket.socket) -> None:
+        """Wrap a connected socket in a transport; ``_made`` runs once it exists."""
+        sock.setblocking(False)
+        t = self.transport
+        with contextlib.suppress(OSError):
+            tcp.set_ttl(sock, t.ttl, t.min_ttl)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = self.loop.create_task(self.loop.connect_accepted_socket(lambda: conn, sock))
+        task.add_done_callback(lambda t: self._attach_done(conn, sock, t))
+
+    def _attach_done(self, conn: _Conn, sock: socket.socket, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None:
+            sock.close()
+            conn.closed = True
+            self._lost(conn, None if task.cancelled() else task.exception())
+
+    def _made(self, conn: _Conn) -> None:
+        if self.closed or (conn is not self.conn and conn is not self.other):
+            conn.close()
+            return
+        self._run(conn.fsm, conn.fsm.connection_made(self.clock(), outbound=conn.outbound), conn)
+
+    # --- outbound connections -----------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self._connect_task is not None and not self._connect_task.done():
+            return
+        self._connect_task = self.loop.create_task(self._do_connect())
+
+    def _cancel_connect(self) -> None:
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+        self._connect_task = None
+
+    async def _do_connect(self) -> None:
+        t = self.transport
+        fam = tcp.family_of(t.remote_address)
+        sock = socket.socket(fam, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            if t.password:
+                tcp.set_md5(sock, t.remote_address, t.password)
+            tcp.set_ttl(sock, t.ttl, t.min_ttl)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if t.local_address:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((t.local_address, 0))
+            await asyncio.wait_for(
+                self.loop.sock_connect(sock, (t.remote_address, t.remote_port)), t.connect_timeout
+            )
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        except (TimeoutError, OSError) as e:
+            sock.close()
+            reason = _connect_error(e, t)
+            self.log.info("connect failed", reason=reason)
+            self.fsm.last_error = reason
+            if self.fsm.state in (State.CONNECT, State.ACTIVE):
+                self._run(self.fsm, self.fsm.connection_failed(self.clock()))
+            return
+        if (
+            self.closed
+            or self.fsm.state not in (State.CONNECT, State.ACTIVE)
+            or self.conn is not None
+        ):
+            sock.close()  # something else (an inbound connection) won the race
+            return
+        conn = _Conn(self, self.fsm, outbound=True)
+        self.conn = conn
+        self._attach(conn, sock)
+
+    # --- callbacks from connections -------------------------------------------------------------
+
+    def _feed(self, conn: _Conn, data: bytes) -> None:
+        if conn.fsm is None:
+            return
+        self._run(conn.fsm, conn.fsm.receive_data(data, self.clock()), conn)
+
+    def _lost(self, conn: _Conn, exc) -> None:
+        fsm = conn.fsm
+        if conn is self.other:
+            self.other = None
+        elif conn is self.conn:
+            self.conn = None
+        else:
+            return
+        if fsm.state != State.IDLE:
+            if exc is not None and not fsm.last_error:
+                fsm.last_error = f"connection lost: {exc}"
+            self._run(fsm, fsm.connection_failed(self.clock()))
+
+    def _resumed(self, conn: _Conn) -> None:
+        if conn is self.conn and self.established:
+            self.handler.session_writable(self)
+
+    # --- acting on FSM events ----------------------------------------------------------------
+
+    def _run(self, fsm: Protocol, events, conn: _Conn | None = None) -> None:
+        if conn is None:
+            conn = self.conn if fsm is self.fsm else self.other
+        self._flush(fsm, conn)
+        updates = None
+        for e in events:
+            if isinstance(e, ev.UpdateReceived):
+                if updates is None:
+                    updates = []
+                updates.append(e.update)
+                continue
+            if updates:
+                self.handler.updates_received(self, updates)
+                updates = None
+            self._event(fsm, conn, e)
+        if updates:
+            self.handler.updates_received(self, updates)
+        self._flush(fsm, conn)
+        self._arm()
+
+    def _flush(self, fsm: Protocol, conn: _Conn | None) -> None:
+        data = fsm.data_to_send()
+        if data and conn is not None and conn.transport is not None and not conn.closed:
+            conn.transport.write(data)
+
+    def _event(self, fsm: Protocol, conn: _Conn | None, e) -> None:
+        if isinstance(e, ev.ConnectRequested):
+            if fsm is self.fsm and self.enabled and not self.closed:
+                self._connect()
+        elif isinstance(e, ev.CloseRequested):
+            if conn is not None:
+                conn.fsm = fsm
+                self._flush(fsm, conn)
+                conn.close()
+                if conn is self.conn:
+                    self.conn = None
+                elif conn is self.other:
+                    self.other = None
+        elif isinstance(e, ev.OpenReceived):
+            if conn is not None:
+                conn.peer_open = e.open
+            self._check_collision()
+        elif isinstance(e, ev.StateChanged):
+            self.log.info("state", old=e.old.name, new=e.new.name)
+        elif isinstance(e, ev.SessionEstablished):
+            if fsm is not self.fsm:
+                self._promote_other()
+            self.log.info("established")
+            self.handler.session_established(self)
+        elif isinstance(e, ev.SessionDown):
+            if fsm is self.fsm:
+                self.log.warning("session down", reason=e.reason)
+                self.handler.session_down(self, e)
+        elif isinstance(e, ev.NotificationReceived):
+            n = e.notification
+            self.log.warning(
+                "notification received",
+                code=n.code,
+                subcode=n.subcode,
+                reason=n.reason,
+                message=n.shutdown_message,
+            )
+        elif isinstance(e, ev.UpdateError):
+            self.log.warning("malformed update", action=e.error.action.label, reason=e.error.reason)
+        elif isinstance(e, ev.RouteRefreshReceived):
+            self.handler.route_refresh_received(self, e.route_refresh)
+
+    def _check_collision(self) -> None:
+        """RFC 4271 §6.8: with two connections, keep the one the higher BGP identifier opened."""
+        main, other = self.conn, self.other
+        if other is None or main is None:
+            return
+        peer_open = main.peer_open or other.peer_open
+        if peer_open is None:
+            return
+        # Decide as soon as the peer's identifier is known on either connection.
+        keep = resolve_collision(self.settings.router_id, peer_open.router_id)
+        inbound = other if not other.outbound else main
+        outbound = main if inbound is other else other
+        loser = outbound if keep == "keep_inbound" else inbound
+        self.log.info("connection collision", keep=keep)
+        now = self.clock()
+        if loser is main:
+            self._run(main.fsm, main.fsm.collision_dump(now), main)
+            self._promote_other()
+        else:
+            self._run(other.fsm, other.fsm.collision_dump(now), other)
+            self.other = None
+
+    def _promote_other(self) -> None:
+        other = self.other
+        if other is None:
+            return
+        if self.conn is not None:
+            self.conn.close()
+        self.fsm = other.fsm
+        self.conn = other
+        self.other = None
+
+    def _arm(self) -> None:
+        """Re-arm the single timer handle at the earliest FSM deadline."""
+        deadlines = [d for d in (self.fsm.next_deadline(),) if d is not None]
+        if self.other is not None:
+            d = self.other.fsm.next_deadline()
+            if d is not None:
+                deadlines.append(d)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not deadlines or self.closed:
+            return
+        when = min(deadlines)
+        delay = max(0.0, when - self.clock())
+        self._timer = self.loop.call_at(self.loop.time() + delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.clock()
+        for conn, fsm in (
+            (self.other, self.other.fsm if self.other else None),
+            (self.conn, self.fsm),
+        ):
+            if fsm is None:
+                continue
+            d = fsm.next_deadline()
+            if d is not None and d <= now:
+                unread = tcp.unread_bytes(conn.sock) > 0 if conn is not None else False
+                self._run(fsm, fsm.handle_timer(now, unread_input=unread), conn)
+        self._arm()
+
+
+def _connect_error(e: BaseException, t: Transport) -> str:
+    if isinstance(e, TimeoutError):
+        reason = f"connect to {t.remote_address}:{t.remote_port} timed out"
+        if t.password:
+            reason += (
+                " (TCP MD5 is configured: a wrong or missing password on either side makes the"
+                " peer drop every segment silently)"
+            )
+        return reason
+    if isinstance(e, ConnectionRefusedError):
+        return f"connection refused by {t.remote_address}:{t.remote_port}"
+    return f"connect to {t.remote_address}:{t.remote_port} failed: {e}"
