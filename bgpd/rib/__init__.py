@@ -1,1 +1,56 @@
+"""Routes, Adj-RIB-In, Loc-RIB, Adj-RIB-Out and the decision process. Sans-I/O."""
 
+from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
+
+from .decision import STEP_NAMES, DecisionConfig
+from .export import Exporter, ExportGroup
+from .source import PREFERENCE, Path, Source, router_id_int
+from .table import Dest, LocRib, best_of, candidates_of, multipath_of
+
+
+class Rib:
+    """The Loc-RIBs of every family we carry, and the export groups fed from them."""
+
+    def __init__(self, cfg: DecisionConfig | None = None, families=(IPV4_UNICAST, IPV6_UNICAST)):
+        self.cfg = cfg or DecisionConfig()
+        self.loc: dict = {f: LocRib(f, self.cfg) for f in families}
+        self.exporter = Exporter(self.loc)
+
+    def apply_update(self, source: Source, update) -> None:
+        """Apply one decoded UPDATE from ``source`` (withdrawals first, then announcements)."""
+        loc = self.loc
+        for fam, keys in update.unreach():
+            t = loc.get(fam)
+            if t is not None:
+                t.withdraw(source, keys)
+        for fam, attrs, keys in update.reach():
+            t = loc.get(fam)
+            if t is not None:
+                t.announce(source, keys, attrs)
+
+    def flush(self, source: Source, families=None) -> None:
+        for fam, t in self.loc.items():
+            if families is None or fam in families:
+                t.flush(source)
+
+    def commit(self) -> None:
+        for t in self.loc.values():
+            t.commit()
+
+
+__all__ = [
+    "PREFERENCE",
+    "STEP_NAMES",
+    "DecisionConfig",
+    "Dest",
+    "ExportGroup",
+    "Exporter",
+    "LocRib",
+    "Path",
+    "Rib",
+    "Source",
+    "best_of",
+    "candidates_of",
+    "multipath_of",
+    "router_id_int",
+]

@@ -1,0 +1,320 @@
+"""Adj-RIB-Out as state: export groups that turn Loc-RIB changes into packed UPDATEs.
+
+Peers that share an export context (policy, iBGP/eBGP, reflector role, encoding options) share
+an :class:`ExportGroup`. A group keeps, per family, the set of prefixes whose advertised state
+changed (``pending``: prefix -> the best candidate before the change); nothing else. When its
+members can take more output, :meth:`ExportGroup.drain` reads the current Loc-RIB state for a
+batch of pending prefixes, computes the outgoing attribute set per (attribute set, source)
+through ``export_fn`` (cached by the caller on the set), buckets prefixes by outgoing set and
+packs each bucket once; the same bytes go to every member. A slow peer therefore costs memory
+bounded by the table, never a backlog, and the latest state always wins.
+
+Split horizon: a route is not sent back to the member it came from (BIRD, GoBGP and FRR do
+the same); such prefixes go in a bucket that excludes that member, and when the best path
+moves to a member that had been sent the previous best, that member gets a withdrawal.
+
+A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
+pending (the initial table, then End-of-RIB); once both it and the steady group of its
+export context have nothing pending, it merges into that group.
+"""
+
+from collections.abc import Callable
+
+from bgpd.wire import Context, end_of_rib, pack_announce, pack_withdraw
+
+from .table import Dest, LocRib, candidates_of
+
+ExportFn = Callable  # (group, source, attrs, prefix, family) -> AttrSet | None
+
+
+class ExportGroup:
+    __slots__ = (
+        "key",
+        "ctx",
+        "export_fn",
+        "families",
+        "members",
+        "pending",
+        "addpath",
+        "advertised",
+        "needs_eor",
+        "index",
+        "__weakref__",
+    )
+
+    def __init__(self, key, ctx: Context, export_fn: ExportFn, families, index: int = 0) -> None:
+        self.key = key
+        self.ctx = ctx
+        self.export_fn = export_fn
+        self.families = tuple(families)
+        self.members: list = []
+        self.pending: dict = {f: {} for f in self.families}
+        self.addpath = frozenset(f for f in self.families if f in ctx.add_path_tx)
+        # ADD-PATH groups remember which path ids each prefix was sent with, to withdraw them.
+        self.advertised: dict = {f: {} for f in self.addpath}
+        self.needs_eor: list = []
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"ExportGroup({self.index}, members={len(self.members)})"
+
+    @property
+    def idle(self) -> bool:
+        return not any(self.pending.values())
+
+    def pending_count(self) -> int:
+        return sum(len(p) for p in self.pending.values())
+
+    # --- input from the Loc-RIB -------------------------------------------------------------
+
+    def rib_changed(self, family, touched: dict, locrib: LocRib) -> None:
+        pending = self.pending.get(family)
+        if pending is None:
+            return
+        if not pending:
+            pending.update(touched)
+            return
+        for p, old in touched.items():
+            if p not in pending:
+                pending[p] = old
+
+    def full_sync(self, locribs: dict) -> None:
+        """Make the whole Loc-RIB pending (a new member's initial table)."""
+        for fam in self.families:
+            loc = locribs.get(fam)
+            if loc is not None:
+                self.pending[fam] = dict.fromkeys(loc.table)
+
+    # --- output -----------------------------------------------------------------------------
+
+    def writable(self) -> bool:
+        return all(m.writable for m in self.members)
+
+    def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
+        """Pack up to ``budget`` pending prefixes. Returns ({member: [bytes]}, prefixes done)."""
+        out: dict = {m: [] for m in self.members}
+        done = 0
+        for fam in self.families:
+            pending = self.pending[fam]
+            if not pending or done >= budget:
+                continue
+            loc = locribs[fam]
+            n = min(len(pending), budget - done)
+            if n == len(pending):
+                batch = pending
+                self.pending[fam] = {}
+            else:
+                batch = {}
+                it = iter(pending)
+                keys = [next(it) for _ in range(n)]
+                for k in keys:
+                    batch[k] = pending.pop(k)
+            done += len(batch)
+            if fam in self.addpath:
+                self._drain_addpath(fam, batch, loc, out)
+            else:
+                self._drain_best(fam, batch, loc, out)
+        if self.needs_eor and self.idle:
+            for m in self.needs_eor:
+                if m in out:
+                    out[m].extend(end_of_rib(f) for f in self.families)
+            self.needs_eor = []
+        return out, done
+
+    def _drain_best(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
+        table = loc.table
+        export = self.export_fn
+        ctx = self.ctx
+        buckets: dict = {}
+        withdraws: dict = {}
+        member_withdraws: dict = {}
+        for p, old in batch.items():
+            cur = table.get(p)
+            old_src = old.source if old is not None else None
+            if old_src is not None and old_src.group is not self:
+                old_src = None
+            if cur is None:
+                wl = withdraws.get(old_src)
+                if wl is None:
+                    wl = withdraws[old_src] = []
+                wl.append(p)
+                continue
+            best = cur.best if type(cur) is Dest else cur
+            src = best.source
+            attrs = best.attrs_for(fam, p)
+            result = export(self, src, attrs, p, fam)
+            if result is None:
+                wl = withdraws.get(old_src)
+                if wl is None:
+                    wl = withdraws[old_src] = []
+                wl.append(p)
+                continue
+            excl = src if src.group is self else None
+            if excl is not None and old_src is not None and old_src is not excl:
+                # The member that now owns the best path had been sent the old one.
+                member_withdraws.setdefault(excl, []).append(p)
+            key = (result, excl)
+            bl = buckets.get(key)
+            if bl is None:
+                bl = buckets[key] = []
+            bl.append(p)
+        members = self.members
+        for excl, prefixes in withdraws.items():
+            msgs = pack_withdraw(fam, prefixes, ctx)
+            for m in members:
+                if m.source is not excl:
+                    out[m].extend(msgs)
+        for (attrs, excl), prefixes in buckets.items():
+            msgs = pack_announce(fam, attrs, prefixes, ctx)
+            for m in members:
+                if m.source is not excl:
+                    out[m].extend(msgs)
+        for src, prefixes in member_withdraws.items():
+            for m in members:
+                if m.source is src:
+                    out[m].extend(pack_withdraw(fam, prefixes, ctx))
+
+    def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
+        """ADD-PATH send: every candidate path goes out with a path id of its own."""
+        table = loc.table
+        export = self.export_fn
+        ctx = self.ctx
+        adv = self.advertised[fam]
+        buckets: dict = {}
+        withdraw_items: dict = {}  # excluded source -> [(pid, prefix)]
+        for p in batch:
+            new: dict = {}
+            for c in candidates_of(table.get(p)):
+                src = c.source
+                attrs = c.attrs_for(fam, p)
+                result = export(self, src, attrs, p, fam)
+                if result is None:
+                    continue
+                pid = _path_id(c)
+                excl = src if src.group is self else None
+                new[pid] = excl
+                bl = buckets.get((result, excl))
+                if bl is None:
+                    bl = buckets[(result, excl)] = []
+                bl.append((pid, p))
+            old = adv.get(p)
+            if old:
+                for pid, excl in old.items():
+                    if pid not in new:
+                        withdraw_items.setdefault(excl, []).append((pid, p))
+            if new:
+                adv[p] = new
+            else:
+                adv.pop(p, None)
+        members = self.members
+        for excl, items in withdraw_items.items():
+            msgs = pack_withdraw(fam, items, ctx)
+            for m in members:
+                if m.source is not excl:
+                    out[m].extend(msgs)
+        for (attrs, excl), items in buckets.items():
+            msgs = pack_announce(fam, attrs, items, ctx)
+            for m in members:
+                if m.source is not excl:
+                    out[m].extend(msgs)
+
+
+def _path_id(c) -> int:
+    """A path id per candidate, stable while the source exists."""
+    return ((c.source.index & 0xFFFF) << 16) | (c.pid & 0xFFFF) or 1
+
+
+class Exporter:
+    """All export groups over one set of Loc-RIBs."""
+
+    def __init__(self, locribs: dict) -> None:
+        self.locribs = locribs
+        self.steady: dict = {}  # export key -> ExportGroup
+        self.syncing: list = []  # groups of members receiving their initial table
+        self._index = 0
+
+    def groups(self) -> list:
+        return list(self.steady.values()) + self.syncing
+
+    def join(self, member, key, ctx: Context, export_fn: ExportFn, families) -> ExportGroup:
+        """``member`` (with .source, .writable) starts receiving: initial table, then EoR."""
+        self._index += 1
+        g = ExportGroup(key, ctx, export_fn, families, self._index)
+        g.members.append(member)
+        member.source.group = g
+        g.full_sync(self.locribs)
+        g.needs_eor.append(member)
+        self._listen(g)
+        self.syncing.append(g)
+        return g
+
+    def leave(self, member) -> None:
+        g = member.source.group
+        member.source.group = None
+        if g is None:
+            return
+        if member in g.members:
+            g.members.remove(member)
+        if member in g.needs_eor:
+            g.needs_eor.remove(member)
+        if not g.members:
+            self._unlisten(g)
+            if g in self.syncing:
+                self.syncing.remove(g)
+            if self.steady.get(g.key) is g:
+                del self.steady[g.key]
+
+    def _listen(self, g: ExportGroup) -> None:
+        for fam in g.families:
+            loc = self.locribs.get(fam)
+            if loc is not None and g not in loc.listeners:
+                loc.listeners.append(g)
+
+    def _unlisten(self, g: ExportGroup) -> None:
+        for loc in self.locribs.values():
+            if g in loc.listeners:
+                loc.listeners.remove(g)
+
+    def has_work(self) -> bool:
+        return any(not g.idle or g.needs_eor for g in self.groups())
+
+    def drain(self, budget: int = 20000) -> tuple[dict, bool]:
+        """Pack output for every writable group. Returns ({member: [bytes]}, more_pending)."""
+        result: dict = {}
+        more = False
+        for g in self.groups():
+            if g.idle and not g.needs_eor:
+                continue
+            if not g.writable():
+                more = True
+                continue
+            out, _done = g.drain(self.locribs, budget)
+            for m, msgs in out.items():
+                if msgs:
+                    result.setdefault(m, []).extend(msgs)
+            if not g.idle:
+                more = True
+        self._merge()
+        return result, more
+
+    def _merge(self) -> None:
+        """Fold idle syncing groups into the steady group of their export key."""
+        for g in list(self.syncing):
+            if not g.idle or g.needs_eor:
+                continue
+            steady = self.steady.get(g.key)
+            if steady is None:
+                self.syncing.remove(g)
+                self.steady[g.key] = g
+                continue
+            if not steady.idle or steady.families != g.families:
+                continue
+            if steady.addpath and any(
+                steady.advertised[f] != g.advertised[f] for f in steady.addpath
+            ):
+                continue
+            for m in g.members:
+                steady.members.append(m)
+                m.source.group = steady
+            self._unlisten(g)
+            self.syncing.remove(g)

@@ -1,0 +1,227 @@
+"""Adj-RIB-In and Loc-RIB per address family, with batched decisions.
+
+Memory is the constraint for a million prefixes in Python, so the Loc-RIB stores as little as
+possible per prefix: ``table[prefix]`` is the single candidate (a :class:`Source`, or a
+:class:`Path` with ADD-PATH) when only one source has the prefix, and a :class:`Dest` holding
+the candidate list, the best path and the multipath set when several have it. A candidate's
+attributes live in its source's Adj-RIB-In (``source.adj_in[family][key]``), shared interned
+sets, so the Loc-RIB adds one dict slot per prefix and nothing else in the common case.
+
+Changes are batched: :meth:`LocRib.announce` and :meth:`LocRib.withdraw` apply a whole
+UPDATE's worth of prefixes and record each touched prefix once with the best candidate it had
+before the batch; :meth:`LocRib.commit` runs the decision process over the touched prefixes
+that have several candidates and hands the touched map to the listeners (export groups, FIB).
+"""
+
+from .decision import Cand, DecisionConfig, select
+from .source import Path, Source
+
+
+class Dest:
+    """A prefix with several candidates."""
+
+    __slots__ = ("cands", "best", "multipath", "lost")
+
+    def __init__(self, cands: list) -> None:
+        self.cands = cands
+        self.best = cands[0]
+        self.multipath: tuple = (cands[0],)
+        self.lost: dict = {}
+
+
+def best_of(entry):
+    """The best candidate of a Loc-RIB entry (None for None)."""
+    if type(entry) is Dest:
+        return entry.best
+    return entry
+
+
+def candidates_of(entry) -> list:
+    if entry is None:
+        return []
+    if type(entry) is Dest:
+        return entry.cands
+    return [entry]
+
+
+def multipath_of(entry) -> tuple:
+    if entry is None:
+        return ()
+    if type(entry) is Dest:
+        return entry.multipath
+    return (entry,)
+
+
+class LocRib:
+    """The Loc-RIB of one address family."""
+
+    def __init__(self, family, cfg: DecisionConfig | None = None) -> None:
+        self.family = family
+        self.cfg = cfg or DecisionConfig()
+        self.table: dict = {}
+        self.touched: dict = {}  # prefix -> best candidate before this batch (or None)
+        self.listeners: list = []  # objects with rib_changed(family, touched, locrib)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    # --- applying Adj-RIB-In changes -----------------------------------------------------
+
+    def announce(self, source: Source, prefixes, attrs) -> None:
+        """``source`` announces ``prefixes`` (keys as received) with ``attrs``."""
+        fam = self.family
+        adj = source.adj_in[fam]
+        table = self.table
+        touched = self.touched
+        stale = source.stale.get(fam)
+        if fam in source.addpath:
+            self._announce_paths(source, prefixes, attrs)
+            return
+        for p in prefixes:
+            old = adj.get(p)
+            adj[p] = attrs
+            if stale:
+                stale.discard(p)
+            cur = table.get(p)
+            if cur is None:
+                table[p] = source
+                if p not in touched:
+                    touched[p] = None
+            elif cur is source:
+                if old is not attrs and p not in touched:
+                    touched[p] = source
+            elif type(cur) is Dest:
+                if p not in touched:
+                    touched[p] = cur.best
+                if old is None:
+                    cur.cands.append(source)
+            else:
+                if p not in touched:
+                    touched[p] = cur
+                table[p] = Dest([cur, source])
+
+    def _announce_paths(self, source: Source, items, attrs) -> None:
+        fam = self.family
+        adj = source.adj_in[fam]
+        table = self.table
+        touched = self.touched
+        paths = _paths_of(source)
+        stale = source.stale.get(fam)
+        for key in items:
+            pid, p = key
+            old = adj.get(key)
+            adj[key] = attrs
+            if stale:
+                stale.discard(key)
+            cand = paths.get(pid)
+            if cand is None:
+                cand = paths[pid] = Path(source, pid)
+            cur = table.get(p)
+            if cur is None:
+                table[p] = cand
+                if p not in touched:
+                    touched[p] = None
+            elif cur is cand:
+                if old is not attrs and p not in touched:
+                    touched[p] = cand
+            elif type(cur) is Dest:
+                if p not in touched:
+                    touched[p] = cur.best
+                if old is None:
+                    cur.cands.append(cand)
+            else:
+                if p not in touched:
+                    touched[p] = cur
+                table[p] = Dest([cur, cand])
+
+    def withdraw(self, source: Source, keys) -> None:
+        """``source`` withdraws ``keys`` (prefixes, or ``(path_id, prefix)`` with ADD-PATH)."""
+        fam = self.family
+        adj = source.adj_in[fam]
+        table = self.table
+        touched = self.touched
+        addpath = fam in source.addpath
+        paths = _paths_of(source) if addpath else None
+        stale = source.stale.get(fam)
+        for key in keys:
+            if adj.pop(key, None) is None:
+                continue
+            if stale:
+                stale.discard(key)
+            if addpath:
+                pid, p = key
+                cand = paths.get(pid)
+            else:
+                p = key
+                cand = source
+            cur = table.get(p)
+            if cur is cand:
+                if p not in touched:
+                    touched[p] = cand
+                del table[p]
+            elif type(cur) is Dest:
+                if p not in touched:
+                    touched[p] = cur.best
+                cands = cur.cands
+                try:
+                    cands.remove(cand)
+                except ValueError:
+                    continue
+                if len(cands) == 1:
+                    table[p] = cands[0]
+                elif cur.best is cand:
+                    cur.best = cands[0]
+
+    def flush(self, source: Source) -> None:
+        """Withdraw everything ``source`` announced in this family."""
+        self.withdraw(source, list(source.adj_in[self.family]))
+
+    # --- decision ----------------------------------------------------------------------------
+
+    def commit(self) -> dict:
+        """Run the decision process over the batch and notify the listeners."""
+        touched = self.touched
+        if not touched:
+            return touched
+        self.touched = {}
+        table = self.table
+        fam = self.family
+        cfg = self.cfg
+        for p in touched:
+            cur = table.get(p)
+            if type(cur) is Dest:
+                self._select(fam, p, cur, cfg)
+        for listener in self.listeners:
+            listener.rib_changed(fam, touched, self)
+        return touched
+
+    @staticmethod
+    def _select(fam, p, dest: Dest, cfg: DecisionConfig) -> None:
+        cands = []
+        for c in dest.cands:
+            src = c.source
+            key = p if type(c) is Source else (c.pid, p)
+            stale = src.stale.get(fam)
+            cands.append(Cand(c, c.attrs_for(fam, p), bool(stale) and key in stale))
+        best, multipath, lost = select(cands, cfg)
+        dest.best = best.c
+        dest.multipath = tuple(m.c for m in multipath)
+        dest.lost = lost
+
+    def route(self, p: bytes):
+        """``(best, multipath, [(candidate, attrs, lost_step)])`` for one prefix, or None."""
+        cur = self.table.get(p)
+        if cur is None:
+            return None
+        fam = self.family
+        if type(cur) is Dest:
+            return (
+                cur.best,
+                cur.multipath,
+                [(c, c.attrs_for(fam, p), cur.lost.get(c)) for c in cur.cands],
+            )
+        return cur, (cur,), [(cur, cur.attrs_for(fam, p), None)]
+
+
+def _paths_of(source: Source) -> dict:
+    return source.paths
