@@ -13,22 +13,28 @@ import structlog
 
 from bgpd.api.server import ControlServer
 from bgpd.fsm import SessionSettings, State
+from bgpd.reflector import Target, export_attrs, import_ok
+from bgpd.rib import DecisionConfig, Rib, Source, best_of, router_id_int
 from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
-from bgpd.wire import AttrSet, end_of_rib, intern, pack_announce
+from bgpd.wire import AttrSet, RouteRefresh, intern
 from bgpd.wire import prefix as pfx
 from bgpd.wire.capabilities import capability_name
 from bgpd.wire.constants import (
-    AS_SEQUENCE,
+    CEASE_MAX_PREFIXES,
     FAMILY_BY_NAME,
     FAMILY_NAMES,
     IPV4_UNICAST,
     IPV6_UNICAST,
     ORIGIN_IGP,
     ORIGIN_NAMES,
+    RR_BORR,
+    RR_EORR,
     SEGMENT_NAMES,
 )
+
+DRAIN_BUDGET = 20000  # prefixes packed per export pass before yielding to the event loop
 
 log = structlog.get_logger("bgpd")
 
@@ -64,26 +70,48 @@ def _mapped_v6(addr: str) -> bytes:
 
 
 class Neighbor:
-    """A configured neighbor at run time: its session and what it sent us."""
+    """A configured neighbor at run time: its session, its RIB source, its counters."""
 
-    def __init__(self, speaker: "Speaker", cfg) -> None:
+    def __init__(self, speaker: "Speaker", cfg, index: int) -> None:
         self.speaker = speaker
         self.cfg = cfg
-        self.address = cfg.address
-        self.rib_in: dict = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
-        self.advertised: dict = {IPV4_UNICAST: 0, IPV6_UNICAST: 0}
+        self.address = str(cfg.address)
+        local_as = speaker.local_as_for(cfg)
+        self.source = Source(
+            self.address,
+            "bgp",
+            asn=cfg.asn,
+            local_as=local_as,
+            address_key=ipaddress.ip_address(self.address).packed,
+            rr_client=bool(getattr(cfg, "rr_client", False)),
+            index=index,
+        )
+        self.source.info = self
         self.session = PeerSession(
             speaker.settings_for(cfg), speaker.transport_for(cfg), speaker, speaker.loop
         )
         self.session.neighbor = self
         self.state_since = time.monotonic()
+        self.joined = False
+        self.import_key = ("imp", index)
+        self.prefix_limit_hit = False
 
     @property
     def ibgp(self) -> bool:
-        return self.cfg.asn == self.speaker.local_as_for(self.cfg)
+        return self.source.ibgp
+
+    @property
+    def writable(self) -> bool:
+        return self.session.writable
 
     def received_count(self) -> int:
-        return sum(len(t) for t in self.rib_in.values())
+        return sum(len(t) for t in self.source.adj_in.values())
+
+    def advertised_count(self) -> int:
+        g = self.source.group
+        if g is None or not self.session.established:
+            return 0
+        return self.speaker.count_advertised(self)
 
 
 class Speaker:
@@ -99,6 +127,19 @@ class Speaker:
         self.control: ControlServer | None = None
         self.stopping = asyncio.Event()
         self.networks = self._networks(config)
+        self.router_id = ipaddress.IPv4Address(str(config.router_id)).packed
+        cid = getattr(config, "cluster_id", None)
+        self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
+        self.rib = Rib(
+            DecisionConfig(
+                always_compare_med=bool(getattr(config, "always_compare_med", False)),
+                multipath=int(getattr(config, "multipath", 1) or 1),
+                multipath_relax=bool(getattr(config, "multipath_relax", False)),
+            )
+        )
+        self.local = Source("local", "local", local_as=config.asn, index=0)
+        self._drain_handle: asyncio.Handle | None = None
+        self._targets: dict = {}
 
     # --- configuration to runtime objects -------------------------------------------------
 
@@ -156,8 +197,9 @@ class Speaker:
 
     async def start(self) -> None:
         cfg = self.config
-        for ncfg in cfg.neighbors:
-            self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg)
+        for i, ncfg in enumerate(cfg.neighbors, start=1):
+            self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, i)
+        self._originate()
         gtsm = any(n.ttl_security for n in cfg.neighbors)
         for lcfg in cfg.listen:
             lst = Listener(str(lcfg.address), lcfg.port, self._lookup, self.loop)
@@ -197,79 +239,193 @@ class Speaker:
         n = self.neighbors.get(address)
         return n.session if n is not None else None
 
+    # --- origination --------------------------------------------------------------------
+
+    def _originate(self) -> None:
+        """Put the configured ``networks`` into the Loc-RIB as local routes."""
+        attrs = intern(AttrSet(origin=ORIGIN_IGP, as_path=()))
+        for fam, prefixes in self.networks.items():
+            loc = self.rib.loc[fam]
+            keep = set(prefixes)
+            loc.withdraw(self.local, [p for p in self.local.adj_in[fam] if p not in keep])
+            loc.announce(self.local, prefixes, attrs)
+        self.rib.commit()
+        self._schedule_drain()
+
     # --- session handler ----------------------------------------------------------------------
 
     def session_established(self, session: PeerSession) -> None:
-        n = session.neighbor
+        n: Neighbor = session.neighbor
         n.state_since = time.monotonic()
         neg = session.fsm.negotiated
-        for fam in sorted(neg.families):
-            self._announce_networks(n, fam)
-            session.send([end_of_rib(fam)])
+        src = n.source
+        src.router_id = router_id_int(neg.peer_open.router_id)
+        src.addpath = frozenset(neg.context.add_path_rx)
+        key = self._export_key(n, neg)
+        self.rib.exporter.join(n, key, neg.context, self._export, sorted(neg.families))
+        n.joined = True
+        self._schedule_drain()
 
     def session_down(self, session: PeerSession, event) -> None:
-        n = session.neighbor
+        n: Neighbor = session.neighbor
         n.state_since = time.monotonic()
-        for table in n.rib_in.values():
-            table.clear()
-        for fam in n.advertised:
-            n.advertised[fam] = 0
+        if n.joined:
+            self.rib.exporter.leave(n)
+            n.joined = False
+        self.rib.flush(n.source)
+        n.source.paths.clear()
+        self.rib.commit()
+        self._schedule_drain()
 
     def updates_received(self, session: PeerSession, updates) -> None:
-        n = session.neighbor
-        rib_in = n.rib_in
+        n: Neighbor = session.neighbor
+        src = n.source
+        loc = self.rib.loc
+        imp = self._import
         for u in updates:
-            for fam, prefixes in u.unreach():
-                table = rib_in.get(fam)
-                if table is not None:
-                    for p in prefixes:
-                        table.pop(p, None)
-            for fam, attrs, prefixes in u.reach():
-                table = rib_in.get(fam)
-                if table is not None:
-                    for p in prefixes:
-                        table[p] = attrs
+            for fam, keys in u.unreach():
+                t = loc.get(fam)
+                if t is not None:
+                    t.withdraw(src, keys)
+            for fam, attrs, keys in u.reach():
+                t = loc.get(fam)
+                if t is None:
+                    continue
+                accepted = imp(n, attrs, fam)
+                if accepted is None:
+                    t.withdraw(src, keys)  # filtered: drop what we may have had
+                else:
+                    t.announce(src, keys, accepted)
+        self._check_max_prefixes(n)
+        self.rib.commit()
+        self._schedule_drain()
 
     def route_refresh_received(self, session: PeerSession, rr) -> None:
+        n: Neighbor = session.neighbor
         fam = (rr.afi, rr.safi)
-        if fam in session.fsm.negotiated.families and rr.subtype == 0:
-            self._announce_networks(session.neighbor, fam)
+        neg = session.fsm.negotiated
+        if rr.subtype != 0 or fam not in neg.families or not n.joined:
+            return
+        # Re-send the Adj-RIB-Out: rejoin with the whole table pending (RFC 2918), framed by
+        # BoRR/EoRR when enhanced route refresh is in use (RFC 7313).
+        trailer = []
+        if neg.enhanced_route_refresh:
+            session.send([RouteRefresh(rr.afi, rr.safi, RR_BORR).encode()])
+            trailer = [RouteRefresh(rr.afi, rr.safi, RR_EORR).encode()]
+        self.rib.exporter.leave(n)
+        self.rib.exporter.join(
+            n, self._export_key(n, neg), neg.context, self._export, sorted(neg.families), trailer
+        )
+        self._schedule_drain()
 
     def session_writable(self, session: PeerSession) -> None:
-        pass
+        self._schedule_drain()
 
-    # --- origination ----------------------------------------------------------------------------
+    # --- import and export ------------------------------------------------------------------------
 
-    def _announce_networks(self, n: Neighbor, fam) -> None:
-        prefixes = self.networks.get(fam) or []
-        if not prefixes:
-            return
-        attrs = self._origin_attrs(n, fam)
-        if attrs is None:
-            log.warning(
-                "no next hop for family", peer=n.address, family=FAMILY_NAMES.get(fam, str(fam))
-            )
-            return
-        ctx = n.session.fsm.negotiated.context
-        n.session.send(pack_announce(fam, attrs, prefixes, ctx))
-        n.advertised[fam] = len(prefixes)
-
-    def _origin_attrs(self, n: Neighbor, fam) -> AttrSet | None:
-        local = n.session.local_address()
-        if local is None:
-            return None
-        if fam == IPV4_UNICAST:
-            if ":" in local:
-                return None
-            nh = pfx.addr_from_str(local)
-        else:
-            nh = pfx.addr_from_str(local) if ":" in local else _mapped_v6(local)
-        if n.ibgp:
-            return intern(AttrSet(origin=ORIGIN_IGP, as_path=(), next_hop=nh, local_pref=100))
-        local_as = self.local_as_for(n.cfg)
-        return intern(
-            AttrSet(origin=ORIGIN_IGP, as_path=((AS_SEQUENCE, (local_as,)),), next_hop=nh)
+    def _import(self, n: Neighbor, attrs: AttrSet, fam):
+        """Loop prevention (and import policy), cached per attribute set."""
+        cache = attrs.cache
+        key = n.import_key
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        why = import_ok(
+            attrs,
+            n.source,
+            n.source.local_as,
+            self.router_id,
+            self.cluster_id,
+            int(getattr(n.cfg, "allow_own_as", 0) or 0),
         )
+        result = None if why else attrs
+        cache[key] = result
+        return result
+
+    def _export_key(self, n: Neighbor, neg) -> tuple:
+        local = n.session.local_address()
+        ctx = neg.context
+        key = (
+            n.ibgp,
+            n.source.rr_client,
+            n.source.local_as,
+            local,
+            getattr(n.cfg, "next_hop_self", None),
+            ctx.as4,
+            tuple(sorted(ctx.add_path_tx)),
+            ctx.extended_message,
+            tuple(sorted(neg.families)),
+        )
+        if key not in self._targets:
+            self._targets[key] = {
+                fam: Target(
+                    ibgp=n.ibgp,
+                    rr_client=n.source.rr_client,
+                    local_as=n.source.local_as,
+                    next_hop=_next_hop_for(local, fam),
+                    next_hop_self=getattr(n.cfg, "next_hop_self", None),
+                )
+                for fam in (IPV4_UNICAST, IPV6_UNICAST)
+            }
+        return key
+
+    def _export(self, group, src: Source, attrs: AttrSet, prefix: bytes, fam):
+        """The set ``group`` receives for ``attrs`` from ``src``; cached per (set, group, src)."""
+        cache = attrs.cache
+        key = (group.key, fam, src.index)
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        result = export_attrs(src, attrs, self._targets[group.key][fam], self.cluster_id)
+        cache[key] = result
+        return result
+
+    def _schedule_drain(self) -> None:
+        if self._drain_handle is None:
+            self._drain_handle = self.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Pack output for writable groups, a bounded batch at a time, yielding in between."""
+        self._drain_handle = None
+        out, more = self.rib.exporter.drain(budget=DRAIN_BUDGET)
+        for member, msgs in out.items():
+            member.session.send(msgs)
+        if more and out:
+            self._schedule_drain()
+
+    def count_advertised(self, n: Neighbor) -> int:
+        """Prefixes whose current best is exported to ``n`` (computed from the Loc-RIB)."""
+        g = n.source.group
+        total = 0
+        for fam in g.families:
+            for p, entry in self.rib.loc[fam].table.items():
+                best = best_of(entry)
+                if best.source is n.source:
+                    continue
+                if self._export(g, best.source, best.attrs_for(fam, p), p, fam) is not None:
+                    total += 1
+        return total
+
+    def _check_max_prefixes(self, n: Neighbor) -> None:
+        mp = getattr(n.cfg, "max_prefixes", None)
+        if not mp:
+            return
+        limit = mp.limit
+        count = n.received_count()
+        if count <= limit:
+            n.prefix_limit_hit = False
+            return
+        if n.prefix_limit_hit:
+            return
+        n.prefix_limit_hit = True
+        log.warning("maximum prefixes exceeded", peer=n.address, limit=limit, received=count)
+        if mp.action == "stop":
+            n.session.stop(subcode=CEASE_MAX_PREFIXES)
+            n.session.fsm.last_error = f"maximum prefix limit {limit} exceeded ({count} received)"
+            if mp.restart_after:
+                self.loop.call_later(float(mp.restart_after), n.session.start)
 
     # --- control API ------------------------------------------------------------------------------
 
@@ -322,7 +478,7 @@ class Speaker:
             "prefixes": {
                 "received": n.received_count(),
                 "accepted": n.received_count(),
-                "advertised": sum(n.advertised.values()),
+                "advertised": n.advertised_count(),
             },
             "description": getattr(n.cfg, "description", None),
             "dynamic_from": None,
@@ -333,10 +489,7 @@ class Speaker:
         return {"neighbors": [self.neighbor_info(n) for n in ns]}
 
     def cmd_show_summary(self) -> dict:
-        routes = {"ipv4": 0, "ipv6": 0}
-        for n in self.neighbors.values():
-            routes["ipv4"] += len(n.rib_in[IPV4_UNICAST])
-            routes["ipv6"] += len(n.rib_in[IPV6_UNICAST])
+        routes = {"ipv4": len(self.rib.loc[IPV4_UNICAST]), "ipv6": len(self.rib.loc[IPV6_UNICAST])}
         return {
             "router_id": str(self.config.router_id),
             "asn": self.config.asn,
@@ -355,6 +508,7 @@ class Speaker:
         neighbor: str | None = None,
         received: bool = False,
         advertised: bool = False,
+        limit: int | None = 10000,
     ) -> dict:
         fams = [FAMILY_BY_NAME[family]] if family else [IPV4_UNICAST, IPV6_UNICAST]
         want = None
@@ -362,24 +516,51 @@ class Speaker:
             net = ipaddress.ip_network(prefix, strict=False)
             want = pfx.from_network(net)
             fams = [IPV4_UNICAST if net.version == 4 else IPV6_UNICAST]
-        sources = [self._neighbor(neighbor)] if neighbor else list(self.neighbors.values())
-        routes: dict = {}
+        out = []
+        n = self._neighbor(neighbor) if neighbor else None
         for fam in fams:
-            for p in self.networks.get(fam, []):
-                if (want is None or p == want) and not received:
-                    routes.setdefault((fam, p), []).append(_local_path())
-            if advertised:
-                continue
-            for n in sources:
-                for p, attrs in n.rib_in[fam].items():
+            fname = FAMILY_NAMES[fam]
+            if n is not None and received:
+                items = sorted(n.source.adj_in[fam].items(), key=lambda kv: _sort_key(kv[0]))
+                for key, attrs in items:
+                    p = key[1] if isinstance(key, tuple) else key
                     if want is not None and p != want:
                         continue
-                    routes.setdefault((fam, p), []).append(_path_json(attrs, n.address))
-        out = []
-        for (fam, p), paths in sorted(routes.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-            out.append(
-                {"prefix": pfx.to_str(p, fam[0]), "family": FAMILY_NAMES[fam], "paths": paths}
-            )
+                    path = _path_json(attrs, n.address, "bgp")
+                    if isinstance(key, tuple):
+                        path["path_id"] = key[0]
+                    out.append({"prefix": pfx.to_str(p, fam[0]), "family": fname, "paths": [path]})
+                continue
+            loc = self.rib.loc[fam]
+            keys = [want] if want is not None else sorted(loc.table)
+            for p in keys:
+                r = loc.route(p)
+                if r is None:
+                    continue
+                best, multipath, cands = r
+                if n is not None and advertised:
+                    g = n.source.group
+                    if g is None or best.source is n.source:
+                        continue
+                    exp = self._export(g, best.source, best.attrs_for(fam, p), p, fam)
+                    if exp is None:
+                        continue
+                    paths = [_path_json(exp, None, "bgp", best=True)]
+                else:
+                    paths = []
+                    for c, attrs, lost in cands:
+                        src = c.source
+                        path = _path_json(attrs, src.name if src.is_bgp else None, src.kind)
+                        path["best"] = c is best
+                        path["multipath"] = c in multipath and len(multipath) > 1
+                        path["lost_at"] = lost
+                        if c.pid:
+                            path["path_id"] = c.pid
+                        paths.append(path)
+                    paths.sort(key=lambda x: not x["best"])
+                out.append({"prefix": pfx.to_str(p, fam[0]), "family": fname, "paths": paths})
+                if limit and len(out) >= limit:
+                    break
         return {"routes": out}
 
     def cmd_neighbor_reset(self, address: str, message: str = "") -> dict:
@@ -405,7 +586,7 @@ class Speaker:
             if direction in ("in", "both"):
                 n.session.send_route_refresh(fam[0], fam[1])
             if direction in ("out", "both"):
-                self._announce_networks(n, fam)
+                self.route_refresh_received(n.session, RouteRefresh(fam[0], fam[1], 0))
         return {"address": address, "action": "refresh", "direction": direction}
 
     def cmd_reload(self) -> dict:
@@ -487,12 +668,25 @@ def _nh_str(nh: bytes | None) -> str | None:
     return pfx.addr_to_str(nh)
 
 
-def _path_json(attrs: AttrSet, source: str | None) -> dict:
+def _sort_key(key):
+    return key if isinstance(key, bytes) else (key[1], key[0])
+
+
+def _next_hop_for(local: str | None, fam) -> bytes | None:
+    """Our next hop toward a neighbor for a family: the session's local address."""
+    if local is None:
+        return None
+    if fam == IPV4_UNICAST:
+        return None if ":" in local else pfx.addr_from_str(local)
+    return pfx.addr_from_str(local) if ":" in local else _mapped_v6(local)
+
+
+def _path_json(attrs: AttrSet, source: str | None, kind: str = "bgp", best: bool = False) -> dict:
     return {
-        "best": False,
+        "best": best,
         "multipath": False,
         "from": source,
-        "source": "bgp",
+        "source": kind,
         "next_hop": _nh_str(attrs.next_hop),
         "as_path": _as_path_str(attrs.as_path),
         "origin": ORIGIN_NAMES[attrs.origin] if attrs.origin is not None else None,
@@ -502,25 +696,6 @@ def _path_json(attrs: AttrSet, source: str | None) -> dict:
         "large_communities": [f"{a}:{b}:{c}" for a, b, c in attrs.large_communities],
         "originator_id": pfx.addr_to_str(attrs.originator_id) if attrs.originator_id else None,
         "cluster_list": [pfx.addr_to_str(c) for c in attrs.cluster_list],
-        "lost_at": None,
-    }
-
-
-def _local_path() -> dict:
-    return {
-        "best": True,
-        "multipath": False,
-        "from": None,
-        "source": "local",
-        "next_hop": None,
-        "as_path": "",
-        "origin": "igp",
-        "med": None,
-        "local_pref": None,
-        "communities": [],
-        "large_communities": [],
-        "originator_id": None,
-        "cluster_list": [],
         "lost_at": None,
     }
 

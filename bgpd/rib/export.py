@@ -37,7 +37,7 @@ class ExportGroup:
         "pending",
         "addpath",
         "advertised",
-        "needs_eor",
+        "trailer",
         "index",
         "__weakref__",
     )
@@ -52,7 +52,8 @@ class ExportGroup:
         self.addpath = frozenset(f for f in self.families if f in ctx.add_path_tx)
         # ADD-PATH groups remember which path ids each prefix was sent with, to withdraw them.
         self.advertised: dict = {f: {} for f in self.addpath}
-        self.needs_eor: list = []
+        # Messages a member gets once its initial table is out (End-of-RIB, or EoRR).
+        self.trailer: dict = {}
         self.index = index
 
     def __repr__(self) -> str:
@@ -114,11 +115,11 @@ class ExportGroup:
                 self._drain_addpath(fam, batch, loc, out)
             else:
                 self._drain_best(fam, batch, loc, out)
-        if self.needs_eor and self.idle:
-            for m in self.needs_eor:
+        if self.trailer and self.idle:
+            for m, msgs in self.trailer.items():
                 if m in out:
-                    out[m].extend(end_of_rib(f) for f in self.families)
-            self.needs_eor = []
+                    out[m].extend(msgs)
+            self.trailer = {}
         return out, done
 
     def _drain_best(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
@@ -236,14 +237,21 @@ class Exporter:
     def groups(self) -> list:
         return list(self.steady.values()) + self.syncing
 
-    def join(self, member, key, ctx: Context, export_fn: ExportFn, families) -> ExportGroup:
-        """``member`` (with .source, .writable) starts receiving: initial table, then EoR."""
+    def join(
+        self, member, key, ctx: Context, export_fn: ExportFn, families, trailer=None
+    ) -> ExportGroup:
+        """``member`` (with .source, .writable) starts receiving its initial table.
+
+        ``trailer`` is what it gets once the table is out: End-of-RIB per family by default.
+        """
         self._index += 1
         g = ExportGroup(key, ctx, export_fn, families, self._index)
         g.members.append(member)
         member.source.group = g
         g.full_sync(self.locribs)
-        g.needs_eor.append(member)
+        g.trailer[member] = (
+            [end_of_rib(f) for f in g.families] if trailer is None else list(trailer)
+        )
         self._listen(g)
         self.syncing.append(g)
         return g
@@ -255,8 +263,7 @@ class Exporter:
             return
         if member in g.members:
             g.members.remove(member)
-        if member in g.needs_eor:
-            g.needs_eor.remove(member)
+        g.trailer.pop(member, None)
         if not g.members:
             self._unlisten(g)
             if g in self.syncing:
@@ -276,14 +283,14 @@ class Exporter:
                 loc.listeners.remove(g)
 
     def has_work(self) -> bool:
-        return any(not g.idle or g.needs_eor for g in self.groups())
+        return any(not g.idle or g.trailer for g in self.groups())
 
     def drain(self, budget: int = 20000) -> tuple[dict, bool]:
         """Pack output for every writable group. Returns ({member: [bytes]}, more_pending)."""
         result: dict = {}
         more = False
         for g in self.groups():
-            if g.idle and not g.needs_eor:
+            if g.idle and not g.trailer:
                 continue
             if not g.writable():
                 more = True
@@ -300,7 +307,7 @@ class Exporter:
     def _merge(self) -> None:
         """Fold idle syncing groups into the steady group of their export key."""
         for g in list(self.syncing):
-            if not g.idle or g.needs_eor:
+            if not g.idle or g.trailer:
                 continue
             steady = self.steady.get(g.key)
             if steady is None:
