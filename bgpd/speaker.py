@@ -180,13 +180,24 @@ class Speaker:
             kwargs["keepalive"] = cfg.keepalive
         return SessionSettings(**kwargs)
 
+    def _default_source(self, cfg) -> str | None:
+        """Without ``source_address``, connect from our listen address of the same family
+        (when there is exactly one), so that the peer sees the address it has configured."""
+        same = [
+            str(x.address)
+            for x in self.config.listen
+            if _same_family(str(x.address), str(cfg.address))
+        ]
+        return same[0] if len(set(same)) == 1 else None
+
     def transport_for(self, cfg) -> Transport:
         ebgp = cfg.asn != self.local_as_for(cfg)
         ttl, min_ttl = ttl_for(ebgp, cfg.ttl_security, cfg.multihop)
+        local = str(cfg.source_address) if cfg.source_address else self._default_source(cfg)
         return Transport(
             remote_address=str(cfg.address),
             remote_port=cfg.port,
-            local_address=str(cfg.source_address) if cfg.source_address else None,
+            local_address=local,
             password=cfg.password,
             ttl=ttl,
             min_ttl=min_ttl,
@@ -312,8 +323,7 @@ class Speaker:
         if neg.enhanced_route_refresh:
             session.send([RouteRefresh(rr.afi, rr.safi, RR_BORR).encode()])
             trailer = [RouteRefresh(rr.afi, rr.safi, RR_EORR).encode()]
-        self.rib.exporter.leave(n)
-        self.rib.exporter.join(
+        self.rib.exporter.rejoin(
             n, self._export_key(n, neg), neg.context, self._export, sorted(neg.families), trailer
         )
         self._schedule_drain()
@@ -423,7 +433,7 @@ class Speaker:
         log.warning("maximum prefixes exceeded", peer=n.address, limit=limit, received=count)
         if mp.action == "stop":
             n.session.stop(subcode=CEASE_MAX_PREFIXES)
-            n.session.fsm.last_error = f"maximum prefix limit {limit} exceeded ({count} received)"
+            n.session.last_error = f"maximum prefix limit {limit} exceeded ({count} received)"
             if mp.restart_after:
                 self.loop.call_later(float(mp.restart_after), n.session.start)
 
@@ -473,7 +483,7 @@ class Speaker:
             "keepalive": keepalive,
             "capabilities": caps,
             "families": fams,
-            "last_error": fsm.last_error or None,
+            "last_error": s.last_error or fsm.last_error or None,
             "messages": {"in": _counts(stats, "in"), "out": _counts(stats, "out")},
             "prefixes": {
                 "received": n.received_count(),

@@ -29,9 +29,10 @@ class DecisionConfig:
 class Cand:
     """A candidate as the steps see it: source, attributes, path id."""
 
-    __slots__ = ("c", "src", "attrs", "pid", "stale")
+    __slots__ = ("c", "src", "attrs", "pid", "stale", "fam")
 
-    def __init__(self, c, attrs, stale: bool = False) -> None:
+    def __init__(self, c, attrs, stale: bool = False, fam=None) -> None:
+        self.fam = fam
         self.c = c  # the Source or Path
         self.src = c.source
         self.attrs = attrs
@@ -46,6 +47,8 @@ def _lp(a) -> int:
 
 def _neighbor_as(attrs) -> int | None:
     """The AS the route came from: the first AS of the path outside confederation segments."""
+    if not attrs.as_path:
+        return 0  # originated in our own AS (RFC 4271 9.1.2.2 c)
     for t, asns in attrs.as_path or ():
         if t in (AS_CONFED_SEQUENCE, AS_CONFED_SET):
             continue
@@ -74,7 +77,7 @@ def step_nexthop(a, b, cfg) -> int:
     ok = cfg.nexthop_ok
     if ok is None:
         return 0
-    return int(not ok(a)) - int(not ok(b))
+    return int(not ok(a.fam, a.attrs)) - int(not ok(b.fam, b.attrs))
 
 
 def step_stale(a, b, cfg) -> int:
@@ -118,7 +121,7 @@ def step_igp_cost(a, b, cfg) -> int:
     cost = cfg.igp_cost
     if cost is None:
         return a.src.igp_cost - b.src.igp_cost
-    return cost(a) - cost(b)
+    return cost(a.fam, a.attrs) - cost(b.fam, b.attrs)
 
 
 def _rid(c) -> int:
@@ -183,6 +186,7 @@ def select(cands: list[Cand], cfg: DecisionConfig):
             best = c
     lost: dict = {}
     multipath = [best]
+    hops = {best.attrs.next_hop}
     for c in cands:
         if c is best:
             continue
@@ -193,8 +197,10 @@ def select(cands: list[Cand], cfg: DecisionConfig):
             and step > MULTIPATH_LEVEL
             and len(multipath) < cfg.multipath
             and _multipath_ok(best, c, cfg)
+            and c.attrs.next_hop not in hops
         ):
             multipath.append(c)
+            hops.add(c.attrs.next_hop)
     return best, multipath, lost
 
 

@@ -135,6 +135,8 @@ class ExportGroup:
             if old_src is not None and old_src.group is not self:
                 old_src = None
             if cur is None:
+                if old is None:
+                    continue  # had no best before and has none now: nothing was sent
                 wl = withdraws.get(old_src)
                 if wl is None:
                     wl = withdraws[old_src] = []
@@ -145,13 +147,15 @@ class ExportGroup:
             attrs = best.attrs_for(fam, p)
             result = export(self, src, attrs, p, fam)
             if result is None:
+                if old is None:
+                    continue  # never advertised
                 wl = withdraws.get(old_src)
                 if wl is None:
                     wl = withdraws[old_src] = []
                 wl.append(p)
                 continue
             excl = src if src.group is self else None
-            if excl is not None and old_src is not None and old_src is not excl:
+            if excl is not None and old is not None and old.source is not excl:
                 # The member that now owns the best path had been sent the old one.
                 member_withdraws.setdefault(excl, []).append(p)
             key = (result, excl)
@@ -185,6 +189,7 @@ class ExportGroup:
         withdraw_items: dict = {}  # excluded source -> [(pid, prefix)]
         for p in batch:
             new: dict = {}
+            old = adv.get(p) or {}
             for c in candidates_of(table.get(p)):
                 src = c.source
                 attrs = c.attrs_for(fam, p)
@@ -192,17 +197,19 @@ class ExportGroup:
                 if result is None:
                     continue
                 pid = _path_id(c)
+                new[pid] = (result, src)
+                prev = old.get(pid)
+                if prev is not None and prev[0] is result:
+                    continue  # unchanged
                 excl = src if src.group is self else None
-                new[pid] = excl
                 bl = buckets.get((result, excl))
                 if bl is None:
                     bl = buckets[(result, excl)] = []
                 bl.append((pid, p))
-            old = adv.get(p)
-            if old:
-                for pid, excl in old.items():
-                    if pid not in new:
-                        withdraw_items.setdefault(excl, []).append((pid, p))
+            for pid, (_r, src) in old.items():
+                if pid not in new:
+                    excl = src if src.group is self else None
+                    withdraw_items.setdefault(excl, []).append((pid, p))
             if new:
                 adv[p] = new
             else:
@@ -220,9 +227,13 @@ class ExportGroup:
                     out[m].extend(msgs)
 
 
+def _sent(adv: dict) -> dict:
+    return {p: {pid: r for pid, (r, _s) in d.items()} for p, d in adv.items()}
+
+
 def _path_id(c) -> int:
     """A path id per candidate, stable while the source exists."""
-    return ((c.source.index & 0xFFFF) << 16) | (c.pid & 0xFFFF) or 1
+    return c.tx_id
 
 
 class Exporter:
@@ -254,6 +265,22 @@ class Exporter:
         )
         self._listen(g)
         self.syncing.append(g)
+        return g
+
+    def rejoin(self, member, key, ctx, export_fn, families, trailer=None) -> ExportGroup:
+        """``member`` gets its table again (route refresh), keeping what was still pending."""
+        old = member.source.group
+        self.leave(member)
+        g = self.join(member, key, ctx, export_fn, families, trailer)
+        if old is not None:
+            for fam in g.families:
+                g.pending[fam].update(old.pending.get(fam, {}))
+                if fam in g.addpath and fam in old.addpath:
+                    # what the peer holds, with no result: every path is sent again
+                    g.advertised[fam] = {
+                        p: {pid: (None, s) for pid, (_r, s) in d.items()}
+                        for p, d in old.advertised[fam].items()
+                    }
         return g
 
     def leave(self, member) -> None:
@@ -317,7 +344,7 @@ class Exporter:
             if not steady.idle or steady.families != g.families:
                 continue
             if steady.addpath and any(
-                steady.advertised[f] != g.advertised[f] for f in steady.addpath
+                _sent(steady.advertised[f]) != _sent(g.advertised[f]) for f in steady.addpath
             ):
                 continue
             for m in g.members:

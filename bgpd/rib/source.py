@@ -1,6 +1,10 @@
 """Where routes come from: BGP neighbors and local origins, as the RIB sees them."""
 
+import itertools
+
 from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
+
+_tx_ids = itertools.count(1)  # ADD-PATH send: one path id per candidate, never reused
 
 # Per-source preference ahead of the BGP steps (BIRD's defaults: nest/rt-table.c rte_better).
 PREFERENCE = {"kernel": 10, "bgp": 100, "static": 200, "local": 200, "connected": 240}
@@ -33,6 +37,7 @@ class Source:
         "igp_cost",
         "info",
         "paths",
+        "tx_id",
         "__weakref__",
     )
 
@@ -67,6 +72,7 @@ class Source:
         self.igp_cost = 0
         self.info = None  # free slot for the speaker (its Neighbor object)
         self.paths: dict = {}  # path id -> Path, the candidates of an ADD-PATH source
+        self.tx_id = next(_tx_ids)
 
     # A plain source is its own candidate.
     @property
@@ -91,11 +97,12 @@ class Source:
 class Path:
     """One ADD-PATH path of a source for a prefix: the candidate when path ids are in use."""
 
-    __slots__ = ("source", "pid")
+    __slots__ = ("source", "pid", "tx_id")
 
     def __init__(self, source: Source, pid: int) -> None:
         self.source = source
         self.pid = pid
+        self.tx_id = next(_tx_ids)
 
     def attrs_for(self, family, prefix: bytes):
         return self.source.adj_in[family].get((self.pid, prefix))

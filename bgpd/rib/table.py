@@ -202,7 +202,7 @@ class LocRib:
             src = c.source
             key = p if type(c) is Source else (c.pid, p)
             stale = src.stale.get(fam)
-            cands.append(Cand(c, c.attrs_for(fam, p), bool(stale) and key in stale))
+            cands.append(Cand(c, c.attrs_for(fam, p), bool(stale) and key in stale, fam))
         best, multipath, lost = select(cands, cfg)
         dest.best = best.c
         dest.multipath = tuple(m.c for m in multipath)

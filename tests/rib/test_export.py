@@ -1,0 +1,845 @@
+"""Export groups: what each member receives, checked by decoding the UPDATE bytes produced.
+
+Members are fakes with ``.source`` (a rib Source) and ``.writable``. Each member has a
+:class:`View` that applies the decoded UPDATEs, i.e. the Adj-RIB-In the peer would hold.
+"""
+
+import pytest
+from rib_helpers import (
+    IPV4,
+    IPV6,
+    A,
+    Member,
+    P,
+    View,
+    decode_all,
+    ebgp,
+    ibgp,
+    ip,
+    locribs,
+    seq,
+)
+
+from bgpd.rib import Exporter, Source
+from bgpd.wire import Context
+from bgpd.wire.constants import MAX_MESSAGE, NO_EXPORT
+
+P1 = P("10.0.1.0/24")
+P2 = P("10.0.2.0/24")
+P3 = P("10.0.3.0/24")
+V1 = P("2001:db8:1::/48")
+V2 = P("2001:db8:2::/48")
+
+NH4 = ip("192.0.2.1")
+NH6 = ip("2001:db8::1")
+
+# Members decode as iBGP peers (LOCAL_PREF kept), so every set carries a LOCAL_PREF.
+R1 = A(as_path=(seq(65001),), next_hop=NH4, local_pref=100)
+R2 = A(as_path=(seq(65001, 2),), next_hop=ip("192.0.2.2"), local_pref=100)
+BETTER = A(as_path=(seq(65001),), next_hop=ip("192.0.2.9"), local_pref=300)
+V6 = A(as_path=(seq(65001),), next_hop=NH6, local_pref=100)
+
+
+def identity(group, src, attrs, prefix, fam):
+    return attrs
+
+
+class Harness:
+    """Loc-RIBs, an Exporter and one View per member."""
+
+    def __init__(self) -> None:
+        self.locs = locribs()
+        self.ex = Exporter(self.locs)
+        self.views: dict = {}
+        self.local = Source("local", "static", index=1)  # not a member of anything
+
+    def member(self, name, *, ibgp_peer=True, index=None, addpath=frozenset()):
+        kw = {"addpath": addpath}
+        if index is not None:
+            kw["index"] = index
+        src = ibgp(name, **kw) if ibgp_peer else ebgp(name, **kw)
+        return Member(src)
+
+    def join(self, m, key="k", ctx=None, export=identity, families=(IPV4, IPV6), trailer=None):
+        ctx = ctx or Context()
+        self.views[m] = View(Context(add_path_rx=ctx.add_path_tx, ibgp=True))
+        return self.ex.join(m, key, ctx, export, families, trailer)
+
+    def announce(self, src, keys, attrs, fam=IPV4, commit=True):
+        self.locs[fam].announce(src, keys, attrs)
+        if commit:
+            self.commit()
+
+    def withdraw(self, src, keys, fam=IPV4, commit=True):
+        self.locs[fam].withdraw(src, keys)
+        if commit:
+            self.commit()
+
+    def commit(self):
+        for t in self.locs.values():
+            t.commit()
+
+    def drain(self, budget=20000):
+        for v in self.views.values():
+            v.clear_log()
+        out, more = self.ex.drain(budget)
+        for m, msgs in out.items():
+            self.views[m].apply(msgs)
+        return out, more
+
+    def settle(self):
+        for _ in range(100):
+            _out, more = self.drain()
+            if not more:
+                return
+        raise AssertionError("export never settles")
+
+    def group(self, m):
+        return m.source.group
+
+
+@pytest.fixture
+def h():
+    return Harness()
+
+
+def steady_pair(h, **kw):
+    """Two members A and B of one steady group, past their initial table."""
+    a, b = h.member("a"), h.member("b")
+    h.join(a, **kw)
+    h.join(b, **kw)
+    h.settle()
+    assert h.group(a) is h.group(b)
+    assert h.ex.syncing == []
+    for v in h.views.values():
+        v.clear_log()
+    return a, b
+
+
+# --- initial table ---------------------------------------------------------------------------
+
+
+def test_initial_sync_then_end_of_rib_per_family(h):
+    h.announce(h.local, [P1, P2], R1)
+    h.announce(h.local, [V1], V6, IPV6)
+    a = h.member("a")
+    g = h.join(a)
+    assert g in h.ex.syncing and h.ex.has_work()
+    out, more = h.drain()
+    assert more is False
+    v = h.views[a]
+    assert v.routes[IPV4] == {P1: R1, P2: R1}
+    assert v.routes[IPV6] == {V1: V6}
+    assert v.eor == [IPV4, IPV6]
+    # End-of-RIB comes last, after the whole table
+    assert [op for op, _f, _k in v.log][-2:] == ["EOR", "EOR"]
+    assert "EOR" not in [op for op, _f, _k in v.log][:-2]
+    # the group became the steady group of its key
+    assert h.ex.steady == {"k": g} and h.ex.syncing == []
+    assert not h.ex.has_work()
+
+
+def test_empty_rib_gets_only_end_of_rib(h):
+    a = h.member("a")
+    h.join(a)
+    out, more = h.drain()
+    assert not more
+    assert h.views[a].eor == [IPV4, IPV6]
+    assert h.views[a].messages == 2
+
+
+def test_end_of_rib_only_for_the_members_families(h):
+    h.announce(h.local, [V1], V6, IPV6)
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    h.settle()
+    assert h.views[a].eor == [IPV4]
+    assert h.views[a].routes[IPV6] == {}
+
+
+def test_custom_trailer(h):
+    a = h.member("a")
+    h.join(a, trailer=[b"TRAILER"])
+    out, _more = h.ex.drain()
+    assert out == {a: [b"TRAILER"]}
+
+
+def test_end_of_rib_is_sent_once(h):
+    a = h.member("a")
+    h.join(a)
+    h.settle()
+    h.announce(h.local, [P1], R1)
+    h.drain()
+    assert h.views[a].eor == [IPV4, IPV6]
+    assert h.views[a].routes[IPV4] == {P1: R1}
+
+
+def test_end_of_rib_waits_for_the_whole_table(h):
+    prefixes = [P(f"10.1.{i}.0/24") for i in range(5)]
+    h.announce(h.local, prefixes, R1)
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    seen = []
+    for _ in range(10):
+        _out, more = h.drain(budget=2)
+        seen += h.views[a].log
+        if not more:
+            break
+    ops = [op for op, _f, _k in seen]
+    assert ops == ["A"] * 5 + ["EOR"]
+    assert h.views[a].routes[IPV4] == dict.fromkeys(prefixes, R1)
+
+
+def test_changes_during_initial_sync_are_not_lost(h):
+    prefixes = [P(f"10.1.{i}.0/24") for i in range(4)]
+    h.announce(h.local, prefixes, R1)
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    h.drain(budget=2)
+    h.withdraw(h.local, prefixes[:1] + prefixes[-1:])  # one already sent, one not yet
+    h.announce(h.local, [P1], R2)
+    h.settle()
+    assert h.views[a].routes[IPV4] == {prefixes[1]: R1, prefixes[2]: R1, P1: R2}
+
+
+# --- split horizon ---------------------------------------------------------------------------
+
+
+def test_member_never_receives_its_own_route(h):
+    a, b = steady_pair(h)
+    h.announce(a.source, [P1], R1)
+    out, _ = h.drain()
+    assert a not in out
+    assert h.views[b].routes[IPV4] == {P1: R1}
+    assert h.views[a].routes[IPV4] == {}
+
+
+def test_initial_sync_skips_the_members_own_routes(h):
+    a = h.member("a")
+    h.announce(a.source, [P1], R1)
+    h.announce(h.local, [P2], R2)
+    h.join(a)
+    h.settle()
+    assert h.views[a].routes[IPV4] == {P2: R2}
+
+
+def test_best_moves_between_members(h):
+    a, b = steady_pair(h)
+    h.announce(a.source, [P1], R1)
+    h.drain()
+    h.announce(b.source, [P1], BETTER)
+    h.drain()
+    # A now gets B's route; B gets a withdrawal of the route it had from A.
+    assert h.views[a].routes[IPV4] == {P1: BETTER}
+    assert h.views[a].withdrawn() == []
+    assert h.views[b].routes[IPV4] == {}
+    assert h.views[b].withdrawn() == [P1]
+    assert h.views[b].announced() == []
+
+    h.withdraw(b.source, [P1])  # and back to A's route
+    h.drain()
+    assert h.views[a].routes[IPV4] == {}
+    assert h.views[a].withdrawn() == [P1]
+    assert h.views[b].routes[IPV4] == {P1: R1}
+
+
+def test_best_moves_from_member_to_outside_source(h):
+    a, b = steady_pair(h)
+    h.announce(a.source, [P1], R1)
+    h.drain()
+    h.announce(h.local, [P1], R2)  # static: preference wins
+    h.drain()
+    assert h.views[a].routes[IPV4] == {P1: R2}
+    assert h.views[b].routes[IPV4] == {P1: R2}
+
+
+def test_best_moves_from_outside_source_to_member(h):
+    a, b = steady_pair(h)
+    c = ibgp("c")  # a neighbor that is not a member of this group
+    h.announce(c, [P1], R1)
+    h.drain()
+    assert h.views[a].routes[IPV4] == {P1: R1}
+    h.announce(a.source, [P1], BETTER)
+    h.drain()
+    assert h.views[b].routes[IPV4] == {P1: BETTER}
+    # A must not keep C's route from us: our best is now A's own, which A is not sent.
+    assert h.views[a].routes[IPV4] == {}
+
+
+def test_withdrawal_of_a_members_route_skips_that_member(h):
+    a, b = steady_pair(h)
+    h.announce(a.source, [P1], R1)
+    h.drain()
+    h.withdraw(a.source, [P1])
+    out, _ = h.drain()
+    assert a not in out
+    assert h.views[b].withdrawn() == [P1]
+    assert h.views[b].routes[IPV4] == {}
+
+
+# --- withdrawals and batching ----------------------------------------------------------------
+
+
+def test_withdrawal_reaches_every_member(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1, P2], R1)
+    h.drain()
+    h.withdraw(h.local, [P1])
+    out, _ = h.drain()
+    for m in (a, b):
+        assert h.views[m].withdrawn() == [P1]
+        assert h.views[m].routes[IPV4] == {P2: R1}
+        assert len(out[m]) == 1
+
+
+def test_prefix_announced_and_withdrawn_in_one_batch(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1], R1, commit=False)
+    h.withdraw(h.local, [P1], commit=False)
+    h.commit()
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].announced() == []
+        assert h.views[m].routes[IPV4] == {}
+
+
+def test_prefix_announced_and_withdrawn_in_one_batch_sends_nothing(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1], R1, commit=False)
+    h.withdraw(h.local, [P1], commit=False)
+    h.commit()
+    out, _ = h.drain()
+    assert out == {}
+
+
+def test_new_filtered_prefix_sends_nothing(h):
+    a = h.member("a")
+    h.join(a, export=lambda g, src, attrs, p, fam: None if attrs is R2 else attrs)
+    h.settle()
+    h.announce(h.local, [P1], R2)
+    out, _ = h.drain()
+    assert out == {}
+
+
+def test_announced_then_withdrawn_between_drains(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1], R1)
+    h.drain()
+    h.announce(h.local, [P1], R2, commit=False)
+    h.withdraw(h.local, [P1], commit=False)
+    h.commit()
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].announced() == []
+        assert h.views[m].withdrawn() == [P1]
+        assert h.views[m].routes[IPV4] == {}
+
+
+def test_latest_state_wins(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1], R1)
+    h.announce(h.local, [P1], R2)
+    h.announce(h.local, [P1], BETTER)
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].announced() == [P1]
+        assert h.views[m].routes[IPV4] == {P1: BETTER}
+
+
+# --- flow control and groups -----------------------------------------------------------------
+
+
+def test_non_writable_member_pauses_its_whole_group(h):
+    a, b = steady_pair(h)
+    a.writable = False
+    h.announce(h.local, [P1], R1)
+    out, more = h.drain()
+    assert out == {} and more is True
+    assert h.ex.has_work()
+    h.announce(h.local, [P2], R1)  # changes keep accumulating as state
+    a.writable = True
+    out, more = h.drain()
+    assert more is False
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P1: R1, P2: R1}
+        assert h.views[m].messages == 1  # both prefixes share one set: one UPDATE
+
+
+def test_paused_group_does_not_block_other_groups(h):
+    a = h.member("a")
+    c = h.member("c")
+    h.join(a, key="k1")
+    h.join(c, key="k2")
+    h.settle()
+    a.writable = False
+    h.announce(h.local, [P1], R1)
+    out, more = h.drain()
+    assert more is True
+    assert list(out) == [c]
+    assert h.views[c].routes[IPV4] == {P1: R1}
+
+
+def test_syncing_group_merges_into_steady_group_once_both_idle(h):
+    a = h.member("a")
+    g = h.join(a)
+    h.settle()
+    assert h.ex.steady["k"] is g
+
+    h.announce(h.local, [P1], R1)
+    a.writable = False  # the steady group cannot drain: not idle
+    b = h.member("b")
+    gb = h.join(b)
+    out, more = h.drain()
+    assert more is True
+    assert h.views[b].eor == [IPV4, IPV6]
+    assert h.views[b].routes[IPV4] == {P1: R1}
+    assert h.group(b) is gb and gb in h.ex.syncing  # not merged: steady group is busy
+
+    h.announce(h.local, [P2], R2)  # both groups see it
+    a.writable = True
+    h.drain()
+    assert h.ex.syncing == []
+    assert h.group(b) is g and g.members == [a, b]
+    assert h.views[a].routes[IPV4] == {P1: R1, P2: R2}
+    assert h.views[b].routes[IPV4] == {P1: R1, P2: R2}
+    assert gb not in h.locs[IPV4].listeners
+
+    h.announce(h.local, [P3], R1)
+    out, _ = h.drain()
+    assert out[a] == out[b]  # one group: the same bytes for both
+    assert h.views[b].announced() == [P3]
+
+
+def test_syncing_group_does_not_merge_before_its_table_is_out(h):
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    h.settle()
+    h.announce(h.local, [P1, P2, P3], R1)
+    h.drain()
+    b = h.member("b")
+    gb = h.join(b, families=(IPV4,))
+    _out, more = h.drain(budget=1)
+    assert more is True and h.group(b) is gb
+    h.settle()
+    assert h.group(b) is h.group(a)
+    assert h.views[b].routes[IPV4] == dict.fromkeys([P1, P2, P3], R1)
+
+
+def test_groups_with_different_keys_stay_apart(h):
+    a, b = h.member("a"), h.member("b")
+    h.join(a, key="k1")
+    h.join(b, key="k2")
+    h.settle()
+    assert h.group(a) is not h.group(b)
+    h.announce(a.source, [P1], R1)
+    h.drain()
+    assert h.views[b].routes[IPV4] == {P1: R1}
+    assert h.views[a].routes[IPV4] == {}
+
+
+def test_leave(h):
+    a, b = steady_pair(h)
+    g = h.group(a)
+    h.ex.leave(a)
+    assert a.source.group is None and g.members == [b]
+    h.announce(h.local, [P1], R1)
+    out, _ = h.drain()
+    assert list(out) == [b]
+    h.ex.leave(b)
+    assert h.ex.steady == {} and g not in h.locs[IPV4].listeners
+    h.ex.leave(b)  # twice is harmless
+
+
+def test_leave_during_initial_sync(h):
+    h.announce(h.local, [P1], R1)
+    a = h.member("a")
+    g = h.join(a)
+    h.ex.leave(a)
+    assert h.ex.syncing == [] and g not in h.locs[IPV4].listeners
+    assert h.ex.drain() == ({}, False)
+
+
+def test_leaving_members_route_is_withdrawn_from_the_others(h):
+    a, b = steady_pair(h)
+    h.announce(a.source, [P1], R1)
+    h.drain()
+    # what the speaker does on session down: leave, flush, commit
+    h.ex.leave(a)
+    h.locs[IPV4].flush(a.source)
+    h.commit()
+    h.drain()
+    assert h.views[b].withdrawn() == [P1]
+    assert h.views[b].routes[IPV4] == {}
+
+
+def refresh(h, m, key="k", ctx=None, export=identity, families=(IPV4, IPV6)):
+    """What the speaker does on ROUTE-REFRESH: the member gets its whole table again.
+
+    Today that is leave() + join(); a fix may add Exporter.rejoin() carrying the old group's
+    pending state over, which is used when present. The member keeps its View (same peer).
+    """
+    view = h.views[m]
+    ctx = ctx or Context()
+    rejoin = getattr(h.ex, "rejoin", None)
+    if rejoin is not None:
+        rejoin(m, key, ctx, export, families)
+    else:
+        h.ex.leave(m)
+        h.join(m, key, ctx, export, families)
+    h.views[m] = view
+
+
+def test_refresh_resends_the_table_and_end_of_rib(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1, P2], R1)
+    h.settle()
+    h.views[a].eor.clear()
+    refresh(h, a)
+    h.settle()
+    assert sorted(h.views[a].announced()) == [P1, P2]
+    assert h.views[a].eor == [IPV4, IPV6]
+    assert h.views[b].log == []
+    assert h.group(a) is h.group(b)
+
+
+def test_rejoin_keeps_withdrawals_pending_in_the_old_group(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1, P2], R1)
+    h.drain()
+    a.writable = False  # a slow peer: its group holds the withdrawal below as pending state
+    h.withdraw(h.local, [P1])
+    view = h.views[a]
+    refresh(h, a)
+    assert h.views[a] is view
+    a.writable = True
+    h.settle()
+    assert h.views[b].routes[IPV4] == {P2: R1}
+    assert h.views[a].routes[IPV4] == {P2: R1}
+
+
+# --- export_fn -------------------------------------------------------------------------------
+
+
+def test_export_fn_receives_group_source_attrs_prefix_family(h):
+    calls = []
+
+    def export(group, src, attrs, prefix, fam):
+        calls.append((group, src, attrs, prefix, fam))
+        return attrs
+
+    a = h.member("a")
+    g = h.join(a, export=export)
+    h.announce(h.local, [P1], R1)
+    h.announce(h.local, [V1], V6, IPV6)
+    h.settle()
+    assert sorted(calls, key=lambda c: c[4]) == [
+        (g, h.local, R1, P1, IPV4),
+        (g, h.local, V6, V1, IPV6),
+    ]
+
+
+def test_export_fn_returning_none_filters(h):
+    def no_export(group, src, attrs, prefix, fam):
+        return None if NO_EXPORT in attrs.communities else attrs
+
+    tagged = R1.replace(communities=(NO_EXPORT,))
+    h.announce(h.local, [P1], tagged)
+    h.announce(h.local, [P2], R1)
+    a = h.member("a")
+    h.join(a, export=no_export, families=(IPV4,))
+    h.settle()
+    assert h.views[a].routes[IPV4] == {P2: R1}
+
+    h.announce(h.local, [P2], tagged)  # now filtered: withdrawn
+    h.drain()
+    assert h.views[a].withdrawn() == [P2]
+    assert h.views[a].routes[IPV4] == {}
+
+    h.announce(h.local, [P1], R2)  # no longer filtered: announced
+    h.drain()
+    assert h.views[a].routes[IPV4] == {P1: R2}
+
+
+def test_export_fn_rewrites_attributes(h):
+    nh_self = ip("198.51.100.1")
+
+    def nhs(group, src, attrs, prefix, fam):
+        return attrs.replace(next_hop=nh_self, local_pref=120)
+
+    a = h.member("a")
+    h.join(a, export=nhs, families=(IPV4,))
+    h.announce(h.local, [P1], BETTER)
+    h.settle()
+    assert h.views[a].routes[IPV4] == {P1: BETTER.replace(next_hop=nh_self, local_pref=120)}
+
+
+# --- packing ---------------------------------------------------------------------------------
+
+
+def test_prefixes_sharing_a_set_share_an_update(h):
+    a, b = steady_pair(h)
+    many = [P(f"10.2.{i}.0/24") for i in range(50)]
+    h.announce(h.local, many, R1)
+    h.announce(h.local, [P1, P2], R2)
+    out, _ = h.drain()
+    for m in (a, b):
+        assert len(out[m]) == 2
+        updates = decode_all(out[m])
+        by_attrs = {u.attrs: set(u.nlri) for u in updates}
+        assert by_attrs == {R1: set(many), R2: {P1, P2}}
+
+
+def test_withdrawals_are_packed_together(h):
+    a, b = steady_pair(h)
+    many = [P(f"10.2.{i}.0/24") for i in range(50)]
+    h.announce(h.local, many, R1)
+    h.drain()
+    h.withdraw(h.local, many)
+    out, _ = h.drain()
+    assert len(out[a]) == 1
+    assert set(decode_all(out[a])[0].withdrawn) == set(many)
+
+
+def test_large_batches_are_split_to_the_message_size(h):
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    h.settle()
+    many = [P(f"10.{i >> 8}.{i & 255}.0/24") for i in range(3000)]  # 12000 octets of NLRI
+    h.announce(h.local, many, R1)
+    out, _ = h.drain()
+    assert 3 <= len(out[a]) <= 4
+    assert all(len(m) <= MAX_MESSAGE for m in out[a])
+    assert sorted(h.views[a].announced()) == sorted(many)
+    h.withdraw(h.local, many)
+    out, _ = h.drain()
+    assert all(len(m) <= MAX_MESSAGE for m in out[a])
+    assert sorted(h.views[a].withdrawn()) == sorted(many)
+
+
+def test_extended_message_packs_more(h):
+    a = h.member("a")
+    h.join(a, ctx=Context(extended_message=True), families=(IPV4,))
+    h.settle()
+    many = [P(f"10.{i >> 8}.{i & 255}.0/24") for i in range(3000)]
+    h.announce(h.local, many, R1)
+    out, _ = h.drain()
+    assert len(out[a]) == 1
+    assert len(h.views[a].announced()) == 3000
+
+
+# --- IPv6 ------------------------------------------------------------------------------------
+
+
+def test_ipv6_via_mp_reach_and_mp_unreach(h):
+    a = h.member("a")
+    h.join(a)
+    h.settle()
+    h.announce(h.local, [V1, V2], V6, IPV6)
+    out, _ = h.drain()
+    (u,) = decode_all(out[a])
+    assert u.nlri == [] and u.withdrawn == []
+    assert u.mp_reach is not None and u.mp_reach.family == IPV6
+    assert u.mp_reach.next_hop == NH6
+    assert set(u.mp_reach.nlri) == {V1, V2}
+    assert h.views[a].routes[IPV6] == {V1: V6, V2: V6}
+
+    h.withdraw(h.local, [V1], IPV6)
+    out, _ = h.drain()
+    (u,) = decode_all(out[a])
+    assert u.mp_unreach is not None and u.mp_unreach.family == IPV6
+    assert u.mp_unreach.withdrawn == [V1]
+    assert h.views[a].routes[IPV6] == {V2: V6}
+
+
+def test_ipv6_end_of_rib_is_an_empty_mp_unreach(h):
+    a = h.member("a")
+    h.join(a, families=(IPV6,))
+    out, _ = h.drain()
+    (u,) = decode_all(out[a])
+    assert u.eor() == IPV6
+
+
+# --- ADD-PATH send ---------------------------------------------------------------------------
+
+AP = Context(add_path_tx=frozenset({IPV4}))
+
+
+def paths(view, prefix=P1):
+    return {pid: attrs for (pid, p), attrs in view.routes[IPV4].items() if p == prefix}
+
+
+def test_addpath_sends_every_candidate_with_distinct_path_ids(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    c1, c2, c3 = ibgp("c1"), ibgp("c2"), ebgp("c3")
+    h.announce(c1, [P1], R1)
+    h.announce(c2, [P1], R2)
+    h.announce(c3, [P1], BETTER)
+    h.drain()
+    got = paths(h.views[a])
+    assert sorted(got.values(), key=id) == sorted([R1, R2, BETTER], key=id)
+    assert len(got) == 3  # three distinct path ids
+
+
+def test_addpath_withdraws_the_path_id_of_a_vanished_candidate(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    c1, c2 = ibgp("c1"), ibgp("c2")
+    h.announce(c1, [P1], R1)
+    h.announce(c2, [P1], R2)
+    h.drain()
+    before = paths(h.views[a])
+    (pid1,) = [pid for pid, at in before.items() if at is R1]
+    h.withdraw(c1, [P1])
+    h.drain()
+    assert h.views[a].withdrawn() == [(pid1, P1)]
+    assert paths(h.views[a]) == {pid: at for pid, at in before.items() if pid != pid1}
+
+    h.withdraw(c2, [P1])
+    h.drain()
+    assert paths(h.views[a]) == {}
+
+
+def test_addpath_changed_candidate_keeps_its_path_id(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    c1 = ibgp("c1")
+    h.announce(c1, [P1], R1)
+    h.drain()
+    (pid,) = paths(h.views[a])
+    h.announce(c1, [P1], R2)
+    h.drain()
+    assert paths(h.views[a]) == {pid: R2}
+    assert h.views[a].withdrawn() == []
+
+
+def test_addpath_received_paths_are_sent_as_separate_paths(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    s = ibgp("s", addpath={IPV4})
+    h.announce(s, [(1, P1), (2, P1)], R1)
+    h.announce(s, [(3, P1)], R2)
+    h.drain()
+    got = paths(h.views[a])
+    assert len(got) == 3
+    assert sorted(got.values(), key=id) == sorted([R1, R1, R2], key=id)
+
+
+def test_addpath_large_received_path_ids_stay_distinct(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    s = ibgp("s", addpath={IPV4})
+    h.announce(s, [(1, P1)], R1)
+    h.announce(s, [(0x10001, P1)], R2)
+    h.drain()
+    assert len(paths(h.views[a])) == 2
+
+
+def test_addpath_split_horizon(h):
+    a, b = h.member("a"), h.member("b")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.join(b, ctx=AP, families=(IPV4,))
+    h.settle()
+    c = ibgp("c")
+    h.announce(c, [P1], R1)
+    h.announce(a.source, [P1], R2)
+    h.drain()
+    assert sorted(paths(h.views[b]).values(), key=id) == sorted([R1, R2], key=id)
+    assert list(paths(h.views[a]).values()) == [R1]
+    h.withdraw(a.source, [P1])
+    h.drain()
+    assert h.views[a].withdrawn() == []  # it never had its own path from us
+    assert list(paths(h.views[a]).values()) == [R1]
+    assert list(paths(h.views[b]).values()) == [R1]
+    assert len(h.views[b].withdrawn()) == 1
+
+
+def test_addpath_unchanged_paths_are_not_resent(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    c1, c2 = ibgp("c1"), ibgp("c2")
+    h.announce(c1, [P1], R1)
+    h.announce(c2, [P1], R2)
+    h.drain()
+    h.withdraw(c1, [P1])
+    out, _ = h.drain()
+    assert h.views[a].announced() == []
+    assert len(out[a]) == 1  # the withdrawal only
+
+
+def test_addpath_filtered_candidates_are_not_sent(h):
+    def no_export(group, src, attrs, prefix, fam):
+        return None if NO_EXPORT in attrs.communities else attrs
+
+    a = h.member("a")
+    h.join(a, ctx=AP, export=no_export, families=(IPV4,))
+    h.settle()
+    c1, c2 = ibgp("c1"), ibgp("c2")
+    h.announce(c1, [P1], R1)
+    h.announce(c2, [P1], R2.replace(communities=(NO_EXPORT,)))
+    h.drain()
+    assert list(paths(h.views[a]).values()) == [R1]
+    h.announce(c1, [P1], R1.replace(communities=(NO_EXPORT,)))  # now filtered: withdrawn
+    h.drain()
+    assert paths(h.views[a]) == {}
+    assert len(h.views[a].withdrawn()) == 1
+
+
+def test_addpath_initial_sync_and_merge(h):
+    c1, c2 = ibgp("c1"), ibgp("c2")
+    h.announce(c1, [P1], R1)
+    h.announce(c2, [P1], R2)
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    assert len(paths(h.views[a])) == 2 and h.views[a].eor == [IPV4]
+    b = h.member("b")
+    h.join(b, ctx=AP, families=(IPV4,))
+    h.settle()
+    assert paths(h.views[b]) == paths(h.views[a])
+    assert h.group(a) is h.group(b)
+
+
+def test_addpath_member_with_routes_merges(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    b = h.member("b")
+    h.announce(b.source, [P1], R1)  # b's routes are in the table before it joins
+    h.join(b, ctx=AP, families=(IPV4,))
+    h.settle()
+    assert paths(h.views[a]) != {} and paths(h.views[b]) == {}
+    assert h.group(a) is h.group(b)
+
+
+def test_addpath_refresh_resends_every_path(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4,))
+    h.settle()
+    c1, c2 = ibgp("c1"), ibgp("c2")
+    h.announce(c1, [P1], R1)
+    h.announce(c2, [P1], R2)
+    h.settle()
+    before = paths(h.views[a])
+    refresh(h, a, ctx=AP, families=(IPV4,))
+    h.settle()
+    assert len(h.views[a].announced()) == 2
+    assert paths(h.views[a]) == before
+
+
+def test_addpath_and_plain_families_in_one_group(h):
+    a = h.member("a")
+    h.join(a, ctx=AP, families=(IPV4, IPV6))
+    h.settle()
+    c1, c2 = ibgp("c1"), ibgp("c2")
+    for c, at in ((c1, V6), (c2, V6.replace(local_pref=300))):
+        h.announce(c, [V1], at, IPV6)
+    h.drain()
+    # IPv6 is not in add_path_tx: only the best path, no path ids
+    assert h.views[a].routes[IPV6] == {V1: V6.replace(local_pref=300)}
