@@ -1,1 +1,1 @@
-
+"""The `bgpd` command (click): ``bgpd.cli.main:main``."""

@@ -1,0 +1,317 @@
+"""The ``bgpd`` command: run the daemon, check a config, and talk to a running daemon.
+
+The daemon is reached only through its control socket (:mod:`bgpd.api.client`) and started
+only through :mod:`bgpd.speaker`. Exit codes: 0 success, 1 the daemon or the request failed
+(not running, error reply, malformed message to decode), 2 bad usage or a bad config.
+"""
+
+import functools
+import importlib
+import ipaddress
+import json
+import sys
+
+import click
+
+from bgpd import __version__
+from bgpd.api.client import ApiError, DaemonNotRunning, request
+from bgpd.config import DEFAULT_CONTROL_SOCKET, ConfigError, load
+
+from . import tables
+from .decode import decode
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def fail(message: str, code: int = 1):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bgpd")
+def main():
+    """bgpd: a BGP-4 speaker and route reflector.
+
+    Shell completion (bash): eval "$(_BGPD_COMPLETE=bash_source bgpd)"
+    """
+
+
+main.add_command(decode)
+
+
+# --- run, check -----------------------------------------------------------------------------
+
+_config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    envvar="BGPD_CONFIG",
+    metavar="FILE",
+    help="The YAML config file (env: BGPD_CONFIG).",
+)
+
+
+def _load(path: str):
+    try:
+        return load(path)
+    except ConfigError as e:
+        fail(str(e), 2)
+
+
+@main.command()
+@_config_option
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="The lowest level of log events to print.",
+)
+def run(config_path, log_level):
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    config = _load(config_path)
+    speaker = importlib.import_module("bgpd.speaker")
+    sys.exit(speaker.run(config, config_path=config_path, log_level=log_level.lower()))
+
+
+@main.command()
+@_config_option
+def check(config_path):
+    """Check a config file; print "FILE: ok" or the error (exit 2)."""
+    _load(config_path)
+    click.echo(f"{config_path}: ok")
+
+
+# --- talking to the daemon ------------------------------------------------------------------
+
+
+def daemon_command(f):
+    """Add the options every command that talks to the daemon has (-s, --timeout)."""
+
+    @click.option(
+        "-s",
+        "--socket",
+        "socket_path",
+        envvar="BGPD_SOCKET",
+        default=DEFAULT_CONTROL_SOCKET,
+        show_default=True,
+        metavar="PATH",
+        help="The daemon's control socket (env: BGPD_SOCKET).",
+    )
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for the daemon.",
+    )
+    @functools.wraps(f)
+    def wrapper(*args, socket_path, timeout, **kwargs):
+        return f(*args, call=functools.partial(_call, socket_path, timeout), **kwargs)
+
+    return wrapper
+
+
+def _call(socket_path: str, timeout: float, command: str, args: dict | None = None):
+    try:
+        return request(socket_path, command, args, timeout=timeout)
+    except DaemonNotRunning as e:
+        fail(
+            f"bgpd is not running: {e.detail} at {e.path} "
+            "(start it with `bgpd run -c FILE`, or pass -s PATH)"
+        )
+    except ApiError as e:
+        fail(f"error: {e}")
+
+
+def _print_json(result) -> None:
+    click.echo(json.dumps(result, indent=2))
+
+
+def _address(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IP address")
+
+
+def _prefix(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as e:
+        raise click.BadParameter(str(e))
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@main.group()
+def show():
+    """Show the daemon's state."""
+
+
+@show.command("neighbors")
+@click.argument("address", required=False, callback=_address)
+@_json_option
+@daemon_command
+def show_neighbors(address, as_json, call):
+    """Neighbors and their sessions; with ADDRESS, the details of one."""
+    result = call("show_neighbors", {"address": address} if address else {})
+    neighbors = result.get("neighbors", [])
+    if address:
+        neighbors = [n for n in neighbors if n.get("address") == address]  # both canonical
+        if not neighbors:
+            fail(f"error: no neighbor {address}")
+        result = {**result, "neighbors": neighbors}
+    if as_json:
+        _print_json(result)
+    elif address:
+        click.echo("\n\n".join(tables.neighbor_detail(n) for n in neighbors))
+    else:
+        click.echo(tables.neighbors_table(neighbors))
+
+
+@show.command("summary")
+@_json_option
+@daemon_command
+def show_summary(as_json, call):
+    """Router ID, AS, uptime, neighbor and route counts."""
+    result = call("show_summary")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(tables.summary(result))
+
+
+@show.command("routes")
+@click.argument("prefix", required=False, callback=_prefix)
+@click.option("--family", type=click.Choice(("ipv4", "ipv6")), help="Only this family.")
+@click.option(
+    "--neighbor",
+    metavar="ADDR",
+    callback=_address,
+    help="Only paths learned from (or, with --advertised, sent to) this neighbor.",
+)
+@click.option("--received", is_flag=True, help="With --neighbor: its Adj-RIB-In.")
+@click.option("--advertised", is_flag=True, help="With --neighbor: its Adj-RIB-Out.")
+@_json_option
+@daemon_command
+def show_routes(prefix, family, neighbor, received, advertised, as_json, call):
+    """Routes in the RIB (PREFIX: only this prefix)."""
+    if received and advertised:
+        raise click.UsageError("--received and --advertised are mutually exclusive")
+    if (received or advertised) and not neighbor:
+        raise click.UsageError("--received and --advertised need --neighbor ADDR")
+    args: dict = {}
+    if prefix:
+        args["prefix"] = prefix
+    if family:
+        args["family"] = family
+    if neighbor:
+        args["neighbor"] = neighbor
+    if received:
+        args["received"] = True
+    if advertised:
+        args["advertised"] = True
+    result = call("show_routes", args)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(tables.routes_table(result.get("routes", [])))
+
+
+def _print_action(result, as_json: bool, default: str) -> None:
+    if as_json:
+        _print_json(result)
+    elif isinstance(result, dict) and result.get("message"):
+        click.echo(result["message"])
+    else:
+        click.echo(default)
+
+
+@main.group()
+def neighbor():
+    """Act on one neighbor's session."""
+
+
+def _shutdown_message(ctx, param, value):
+    if value is not None and len(value.encode("utf-8")) > 255:
+        raise click.BadParameter("at most 255 octets of UTF-8 (RFC 9003)")
+    return value
+
+
+_message_option = click.option(
+    "-m",
+    "--message",
+    callback=_shutdown_message,
+    help="Shutdown communication sent in the NOTIFICATION (RFC 9003).",
+)
+_address_argument = click.argument("address", callback=_address)
+
+
+def _act(call, action: str, address: str, as_json: bool, **extra) -> None:
+    args = {"address": address, **{k: v for k, v in extra.items() if v is not None}}
+    result = call(f"neighbor_{action}", args)
+    _print_action(result, as_json, f"neighbor {address}: {action} done")
+
+
+@neighbor.command()
+@_address_argument
+@_message_option
+@_json_option
+@daemon_command
+def reset(address, message, as_json, call):
+    """Close the session (Cease, Administrative Reset) and start it again."""
+    _act(call, "reset", address, as_json, message=message)
+
+
+@neighbor.command()
+@_address_argument
+@_message_option
+@_json_option
+@daemon_command
+def shutdown(address, message, as_json, call):
+    """Close the session (Cease, Administrative Shutdown) and keep it down."""
+    _act(call, "shutdown", address, as_json, message=message)
+
+
+@neighbor.command()
+@_address_argument
+@_json_option
+@daemon_command
+def enable(address, as_json, call):
+    """Start a session stopped by shutdown (or configured with shutdown: true)."""
+    _act(call, "enable", address, as_json)
+
+
+@neighbor.command()
+@_address_argument
+@click.option(
+    "--direction",
+    type=click.Choice(("in", "out", "both")),
+    help="in: ask the neighbor for its routes (default); out: send ours again; both.",
+)
+@_json_option
+@daemon_command
+def refresh(address, direction, as_json, call):
+    """Refresh the routes of an Established session (ROUTE-REFRESH)."""
+    _act(call, "refresh", address, as_json, direction=direction)
+
+
+@main.command()
+@_json_option
+@daemon_command
+def reload(as_json, call):
+    """Re-read the config file and apply the changes."""
+    result = call("reload")
+    _print_action(result, as_json, "reloaded")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

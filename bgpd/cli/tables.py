@@ -1,0 +1,163 @@
+"""Human-readable renderings of the control socket's results (docs/api.md has the shapes)."""
+
+from collections.abc import Iterable, Sequence
+
+
+def duration(seconds: float | None) -> str:
+    """``00:05:12`` under a day, ``1d02h03m`` under a week, ``02w3d04h`` after (as FRR)."""
+    if seconds is None:
+        return "never"
+    s = max(0, int(seconds))
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days == 0:
+        return f"{hours:02d}:{minutes:02d}:{s:02d}"
+    if days < 7:
+        return f"{days}d{hours:02d}h{minutes:02d}m"
+    weeks, days = divmod(days, 7)
+    return f"{weeks:02d}w{days}d{hours:02d}h"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence], right: frozenset = frozenset()) -> str:
+    """Columns padded to their widest cell; the columns in ``right`` are right-aligned.
+
+    The last column is never padded (it may be long: an error message)."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = []
+        for i, cell in enumerate(row):
+            if i == len(row) - 1 and i not in right:
+                parts.append(cell)
+            elif i in right:
+                parts.append(cell.rjust(widths[i]))
+            else:
+                parts.append(cell.ljust(widths[i]))
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+# --- show neighbors -------------------------------------------------------------------------
+
+
+def _up_down(n: dict) -> str:
+    if n.get("state") == "Established" and n.get("uptime") is not None:
+        return duration(n["uptime"])
+    return duration(n.get("since"))
+
+
+def neighbors_table(neighbors: list[dict]) -> str:
+    if not neighbors:
+        return "No neighbors configured."
+    rows = [
+        (
+            n["address"],
+            n["asn"],
+            n["state"],
+            _up_down(n),
+            n.get("hold_time"),
+            n.get("prefixes", {}).get("received", 0),
+            n.get("prefixes", {}).get("advertised", 0),
+            n.get("last_error") or "",
+        )
+        for n in neighbors
+    ]
+    headers = ("Address", "AS", "State", "Up/Down", "Hold", "PfxRcd", "PfxSnt", "Last error")
+    return table(headers, rows, right=frozenset({1, 4, 5, 6}))
+
+
+_MESSAGE_KINDS = ("open", "update", "notification", "keepalive", "route_refresh", "total")
+
+
+def neighbor_detail(n: dict) -> str:
+    title = f"Neighbor {n['address']}, AS {n['asn']}"
+    if n.get("description"):
+        title += f" ({n['description']})"
+    if n.get("state") == "Established":
+        state = f"Established for {duration(n.get('uptime'))}"
+    else:
+        state = f"{n['state']} for {duration(n.get('since'))}"
+    timers = "-"
+    if n.get("hold_time") is not None:
+        timers = f"{n['hold_time']} s"
+        if n.get("keepalive") is not None:
+            timers += f", keepalive {n['keepalive']} s"
+    p = n.get("prefixes") or {}
+    info = [
+        ("State", state),
+        ("Router ID", n.get("router_id") or "-"),
+        ("Local address", n.get("local_address") or "-"),
+        ("Hold time", timers),
+        ("Families", ", ".join(n.get("families") or ()) or "-"),
+        ("Capabilities", ", ".join(n.get("capabilities") or ()) or "-"),
+        (
+            "Prefixes",
+            f"{p.get('received', 0)} received, {p.get('accepted', 0)} accepted, "
+            f"{p.get('advertised', 0)} advertised",
+        ),
+    ]
+    if n.get("dynamic_from"):
+        info.append(("Dynamic from", n["dynamic_from"]))
+    info.append(("Last error", n.get("last_error") or "-"))
+    lines = [title]
+    lines += [f"  {k + ':':<15} {v}" for k, v in info]
+    msgs = n.get("messages") or {}
+    rx, tx = msgs.get("in") or {}, msgs.get("out") or {}
+    rows = [(kind, tx.get(kind, 0), rx.get(kind, 0)) for kind in _MESSAGE_KINDS]
+    lines.append("  Messages:")
+    lines += [
+        "    " + line
+        for line in table(("", "Sent", "Received"), rows, frozenset({1, 2})).split("\n")
+    ]
+    return "\n".join(lines)
+
+
+# --- show summary ---------------------------------------------------------------------------
+
+
+def summary(s: dict) -> str:
+    n = s.get("neighbors") or {}
+    r = s.get("routes") or {}
+    return "\n".join(
+        (
+            f"BGP router identifier {s['router_id']}, local AS {s['asn']}",
+            f"Up for {duration(s.get('uptime'))}",
+            f"Neighbors: {n.get('total', 0)} configured, {n.get('established', 0)} established",
+            f"Routes: {r.get('ipv4', 0)} IPv4, {r.get('ipv6', 0)} IPv6",
+        )
+    )
+
+
+# --- show routes ----------------------------------------------------------------------------
+
+
+def routes_table(routes: list[dict]) -> str:
+    if not routes:
+        return "No routes."
+    rows = []
+    n_paths = 0
+    for route in routes:
+        paths = route.get("paths") or []
+        if not paths:
+            rows.append(("", route["prefix"], "", "", "", "", "", "", ""))
+        for i, p in enumerate(paths):
+            n_paths += 1
+            status = "*" + (">" if p.get("best") else "=" if p.get("multipath") else "")
+            rows.append(
+                (
+                    status,
+                    route["prefix"] if i == 0 else "",
+                    p.get("next_hop"),
+                    p.get("from"),
+                    p.get("source"),
+                    p.get("med"),
+                    p.get("local_pref"),
+                    p.get("origin"),
+                    p.get("as_path") or "",
+                )
+            )
+    headers = ("", "Prefix", "Next hop", "From", "Source", "MED", "LocPrf", "Origin", "AS path")
+    body = table(headers, rows, right=frozenset({5, 6}))
+    return f"{body}\n\n{len(routes)} prefixes, {n_paths} paths (> best, = multipath)"

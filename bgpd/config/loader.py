@@ -1,0 +1,143 @@
+"""Reading a YAML file into the frozen :class:`~.schema.Config`, driven by the schema's fields."""
+
+import dataclasses
+from typing import Any
+
+import yaml
+
+from .checks import describe
+from .errors import ConfigError, Invalid
+from .schema import VALIDATORS, Config, Sections, _unknown_key_reason
+
+
+class _Located(Exception):
+    """An :class:`Invalid` whose key path is complete."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+
+
+def _join(prefix: str, suffix: str | None) -> str:
+    if not suffix:
+        return prefix
+    if not prefix or suffix.startswith("["):
+        return prefix + suffix
+    return f"{prefix}.{suffix}"
+
+
+def _section(cls: type, data: Any, path: str, outer: dict) -> Any:
+    """Parse the mapping ``data`` at key ``path`` into ``cls``.
+
+    ``outer`` holds the parsed values of the enclosing section, where inheriting keys find
+    their defaults.
+    """
+    if not isinstance(data, dict):
+        raise _Located(path, f"expected a mapping, got {describe(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in data:
+        if name not in fields:
+            shown = name if isinstance(name, str) else repr(name)
+            raise _Located(_join(path, shown), _unknown_key_reason(name, fields))
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        meta = f.metadata
+        where = _join(path, name)
+        if name in data:
+            values[name] = _value(meta["check"], data[name], where, values, meta["uses"])
+        elif meta["inherit"] and name in outer:
+            values[name] = outer[name]
+        elif f.default is not dataclasses.MISSING:
+            values[name] = f.default
+        else:
+            raise _Located(where, "required key is missing")
+    obj = cls(**values)
+    validate = VALIDATORS.get(cls)
+    if validate is not None:
+        try:
+            validate(obj, frozenset(data))
+        except Invalid as e:
+            raise _Located(_join(path, e.key), e.reason)
+    return obj
+
+
+def _value(check, raw: Any, where: str, siblings: dict, uses: tuple[str, ...]) -> Any:
+    if isinstance(check, Sections):
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise _Located(where, f"expected a list, got {describe(raw)}")
+        return tuple(
+            _section(check.cls, item, f"{where}[{i}]", siblings) for i, item in enumerate(raw)
+        )
+    try:
+        return check(raw, *(siblings[u] for u in uses))
+    except Invalid as e:
+        raise _Located(_join(where, e.key), e.reason)
+
+
+def parse(data: Any, file: str = "<string>") -> Config:
+    """Check ``data`` (what YAML produced) and build the :class:`Config`.
+
+    Raises :class:`ConfigError` naming ``file``, the key path and the reason.
+    """
+    if data is None:
+        raise ConfigError(file, "", "the configuration is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", f"expected a mapping at the top level, got {describe(data)}")
+    try:
+        return _section(Config, data, "", {})
+    except _Located as e:
+        raise ConfigError(file, e.key, e.reason) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # keys from "<<: *anchor" may be overridden
+        k = loader.construct_object(key_node, deep=deep)
+        try:
+            dup = k in seen
+        except TypeError:
+            continue  # unhashable: construct_mapping reports it
+        if dup:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {k!r}", key_node.start_mark
+            )
+        seen.add(k)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def loads(text: str, file: str = "<string>") -> Config:
+    """Parse YAML text (see :func:`load`)."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = e.problem or e.context or "invalid YAML"
+        raise ConfigError(file, where, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(file, "", f"invalid YAML: {e}") from None
+    return parse(data, file)
+
+
+def load(path: str) -> Config:
+    """Read and check the YAML config file at ``path``; raises :class:`ConfigError`."""
+    file = str(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise ConfigError(file, "", f"cannot read the file: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(file, "", f"not UTF-8 text: {e.reason} at octet {e.start}") from None
+    return loads(text, file)

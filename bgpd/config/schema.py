@@ -1,0 +1,349 @@
+"""The config schema: one frozen dataclass per section, one field per YAML key.
+
+Each field is declared with :func:`key`, which records its checker, its default and its
+documentation. Adding a key to the config is adding one field here (and a line in
+docs/configuration.md, which a test checks). Checks that involve several keys live in the
+section's validator at the end of this module.
+"""
+
+import difflib
+import ipaddress
+from dataclasses import MISSING, dataclass, field
+from typing import Any
+
+from . import checks
+from .checks import FAMILIES, Checker, describe
+from .errors import Invalid
+
+DEFAULT_CONTROL_SOCKET = "/run/bgpd/bgpd.sock"
+DEFAULT_HOLD_TIME = 90
+DEFAULT_CONNECT_RETRY = 30
+
+
+class Sections:
+    """A list of sub-sections (``listen``, ``neighbors``), each parsed as ``cls``."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+
+def key(
+    check: "Checker | Sections",
+    default: Any = MISSING,
+    *,
+    doc: str,
+    session: bool = False,
+    inherit: bool = False,
+    uses: tuple[str, ...] = (),
+    repr: bool = True,
+):
+    """Declare a config key.
+
+    ``session``: changing it needs the BGP session to be re-established (see :mod:`.diff`).
+    ``inherit``: when absent, the value of the same key of the enclosing section is used.
+    ``uses``: keys of the same section, declared before this one, passed to ``check`` by name.
+    """
+    metadata = {"check": check, "doc": doc, "session": session, "inherit": inherit, "uses": uses}
+    return field(default=default, metadata=metadata, repr=repr)
+
+
+# --- checkers that only make sense for one key ---------------------------------------------
+
+
+def _hold_time(value: Any) -> int:
+    value = checks.integer(0, 65535)(value)
+    if value in (1, 2):
+        raise Invalid(f"{value} is not allowed: use 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)")
+    return value
+
+
+def _control_socket(value: Any) -> str:
+    value = checks.string()(value)
+    if len(value.encode()) > 107:
+        raise Invalid("longer than 107 octets, the limit for a Unix socket path")
+    return value
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of prefixes, got {describe(value)}")
+    seen: dict[str, int] = {}
+    for i, item in enumerate(value):
+        try:
+            net = checks.network(item)
+        except Invalid as e:
+            raise Invalid(e.reason, f"[{i}]")
+        if net in seen:
+            raise Invalid(f"{net} is listed twice (also networks[{seen[net]}])", f"[{i}]")
+        seen[net] = i
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class AddPath:
+    """ADD-PATH (RFC 7911): the families for which several paths per prefix are sent or
+    received."""
+
+    send: frozenset[str] = frozenset()
+    receive: frozenset[str] = frozenset()
+
+    def mode(self, family: str) -> str | None:
+        """``"send"``, ``"receive"``, ``"both"`` or None for ``family`` (``"ipv4"``...)."""
+        send, receive = family in self.send, family in self.receive
+        if send and receive:
+            return "both"
+        return "send" if send else "receive" if receive else None
+
+
+_ADD_PATH_DIRECTIONS = ("send", "receive")
+
+
+def _add_path_directions(value: Any, where: str) -> tuple[bool, bool]:
+    """``{send: B, receive: B}`` at key ``where`` (relative to ``add_path``)."""
+    prefix = f"{where}." if where else ""
+    if not isinstance(value, dict):
+        raise Invalid(
+            f"expected a mapping like {{send: true, receive: true}}, got {describe(value)}",
+            where or None,
+        )
+    for k in value:
+        if k not in _ADD_PATH_DIRECTIONS:
+            raise Invalid(_unknown_key_reason(k, _ADD_PATH_DIRECTIONS), f"{prefix}{k}")
+    out = []
+    for direction in _ADD_PATH_DIRECTIONS:
+        try:
+            out.append(checks.boolean(value.get(direction, False)))
+        except Invalid as e:
+            raise Invalid(e.reason, f"{prefix}{direction}")
+    return out[0], out[1]
+
+
+def _add_path(value: Any, families: tuple[str, ...]) -> AddPath:
+    """``{send: B, receive: B}`` for every family, or ``{ipv4: {...}, ipv6: {...}}``."""
+    if value is None:
+        return AddPath()
+    if not isinstance(value, dict) or all(k in _ADD_PATH_DIRECTIONS for k in value):
+        send, receive = _add_path_directions(value, "")
+        every = frozenset(families)
+        return AddPath(every if send else frozenset(), every if receive else frozenset())
+    send_fams, receive_fams = set(), set()
+    for k, v in value.items():
+        if k in _ADD_PATH_DIRECTIONS:
+            raise Invalid("write either {send, receive} or per family {ipv4: ..., ipv6: ...}", k)
+        if k not in FAMILIES:
+            raise Invalid(_unknown_key_reason(k, FAMILIES + _ADD_PATH_DIRECTIONS), str(k))
+        if k not in families:
+            raise Invalid(f"{k} is not one of this neighbor's families {list(families)}", k)
+        send, receive = _add_path_directions(v, k)
+        if send:
+            send_fams.add(k)
+        if receive:
+            receive_fams.add(k)
+    return AddPath(frozenset(send_fams), frozenset(receive_fams))
+
+
+def _unknown_key_reason(name: Any, known) -> str:
+    if not isinstance(name, str):
+        return f"keys must be strings, got {describe(name)}"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key (did you mean '{close[0]}'?)"
+    return f"unknown key (known keys: {', '.join(known)})"
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listen:
+    address: str = key(checks.ip_address, doc="local address to accept BGP connections on")
+    port: int = key(checks.integer(1, 65535), 179, doc="TCP port")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Neighbor:
+    address: str = key(checks.peer_address, doc="the neighbor's address", session=True)
+    asn: int = key(checks.asn, doc="the neighbor's AS number", session=True)
+    port: int = key(checks.integer(1, 65535), 179, doc="TCP port to connect to", session=True)
+    passive: bool = key(
+        checks.boolean, False, doc="only accept connections, never connect", session=True
+    )
+    source_address: str | None = key(
+        checks.optional(checks.ip_address), None, doc="local address to bind", session=True
+    )
+    hold_time: int = key(
+        _hold_time, DEFAULT_HOLD_TIME, doc="proposed hold time", session=True, inherit=True
+    )
+    keepalive: int | None = key(
+        checks.optional(checks.integer(1, 65535)),
+        None,
+        doc="keepalive interval (null: a third of the hold time)",
+        session=True,
+        inherit=True,
+    )
+    connect_retry: int = key(
+        checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="ConnectRetry time", inherit=True
+    )
+    delay_open: int = key(checks.integer(0, 65535), 0, doc="DelayOpen time (RFC 4271 §8), 0: off")
+    password: str | None = key(
+        checks.optional(checks.string(80)),
+        None,
+        doc="TCP MD5 signature key (RFC 2385)",
+        session=True,
+        repr=False,
+    )
+    ttl_security: int | None = key(
+        checks.optional(checks.integer(1, 254)), None, doc="GTSM hops (RFC 5082)", session=True
+    )
+    multihop: int | None = key(
+        checks.optional(checks.integer(1, 255)), None, doc="eBGP multihop TTL", session=True
+    )
+    families: tuple[str, ...] = key(
+        checks.family_list, FAMILIES, doc="address families to negotiate", session=True
+    )
+    description: str | None = key(checks.optional(checks.string()), None, doc="free text")
+    shutdown: bool = key(checks.boolean, False, doc="administratively down")
+    add_path: AddPath = key(
+        _add_path, AddPath(), doc="ADD-PATH (RFC 7911)", session=True, uses=("families",)
+    )
+    route_refresh: bool = key(
+        checks.boolean, True, doc="offer route refresh (RFC 2918, 7313)", session=True
+    )
+    extended_message: bool = key(
+        checks.boolean, True, doc="offer extended messages (RFC 8654)", session=True
+    )
+    four_octet_as: bool = key(
+        checks.boolean, True, doc="offer four-octet AS numbers (RFC 6793)", session=True
+    )
+    local_as: int | None = key(
+        checks.optional(checks.asn), None, doc="local AS for this neighbor", session=True
+    )
+    next_hop_self: bool | None = key(
+        checks.optional(checks.boolean), None, doc="null: automatic (eBGP yes, iBGP no)"
+    )
+    rr_client: bool = key(checks.boolean, False, doc="a route-reflection client (RFC 4456)")
+
+    def ibgp(self, local_asn: int) -> bool:
+        """Whether the session is internal, given the router's AS (``local_as`` wins)."""
+        return self.asn == (self.local_as if self.local_as is not None else local_asn)
+
+    @property
+    def family(self) -> str:
+        """The family of the neighbor's address (``"ipv4"`` or ``"ipv6"``)."""
+        return checks.address_family(self.address)
+
+    @property
+    def keepalive_time(self) -> int:
+        """The keepalive interval to use: the configured one, or a third of the hold time."""
+        return self.keepalive if self.keepalive is not None else self.hold_time // 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    router_id: str = key(checks.router_id, doc="BGP identifier (IPv4 dotted)")
+    asn: int = key(checks.asn, doc="local AS number (asplain or quoted asdot)")
+    cluster_id: str | None = key(
+        checks.optional(checks.router_id), None, doc="route-reflection cluster ID (null: router_id)"
+    )
+    listen: tuple[Listen, ...] = key(Sections(Listen), (), doc="addresses to listen on")
+    control_socket: str = key(
+        _control_socket, DEFAULT_CONTROL_SOCKET, doc="path of the control socket"
+    )
+    networks: tuple[str, ...] = key(_networks, (), doc="prefixes this router originates")
+    hold_time: int = key(_hold_time, DEFAULT_HOLD_TIME, doc="default hold time for neighbors")
+    keepalive: int | None = key(
+        checks.optional(checks.integer(1, 65535)), None, doc="default keepalive for neighbors"
+    )
+    connect_retry: int = key(
+        checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="default ConnectRetry time"
+    )
+    neighbors: tuple[Neighbor, ...] = key(Sections(Neighbor), (), doc="BGP neighbors")
+
+    def neighbor(self, address: str) -> Neighbor | None:
+        """The neighbor with this address (any textual form of it), or None."""
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            return None
+        for n in self.neighbors:
+            if n.address == address:
+                return n
+        return None
+
+
+# --- checks across keys: (section, keys present in its mapping) -> None, raise Invalid ------
+
+
+def _check_timers(hold: int, keepalive: int | None, given, inherited: str) -> None:
+    """keepalive < hold_time, and no keepalive when the hold time is 0."""
+    if keepalive is None:
+        return
+    where = "keepalive" if "keepalive" in given else "hold_time"
+    note = ""
+    if inherited and not ("keepalive" in given and "hold_time" in given):
+        other = "hold_time" if where == "keepalive" else "keepalive"
+        note = f" (the {other} is inherited from the {inherited})"
+    if hold == 0:
+        raise Invalid(
+            f"hold_time 0 disables keepalives, but keepalive is {keepalive}{note}; "
+            "set keepalive: null",
+            where,
+        )
+    if keepalive >= hold:
+        raise Invalid(f"keepalive {keepalive} must be less than hold_time {hold}{note}", where)
+
+
+def _check_neighbor(n: Neighbor, given: frozenset) -> None:
+    if "hold_time" in given or "keepalive" in given:  # else the top-level check speaks
+        _check_timers(n.hold_time, n.keepalive, given, "top level")
+    if n.ttl_security is not None and n.multihop is not None:
+        raise Invalid("ttl_security and multihop are mutually exclusive", "multihop")
+    if n.source_address is not None:
+        if checks.address_family(n.source_address) != n.family:
+            raise Invalid(
+                f"{n.source_address} is not of the same family as the neighbor {n.address}",
+                "source_address",
+            )
+        if n.source_address == n.address:
+            raise Invalid("the source address is the neighbor's own address", "source_address")
+
+
+def _check_config(c: Config, given: frozenset) -> None:
+    _check_timers(c.hold_time, c.keepalive, given, "")
+    listen_at: dict[str, int] = {}
+    for i, lst in enumerate(c.listen):
+        for j in range(i):
+            if c.listen[j] == lst:
+                raise Invalid(f"{lst.address} port {lst.port} is listed twice", f"listen[{i}]")
+        listen_at.setdefault(lst.address, i)
+    first: dict[str, int] = {}
+    for i, n in enumerate(c.neighbors):
+        if n.address in first:
+            raise Invalid(
+                f"duplicate neighbor {n.address} (also neighbors[{first[n.address]}])",
+                f"neighbors[{i}].address",
+            )
+        first[n.address] = i
+        if n.address in listen_at:
+            raise Invalid(
+                f"{n.address} is this router's own listen address (listen[{listen_at[n.address]}])",
+                f"neighbors[{i}].address",
+            )
+        if n.rr_client and not n.ibgp(c.asn):
+            raise Invalid(
+                "only an iBGP neighbor can be a route-reflection client",
+                f"neighbors[{i}].rr_client",
+            )
+        if not n.four_octet_as:
+            local = n.local_as if n.local_as is not None else c.asn
+            for what, number in (("the neighbor's AS", n.asn), ("the local AS", local)):
+                if number > 0xFFFF:
+                    raise Invalid(
+                        f"{what} {number} needs four-octet AS support (RFC 6793)",
+                        f"neighbors[{i}].four_octet_as",
+                    )
+
+
+VALIDATORS = {Neighbor: _check_neighbor, Config: _check_config}
