@@ -121,6 +121,7 @@ class PeerSession:
         self._connect_task: asyncio.Task | None = None
         self.enabled = False
         self.closed = False
+        self.last_error: str | None = None  # the latest reason the session is not up
         self.log = log.bind(peer=transport.remote_address)
 
     # --- control ------------------------------------------------------------------------
@@ -215,9 +216,10 @@ class PeerSession:
             self.other = conn
             self._run(fsm, fsm.start(self.clock()), conn)
         else:
-            self._cancel_connect()
+            # Connect or Active. An outbound attempt still in flight is kept: if it completes,
+            # it becomes the second connection and collision detection picks one (§6.8).
             if self.conn is not None:
-                self.conn.close()
+                return False  # a connection (e.g. waiting in DelayOpen) is already up
             conn = _Conn(self, self.fsm, outbound=False)
             self.conn = conn
         self._attach(conn, sock)
@@ -281,19 +283,27 @@ class PeerSession:
             sock.close()
             reason = _connect_error(e, t)
             self.log.info("connect failed", reason=reason)
-            self.fsm.last_error = reason
+            self.last_error = reason
             if self.fsm.state in (State.CONNECT, State.ACTIVE):
                 self._run(self.fsm, self.fsm.connection_failed(self.clock()))
             return
-        if (
-            self.closed
-            or self.fsm.state not in (State.CONNECT, State.ACTIVE)
-            or self.conn is not None
-        ):
-            sock.close()  # something else (an inbound connection) won the race
+        state = self.fsm.state
+        if self.closed or not self.enabled:
+            sock.close()
             return
-        conn = _Conn(self, self.fsm, outbound=True)
-        self.conn = conn
+        if self.conn is None and state in (State.CONNECT, State.ACTIVE):
+            conn = _Conn(self, self.fsm, outbound=True)
+            self.conn = conn
+        elif self.other is None and state in (State.OPENSENT, State.OPENCONFIRM):
+            # An inbound connection arrived while we were connecting: keep both until the
+            # OPENs decide (RFC 4271 §6.8).
+            fsm = Protocol(self.settings)
+            conn = _Conn(self, fsm, outbound=True)
+            self.other = conn
+            self._run(fsm, fsm.start(self.clock()), conn)
+        else:
+            sock.close()
+            return
         self._attach(conn, sock)
 
     # --- callbacks from connections -------------------------------------------------------------
@@ -312,8 +322,8 @@ class PeerSession:
         else:
             return
         if fsm.state != State.IDLE:
-            if exc is not None and not fsm.last_error:
-                fsm.last_error = f"connection lost: {exc}"
+            if exc is not None:
+                self.last_error = f"connection lost: {exc}"
             self._run(fsm, fsm.connection_failed(self.clock()))
 
     def _resumed(self, conn: _Conn) -> None:
@@ -373,6 +383,7 @@ class PeerSession:
             self.handler.session_established(self)
         elif isinstance(e, ev.SessionDown):
             if fsm is self.fsm:
+                self.last_error = e.reason
                 self.log.warning("session down", reason=e.reason)
                 self.handler.session_down(self, e)
         elif isinstance(e, ev.NotificationReceived):
