@@ -11,8 +11,9 @@ import time
 
 import structlog
 
-from bgpd.api.server import ControlServer
+from bgpd.api.server import CommandError, ControlServer
 from bgpd.fsm import SessionSettings, State
+from bgpd.policy import RouteInfo, chain, compile_policies
 from bgpd.reflector import Target, export_attrs, import_ok
 from bgpd.rib import DecisionConfig, Rib, Source, best_of, router_id_int
 from bgpd.session.listener import Listener
@@ -95,6 +96,14 @@ class Neighbor:
         self.joined = False
         self.import_key = ("imp", index)
         self.prefix_limit_hit = False
+        pol = speaker.policies
+        self.import_policy = (
+            chain([pol[x] for x in cfg.import_policy]) if cfg.import_policy else None
+        )
+        self.export_policy = (
+            chain([pol[x] for x in cfg.export_policy]) if cfg.export_policy else None
+        )
+        self.route_info = RouteInfo("bgp", self.address, None, local_as)
 
     @property
     def ibgp(self) -> bool:
@@ -128,8 +137,12 @@ class Speaker:
         self.stopping = asyncio.Event()
         self.networks = self._networks(config)
         self.router_id = ipaddress.IPv4Address(str(config.router_id)).packed
-        cid = getattr(config, "cluster_id", None)
+        # A reflector: an explicit cluster_id, or the router ID once any neighbor is a client.
+        cid = config.cluster_id
+        if cid is None and any(n.rr_client for n in config.neighbors):
+            cid = config.router_id
         self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
+        self.policies = compile_policies(config.policies)
         self.rib = Rib(
             DecisionConfig(
                 always_compare_med=bool(getattr(config, "always_compare_med", False)),
@@ -140,6 +153,7 @@ class Speaker:
         self.local = Source("local", "local", local_as=config.asn, index=0)
         self._drain_handle: asyncio.Handle | None = None
         self._targets: dict = {}
+        self._group_policy: dict = {}  # export key -> export policy (or None)
 
     # --- configuration to runtime objects -------------------------------------------------
 
@@ -158,9 +172,9 @@ class Speaker:
     def settings_for(self, cfg) -> SessionSettings:
         fams = tuple(FAMILY_BY_NAME[f] for f in cfg.families)
         add_path = {}
-        ap = getattr(cfg, "add_path", None)
-        if ap:
-            for fam_name, mode in _add_path_modes(ap, cfg.families).items():
+        for fam_name in cfg.families:
+            mode = cfg.add_path.mode(fam_name)
+            if mode:
                 add_path[FAMILY_BY_NAME[fam_name]] = mode
         kwargs = dict(
             local_as=self.local_as_for(cfg),
@@ -302,6 +316,10 @@ class Speaker:
                 t = loc.get(fam)
                 if t is None:
                     continue
+                pol = n.import_policy
+                if pol is not None and not pol.attr_only:
+                    self._import_per_prefix(n, t, attrs, fam, keys)
+                    continue
                 accepted = imp(n, attrs, fam)
                 if accepted is None:
                     t.withdraw(src, keys)  # filtered: drop what we may have had
@@ -350,8 +368,33 @@ class Speaker:
             int(getattr(n.cfg, "allow_own_as", 0) or 0),
         )
         result = None if why else attrs
+        pol = n.import_policy
+        if result is not None and pol is not None and pol.attr_only:
+            result = pol.evaluate(attrs, b"", fam, n.route_info)
         cache[key] = result
         return result
+
+    def _import_per_prefix(self, n: Neighbor, t, attrs: AttrSet, fam, keys) -> None:
+        """An import policy that looks at the prefix: evaluate each one, then apply in groups."""
+        base = self._import(n, attrs, fam)  # loop checks (cached), no policy: see below
+        if base is None:
+            t.withdraw(n.source, keys)
+            return
+        pol = n.import_policy
+        info = n.route_info
+        groups: dict = {}
+        rejected = []
+        for key in keys:
+            p = key[1] if type(key) is tuple else key
+            r = pol.evaluate(attrs, p, fam, info)
+            if r is None:
+                rejected.append(key)
+            else:
+                groups.setdefault(r, []).append(key)
+        if rejected:
+            t.withdraw(n.source, rejected)
+        for r, ks in groups.items():
+            t.announce(n.source, ks, r)
 
     def _export_key(self, n: Neighbor, neg) -> tuple:
         local = n.session.local_address()
@@ -366,8 +409,10 @@ class Speaker:
             tuple(sorted(ctx.add_path_tx)),
             ctx.extended_message,
             tuple(sorted(neg.families)),
+            tuple(n.cfg.export_policy),
         )
         if key not in self._targets:
+            self._group_policy[key] = n.export_policy
             self._targets[key] = {
                 fam: Target(
                     ibgp=n.ibgp,
@@ -388,7 +433,16 @@ class Speaker:
             return cache[key]
         except KeyError:
             pass
-        result = export_attrs(src, attrs, self._targets[group.key][fam], self.cluster_id)
+        target = self._targets[group.key][fam]
+        result = export_attrs(src, attrs, target, self.cluster_id)
+        pol = self._group_policy.get(group.key)
+        if result is not None and pol is not None:
+            info = RouteInfo(
+                src.kind, src.name if src.is_bgp else None, None, target.local_as, target.next_hop
+            )
+            if not pol.attr_only:
+                return pol.evaluate(result, prefix, fam, info)  # depends on the prefix: no cache
+            result = pol.evaluate(result, prefix, fam, info)
         cache[key] = result
         return result
 
@@ -442,7 +496,7 @@ class Speaker:
     def dispatch(self, command: str, args: dict):
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
-            raise ValueError(f"unknown command {command!r}")
+            raise CommandError(f"unknown command {command!r}")
         return handler(**(args or {}))
 
     def cmd_ping(self) -> dict:
@@ -451,7 +505,7 @@ class Speaker:
     def _neighbor(self, address: str) -> Neighbor:
         n = self.neighbors.get(str(address))
         if n is None:
-            raise ValueError(f"no neighbor {address}")
+            raise CommandError(f"no neighbor {address}")
         return n
 
     def neighbor_info(self, n: Neighbor) -> dict:
@@ -590,7 +644,7 @@ class Speaker:
     def cmd_neighbor_refresh(self, address: str, message: str = "", direction: str = "in") -> dict:
         n = self._neighbor(address)
         if not n.session.established:
-            raise ValueError(f"neighbor {address} is not Established")
+            raise CommandError(f"neighbor {address} is not Established")
         fams = sorted(n.session.fsm.negotiated.families)
         for fam in fams:
             if direction in ("in", "both"):
@@ -600,36 +654,7 @@ class Speaker:
         return {"address": address, "action": "refresh", "direction": direction}
 
     def cmd_reload(self) -> dict:
-        raise ValueError("live reload is not implemented yet: restart bgpd to apply a new config")
-
-
-def _add_path_modes(ap, families) -> dict:
-    """Normalize the add_path config into {family_name: "send"|"receive"|"both"}."""
-
-    def mode(d) -> str | None:
-        send = bool(getattr(d, "send", None) if not isinstance(d, dict) else d.get("send"))
-        recv = bool(getattr(d, "receive", None) if not isinstance(d, dict) else d.get("receive"))
-        if send and recv:
-            return "both"
-        if send:
-            return "send"
-        if recv:
-            return "receive"
-        return None
-
-    out = {}
-    per_family = ap if isinstance(ap, dict) else getattr(ap, "families", None)
-    if isinstance(per_family, dict) and any(k in ("ipv4", "ipv6") for k in per_family):
-        for fam, d in per_family.items():
-            m = mode(d)
-            if m:
-                out[fam] = m
-        return out
-    m = mode(ap)
-    if m:
-        for fam in families:
-            out[fam] = m
-    return out
+        raise CommandError("live reload is not implemented yet: restart bgpd to apply a new config")
 
 
 def _same_family(a: str, b: str) -> bool:

@@ -34,7 +34,8 @@ def _section(cls: type, data: Any, path: str, outer: dict) -> Any:
     """
     if not isinstance(data, dict):
         raise _Located(path, f"expected a mapping, got {describe(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # YAML key -> field (they differ where the YAML key is a Python keyword, e.g. import)
+    fields = {(f.metadata.get("yaml") or f.name): f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields:
             shown = name if isinstance(name, str) else repr(name)
@@ -44,11 +45,13 @@ def _section(cls: type, data: Any, path: str, outer: dict) -> Any:
         meta = f.metadata
         where = _join(path, name)
         if name in data:
-            values[name] = _value(meta["check"], data[name], where, values, meta["uses"])
-        elif meta["inherit"] and name in outer:
-            values[name] = outer[name]
+            values[f.name] = _value(meta["check"], data[name], where, values, meta["uses"])
+        elif meta["inherit"] and f.name in outer:
+            values[f.name] = outer[f.name]
         elif f.default is not dataclasses.MISSING:
-            values[name] = f.default
+            values[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            values[f.name] = f.default_factory()
         else:
             raise _Located(where, "required key is missing")
     obj = cls(**values)

@@ -36,14 +36,26 @@ def key(
     inherit: bool = False,
     uses: tuple[str, ...] = (),
     repr: bool = True,
+    name: str | None = None,
 ):
     """Declare a config key.
 
     ``session``: changing it needs the BGP session to be re-established (see :mod:`.diff`).
     ``inherit``: when absent, the value of the same key of the enclosing section is used.
     ``uses``: keys of the same section, declared before this one, passed to ``check`` by name.
+    ``name``: the YAML key when it differs from the field name (``import`` is a keyword).
     """
-    metadata = {"check": check, "doc": doc, "session": session, "inherit": inherit, "uses": uses}
+    metadata = {
+        "check": check,
+        "doc": doc,
+        "session": session,
+        "inherit": inherit,
+        "uses": uses,
+        "yaml": name,
+    }
+    if isinstance(default, dict | list | set):
+        empty = type(default)
+        return field(default_factory=empty, metadata=metadata, repr=repr)
     return field(default=default, metadata=metadata, repr=repr)
 
 
@@ -55,6 +67,74 @@ def _hold_time(value: Any) -> int:
     if value in (1, 2):
         raise Invalid(f"{value} is not allowed: use 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)")
     return value
+
+
+def _policy_names(value: Any) -> tuple[str, ...]:
+    """A policy name or a list of them (checked against ``policies`` by the validator)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise Invalid(f"expected a policy name or a list of names, got {describe(value)}")
+    return tuple(value)
+
+
+def _policies(value: Any) -> dict:
+    """The ``policies`` map, compiled once here so that errors name the key."""
+    from bgpd.policy import PolicyError, compile_policies
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a mapping of policy names, got {describe(value)}")
+    try:
+        compile_policies(value)
+    except PolicyError as e:
+        path = e.key_path
+        if path.startswith("policies."):
+            path = path[len("policies.") :]
+        raise Invalid(e.reason, path) from None
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaxPrefixes:
+    """``max_prefixes``: what to do when a neighbor sends more prefixes than ``limit``."""
+
+    limit: int
+    action: str = "stop"
+    restart_after: int | None = None
+
+
+def _max_prefixes(value: Any) -> "MaxPrefixes | None":
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {"limit": value}
+    if not isinstance(value, dict):
+        raise Invalid(
+            f"expected {{limit: N, action: warn|stop, restart_after: S}}, got {describe(value)}"
+        )
+    for k in value:
+        if k not in ("limit", "action", "restart_after"):
+            raise Invalid("unknown key (known keys: limit, action, restart_after)", str(k))
+    if "limit" not in value:
+        raise Invalid("required key is missing", "limit")
+    try:
+        limit = checks.integer(1, 2**32 - 1)(value["limit"])
+    except Invalid as e:
+        raise Invalid(e.reason, "limit") from None
+    action = value.get("action", "stop")
+    if action not in ("warn", "stop"):
+        raise Invalid(f"expected warn or stop, got {describe(action)}", "action")
+    restart = value.get("restart_after")
+    if restart is not None:
+        try:
+            restart = checks.integer(1, 86400)(restart)
+        except Invalid as e:
+            raise Invalid(e.reason, "restart_after") from None
+    return MaxPrefixes(limit=limit, action=action, restart_after=restart)
 
 
 def _control_socket(value: Any) -> str:
@@ -224,6 +304,18 @@ class Neighbor:
         checks.optional(checks.boolean), None, doc="null: automatic (eBGP yes, iBGP no)"
     )
     rr_client: bool = key(checks.boolean, False, doc="a route-reflection client (RFC 4456)")
+    import_policy: tuple[str, ...] = key(
+        _policy_names, (), doc="import policies, applied in order", name="import"
+    )
+    export_policy: tuple[str, ...] = key(
+        _policy_names, (), doc="export policies, applied in order", name="export"
+    )
+    allow_own_as: int = key(
+        checks.integer(0, 10), 0, doc="accept routes with our AS this many times in the path"
+    )
+    max_prefixes: MaxPrefixes | None = key(
+        _max_prefixes, None, doc="limit on prefixes received {limit, action, restart_after}"
+    )
 
     def ibgp(self, local_asn: int) -> bool:
         """Whether the session is internal, given the router's AS (``local_as`` wins)."""
@@ -260,6 +352,14 @@ class Config:
         checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="default ConnectRetry time"
     )
     neighbors: tuple[Neighbor, ...] = key(Sections(Neighbor), (), doc="BGP neighbors")
+    policies: dict = key(_policies, {}, doc="named policies (docs/policy.md)")
+    multipath: int = key(checks.integer(1, 64), 1, doc="paths per prefix used for ECMP")
+    multipath_relax: bool = key(
+        checks.boolean, False, doc="ECMP across different AS paths of equal length"
+    )
+    always_compare_med: bool = key(
+        checks.boolean, False, doc="compare MED between routes from different ASes"
+    )
 
     def neighbor(self, address: str) -> Neighbor | None:
         """The neighbor with this address (any textual form of it), or None."""
@@ -331,6 +431,14 @@ def _check_config(c: Config, given: frozenset) -> None:
                 f"{n.address} is this router's own listen address (listen[{listen_at[n.address]}])",
                 f"neighbors[{i}].address",
             )
+        for what, names in (("import", n.import_policy), ("export", n.export_policy)):
+            for j, pname in enumerate(names):
+                if pname not in c.policies:
+                    known = ", ".join(sorted(c.policies)) or "none defined"
+                    raise Invalid(
+                        f"no policy named {pname!r} under policies ({known})",
+                        f"neighbors[{i}].{what}" + (f"[{j}]" if len(names) > 1 else ""),
+                    )
         if n.rr_client and not n.ibgp(c.asn):
             raise Invalid(
                 "only an iBGP neighbor can be a route-reflection client",

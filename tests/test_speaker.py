@@ -1,0 +1,136 @@
+"""bgpd speakers talking to each other over real TCP on loopback addresses (no external peers)."""
+
+import asyncio
+import itertools
+import tempfile
+
+import pytest
+
+from bgpd.config import parse
+from bgpd.speaker import Speaker
+
+_ports = itertools.count(20179)
+
+
+def _cfg(router_id, asn, address, port, neighbors, networks=(), **top):
+    return parse(
+        {
+            "router_id": router_id,
+            "asn": asn,
+            "listen": [{"address": address, "port": port}],
+            "control_socket": tempfile.mktemp(prefix="bgpd-test-", suffix=".sock"),
+            "networks": list(networks),
+            "neighbors": neighbors,
+            **top,
+        }
+    )
+
+
+async def _until(pred, timeout=10.0, step=0.05):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if pred():
+            return True
+        await asyncio.sleep(step)
+    return pred()
+
+
+def _routes(speaker, family="ipv4"):
+    return {r["prefix"]: r["paths"] for r in speaker.cmd_show_routes(family=family)["routes"]}
+
+
+@pytest.fixture
+async def speakers():
+    started = []
+
+    async def make(cfg):
+        s = Speaker(cfg, loop=asyncio.get_running_loop())
+        await s.start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        await s.stop()
+
+
+async def test_ebgp_session_exchanges_networks(speakers):
+    port = next(_ports)
+    a = await speakers(
+        _cfg(
+            "10.0.0.1",
+            65001,
+            "127.0.0.21",
+            port,
+            [{"address": "127.0.0.22", "asn": 65002, "port": port, "connect_retry": 1}],
+            networks=["10.1.0.0/24", "2001:db8:1::/48"],
+        )
+    )
+    b = await speakers(
+        _cfg(
+            "10.0.0.2",
+            65002,
+            "127.0.0.22",
+            port,
+            [{"address": "127.0.0.21", "asn": 65001, "port": port, "connect_retry": 1}],
+            networks=["10.2.0.0/24"],
+        )
+    )
+    assert await _until(lambda: a.neighbors["127.0.0.22"].session.established)
+    assert await _until(lambda: "10.1.0.0/24" in _routes(b) and "10.2.0.0/24" in _routes(a))
+    path = _routes(b)["10.1.0.0/24"][0]
+    assert path["as_path"] == "65001"
+    assert path["next_hop"] == "127.0.0.21"
+    assert path["local_pref"] is None
+    v6 = _routes(b, "ipv6")["2001:db8:1::/48"][0]
+    assert v6["next_hop"] == "::ffff:127.0.0.21"
+    info = b.cmd_show_neighbors()["neighbors"][0]
+    assert info["state"] == "Established"
+    assert info["prefixes"]["received"] == 2
+    assert info["prefixes"]["advertised"] == 1
+    assert "four-octet-as" in info["capabilities"]
+
+
+async def test_reflector_reflects_between_clients(speakers):
+    port = next(_ports)
+    rr_addr, c1, c2, c3 = "127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"
+    client = {"asn": 64512, "port": port, "rr_client": True, "connect_retry": 1, "passive": True}
+    rr = await speakers(
+        _cfg(
+            "10.0.0.31",
+            64512,
+            rr_addr,
+            port,
+            [{"address": c, **client} for c in (c1, c2, c3)],
+            cluster_id="10.0.0.31",
+        )
+    )
+    clients = []
+    for i, addr in enumerate((c1, c2, c3)):
+        clients.append(
+            await speakers(
+                _cfg(
+                    f"10.0.0.{40 + i}",
+                    64512,
+                    addr,
+                    port,
+                    [{"address": rr_addr, "asn": 64512, "port": port, "connect_retry": 1}],
+                    networks=[f"10.{40 + i}.0.0/26"],
+                )
+            )
+        )
+    assert await _until(lambda: all(n.session.established for n in rr.neighbors.values()))
+    assert await _until(lambda: all(len(_routes(c)) == 3 for c in clients))
+    got = _routes(clients[1])["10.40.0.0/26"][0]
+    assert got["originator_id"] == "10.0.0.40"
+    assert got["cluster_list"] == ["10.0.0.31"]
+    assert got["next_hop"] == c1  # unchanged by the reflector
+    assert got["local_pref"] == 100
+    # Split horizon: the originator does not get its own route back from the reflector.
+    own = _routes(clients[0])["10.40.0.0/26"]
+    assert [p["source"] for p in own] == ["local"]
+    # A withdrawal propagates: stop client 3's session and its route disappears elsewhere.
+    clients[2].neighbors[rr_addr].session.stop(message="maintenance")
+    assert await _until(lambda: "10.42.0.0/26" not in _routes(clients[0]))
+    assert "10.42.0.0/26" not in _routes(rr)
