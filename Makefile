@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint format bench-codec clean
+.PHONY: venv test demo lint format bench-codec bench-rr clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/python examples/demo.py $(DEMO_ARGS)
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -32,6 +35,9 @@ $(BIN)/.bench: $(BIN)/.installed
 
 bench-codec: $(BIN)/.bench
 	$(BIN)/python bench/codec.py
+
+bench-rr: $(BIN)/.bench
+	$(BIN)/python bench/rr.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
