@@ -161,10 +161,13 @@ class AttrSet:
         return self._hash == other._hash and self.key == other.key
 
     def __repr__(self) -> str:
+        # origin 0 (IGP), MED 0 and an empty AS_PATH are values worth showing
         parts = [
-            f"{f}={getattr(self, f)!r}"
+            f"{f}={v!r}"
             for f in _FIELDS
-            if getattr(self, f) not in (None, (), False)
+            if (v := getattr(self, f)) is not None
+            and v is not False
+            and (v != () or f == "as_path")
         ]
         return f"AttrSet({', '.join(parts)})"
 
@@ -283,8 +286,16 @@ def decode_as_path(v: bytes, asn_size: int, subcode: int = UPD_MALFORMED_AS_PATH
     return tuple(segs)
 
 
+def _no_as0(path: tuple, subcode: int, name: str) -> tuple:
+    """RFC 7607 §2: AS 0 in a path makes the attribute malformed."""
+    for _seg_type, asns in path:
+        if 0 in asns:
+            raise Malformed(subcode, f"{name} contains AS 0")
+    return path
+
+
 def _dec_as_path(v: bytes, ctx) -> tuple:
-    return decode_as_path(v, 4 if ctx.as4 else 2)
+    return _no_as0(decode_as_path(v, 4 if ctx.as4 else 2), UPD_MALFORMED_AS_PATH, "AS_PATH")
 
 
 def _dec_next_hop(v: bytes, ctx) -> bytes:
@@ -317,13 +328,19 @@ def _dec_aggregator(v: bytes, ctx) -> tuple:
     size = 8 if ctx.as4 else 6
     if len(v) != size:
         raise Malformed(UPD_ATTR_LENGTH, f"AGGREGATOR length {len(v)}")
-    return (int.from_bytes(v[: size - 4], "big"), bytes(v[size - 4 :]))
+    asn = int.from_bytes(v[: size - 4], "big")
+    if asn == 0:
+        raise Malformed(UPD_OPTIONAL_ATTR, "AGGREGATOR AS 0")  # RFC 7607 §2
+    return (asn, bytes(v[size - 4 :]))
 
 
 def _dec_as4_aggregator(v: bytes, ctx) -> tuple:
     if len(v) != 8:
         raise Malformed(UPD_ATTR_LENGTH, f"AS4_AGGREGATOR length {len(v)}")
-    return (int.from_bytes(v[:4], "big"), bytes(v[4:]))
+    asn = int.from_bytes(v[:4], "big")
+    if asn == 0:
+        raise Malformed(UPD_OPTIONAL_ATTR, "AS4_AGGREGATOR AS 0")  # RFC 7607 §2
+    return (asn, bytes(v[4:]))
 
 
 def _dec_communities(v: bytes, ctx) -> tuple:
@@ -351,7 +368,10 @@ def _dec_ext_communities(v: bytes, ctx) -> tuple:
 
 
 def _dec_as4_path(v: bytes, ctx) -> tuple:
-    return decode_as_path(v, 4, UPD_OPTIONAL_ATTR)
+    # RFC 6793 §6: malformed if too short to carry one AS number (or a bad segment).
+    if len(v) < 6:
+        raise Malformed(UPD_OPTIONAL_ATTR, f"AS4_PATH length {len(v)}")
+    return _no_as0(decode_as_path(v, 4, UPD_OPTIONAL_ATTR), UPD_OPTIONAL_ATTR, "AS4_PATH")
 
 
 def _dec_large(v: bytes, ctx) -> tuple:
@@ -369,40 +389,58 @@ class AttrSpec(NamedTuple):
     flags: int  # expected optional/transitive bits
     field: str | None  # AttrSet field it fills (None: handled by the UPDATE decoder)
     decode: Callable | None
-    action: Action  # RFC 7606 action when malformed
+    action: Action  # RFC 7606 action when malformed (also used for a flags error)
+    ibgp_only: bool = False  # from an external peer: silently discarded (RFC 7606 §7.5, 7.9, 7.10)
 
 
 # The descriptor table: every attribute we understand, in one place (RFC 7606 §7).
+# A flags error takes the row's action too: RFC 7606 §3(c) says treat-as-withdraw "unless the
+# specification for the attribute mandates different handling", and §3(f) makes every reset
+# case of ATOMIC_AGGREGATE and AGGREGATOR an attribute-discard; RFC 6793 §6 does the same for
+# AS4_PATH and AS4_AGGREGATOR. AS 0 in a path or aggregator is malformed (RFC 7607 §2).
 ATTRS: dict[int, AttrSpec] = {
+    # §7.1: length != 1 or undefined value
     ATTR_ORIGIN: AttrSpec("ORIGIN", WK, "origin", _dec_origin, Action.WITHDRAW),
+    # §7.2: bad segment type, overrun, underrun, zero-length segment; RFC 7607 AS 0
     ATTR_AS_PATH: AttrSpec("AS_PATH", WK, "as_path", _dec_as_path, Action.WITHDRAW),
+    # §7.3: length != 4; RFC 4271 §6.3: not a host address (3/8)
     ATTR_NEXT_HOP: AttrSpec("NEXT_HOP", WK, "next_hop", _dec_next_hop, Action.WITHDRAW),
+    # §7.4
     ATTR_MED: AttrSpec("MULTI_EXIT_DISC", OPT, "med", _dec_u32("MULTI_EXIT_DISC"), Action.WITHDRAW),
+    # §7.5: discarded from an external peer, treat-as-withdraw from an internal one
     ATTR_LOCAL_PREF: AttrSpec(
-        "LOCAL_PREF", WK, "local_pref", _dec_u32("LOCAL_PREF"), Action.WITHDRAW
+        "LOCAL_PREF", WK, "local_pref", _dec_u32("LOCAL_PREF"), Action.WITHDRAW, True
     ),
+    # §7.6
     ATTR_ATOMIC_AGGREGATE: AttrSpec(
         "ATOMIC_AGGREGATE", WK, "atomic_aggregate", _dec_atomic, Action.DISCARD
     ),
+    # §7.7: length != 6 (two-octet peer) or 8; RFC 7607 AS 0
     ATTR_AGGREGATOR: AttrSpec("AGGREGATOR", OPT_T, "aggregator", _dec_aggregator, Action.DISCARD),
+    # §7.8: length not a non-zero multiple of 4
     ATTR_COMMUNITIES: AttrSpec(
         "COMMUNITIES", OPT_T, "communities", _dec_communities, Action.WITHDRAW
     ),
+    # §7.9, §7.10: discarded from an external peer, treat-as-withdraw from an internal one
     ATTR_ORIGINATOR_ID: AttrSpec(
-        "ORIGINATOR_ID", OPT, "originator_id", _dec_originator, Action.WITHDRAW
+        "ORIGINATOR_ID", OPT, "originator_id", _dec_originator, Action.WITHDRAW, True
     ),
     ATTR_CLUSTER_LIST: AttrSpec(
-        "CLUSTER_LIST", OPT, "cluster_list", _dec_cluster_list, Action.WITHDRAW
+        "CLUSTER_LIST", OPT, "cluster_list", _dec_cluster_list, Action.WITHDRAW, True
     ),
+    # §7.11, §5.3: the NLRI cannot be trusted: session reset (we do not do AFI/SAFI disable)
     ATTR_MP_REACH_NLRI: AttrSpec("MP_REACH_NLRI", OPT, None, None, Action.RESET),
     ATTR_MP_UNREACH_NLRI: AttrSpec("MP_UNREACH_NLRI", OPT, None, None, Action.RESET),
+    # §7.14: length not a non-zero multiple of 8
     ATTR_EXT_COMMUNITIES: AttrSpec(
         "EXTENDED_COMMUNITIES", OPT_T, "ext_communities", _dec_ext_communities, Action.WITHDRAW
     ),
+    # RFC 6793 §6: attribute discard
     ATTR_AS4_PATH: AttrSpec("AS4_PATH", OPT_T, None, _dec_as4_path, Action.DISCARD),
     ATTR_AS4_AGGREGATOR: AttrSpec(
         "AS4_AGGREGATOR", OPT_T, None, _dec_as4_aggregator, Action.DISCARD
     ),
+    # RFC 8092 §6: length not a non-zero multiple of 12
     ATTR_LARGE_COMMUNITY: AttrSpec(
         "LARGE_COMMUNITY", OPT_T, "large_communities", _dec_large, Action.WITHDRAW
     ),
@@ -417,31 +455,52 @@ class RawBlock(NamedTuple):
     attrs: list  # (flags, code, value_start, value_end, attr_start) for non-MP attributes
     mp_reach: tuple | None  # (value_start, value_end)
     mp_unreach: tuple | None
-    error: BGPError | None  # a non-reset error found while scanning (duplicates)
+    error: BGPError | None  # a non-reset error found while scanning (duplicates, framing)
+
+
+def worse(old: BGPError | None, new: BGPError) -> BGPError:
+    """The error to keep: the stronger action wins, the earlier error on a tie (RFC 7606 §3(h))."""
+    if old is None or new.action > old.action:
+        return new
+    return old
+
+
+def _framing_error(data, i: int, end: int, code: int | None, subcode: int, detail: str):
+    """RFC 7606 §4: an attribute header or value that overruns the block.
+
+    The Total Attribute Length still locates the NLRI, so this is treat-as-withdraw, unless
+    the broken attribute is MP_REACH_NLRI or MP_UNREACH_NLRI, whose NLRI are then lost (§3(j)).
+    """
+    action = Action.WITHDRAW
+    if code in (ATTR_MP_REACH_NLRI, ATTR_MP_UNREACH_NLRI):
+        action = Action.RESET
+    data_field = data[i:end] if subcode == UPD_ATTR_LENGTH else b""
+    return BGPError(ERR_UPDATE, subcode, data_field, action, detail)
 
 
 def scan_block(data: bytes, start: int, end: int) -> RawBlock:
-    """Walk the TLVs of a path-attribute block, checking framing only (RFC 7606 §4)."""
+    """Walk the TLVs of a path-attribute block, checking framing only (RFC 7606 §3, §4).
+
+    Raises :class:`BGPError` for errors that need a session reset; others are returned in
+    ``error`` with the attributes found before them.
+    """
     attrs = []
     seen: set[int] = set()
     mp_reach = mp_unreach = None
     error = None
     i = start
     while i < end:
-        if i + 3 > end:
-            raise BGPError(
-                ERR_UPDATE, UPD_MALFORMED_ATTR_LIST, b"", Action.RESET, "truncated attribute header"
+        if i + 3 > end or (data[i] & FLAG_EXTENDED and i + 4 > end):
+            code = data[i + 1] if i + 2 <= end else None
+            err = _framing_error(
+                data, i, end, code, UPD_MALFORMED_ATTR_LIST, "truncated attribute header"
             )
+            if err.action == Action.RESET:
+                raise err
+            error = worse(error, err)
+            break
         flags, code = data[i], data[i + 1]
         if flags & FLAG_EXTENDED:
-            if i + 4 > end:
-                raise BGPError(
-                    ERR_UPDATE,
-                    UPD_MALFORMED_ATTR_LIST,
-                    b"",
-                    Action.RESET,
-                    "truncated attribute header",
-                )
             vlen = (data[i + 2] << 8) | data[i + 3]
             vs = i + 4
         else:
@@ -449,17 +508,18 @@ def scan_block(data: bytes, start: int, end: int) -> RawBlock:
             vs = i + 3
         ve = vs + vlen
         if ve > end:
-            # RFC 7606 §4: the attribute overruns the block. Treat-as-withdraw needs all NLRI to
-            # be found; an MP attribute may hide in the unparsed rest, so only when one has
-            # already been seen is that certain. Otherwise reset.
-            action = Action.WITHDRAW if (mp_reach or mp_unreach) else Action.RESET
-            raise BGPError(
-                ERR_UPDATE,
+            err = _framing_error(
+                data,
+                i,
+                end,
+                code,
                 UPD_ATTR_LENGTH,
-                data[i:end],
-                action,
                 f"attribute {code} length {vlen} overruns the attribute block",
             )
+            if err.action == Action.RESET:
+                raise err
+            error = worse(error, err)
+            break
         if code in seen:
             if code in (ATTR_MP_REACH_NLRI, ATTR_MP_UNREACH_NLRI):
                 raise BGPError(
@@ -470,13 +530,16 @@ def scan_block(data: bytes, start: int, end: int) -> RawBlock:
                     f"duplicate attribute {code}",
                 )
             # RFC 7606 §3(g): keep the first, discard the rest.
-            error = BGPError(
-                ERR_UPDATE,
-                UPD_MALFORMED_ATTR_LIST,
-                b"",
-                Action.DISCARD,
-                f"duplicate attribute {code}",
-            ).stronger(error)
+            error = worse(
+                error,
+                BGPError(
+                    ERR_UPDATE,
+                    UPD_MALFORMED_ATTR_LIST,
+                    b"",
+                    Action.DISCARD,
+                    f"duplicate attribute {code}",
+                ),
+            )
         else:
             seen.add(code)
             if code == ATTR_MP_REACH_NLRI:
@@ -521,32 +584,26 @@ def decode_attr_list(data: bytes, attrs: list, ctx) -> tuple[AttrSet, BGPError |
                     f"unrecognized well-known attribute {code}",
                 )
             if flags & FLAG_TRANSITIVE:
-                unknown.append((flags | FLAG_PARTIAL, code, bytes(data[vs:ve])))
+                # Passed on with the Partial bit set (RFC 4271 §5). Only the three defined
+                # bits are kept: the extended-length bit is chosen again when encoding, and
+                # the unused low bits "MUST be ignored when received".
+                unknown.append(((flags & 0xE0) | FLAG_PARTIAL, code, bytes(data[vs:ve])))
             continue
+        if spec.ibgp_only and not ctx.ibgp:
+            continue  # RFC 7606 §7.5, 7.9, 7.10: from an external peer, attribute discard
         # Well-known and optional non-transitive attributes must not carry the Partial bit.
         if (flags & 0xC0) != spec.flags or (spec.flags != OPT_T and flags & FLAG_PARTIAL):
-            err = _flags_error(data, start, ve, code, spec.action)
-            error = err.stronger(error)
+            error = worse(error, _flags_error(data, start, ve, code, spec.action))
             continue
         try:
             value = spec.decode(data[vs:ve], ctx)
         except Malformed as m:
             subcode = m.subcode
-            if (
-                subcode == UPD_ATTR_LENGTH
-                and spec.action == Action.DISCARD
-                and code
-                in (
-                    ATTR_AS4_PATH,
-                    ATTR_AS4_AGGREGATOR,
-                )
-            ):
+            if subcode == UPD_ATTR_LENGTH and code in (ATTR_AS4_PATH, ATTR_AS4_AGGREGATOR):
                 subcode = UPD_OPTIONAL_ATTR
             err = BGPError(ERR_UPDATE, subcode, data[start:ve], spec.action, m.detail)
-            error = err.stronger(error)
+            error = worse(error, err)
             continue
-        if code == ATTR_LOCAL_PREF and not ctx.ibgp:
-            continue  # RFC 7606 §7.5: LOCAL_PREF from an external peer is discarded
         if code == ATTR_AS4_PATH:
             as4_path = value
         elif code == ATTR_AS4_AGGREGATOR:
@@ -564,35 +621,43 @@ def decode_attr_list(data: bytes, attrs: list, ctx) -> tuple[AttrSet, BGPError |
 def _merge_as4(values: dict, as4_path, as4_aggr) -> None:
     """RFC 6793 §4.2.3: rebuild the real path from AS_PATH and AS4_PATH."""
     aggr = values.get("aggregator")
-    if aggr is not None and aggr[0] != AS_TRANS:
-        return  # the AGGREGATOR's AS is real: ignore AS4_PATH and AS4_AGGREGATOR
-    if as4_aggr is not None and aggr is not None:
+    if aggr is not None and as4_aggr is not None:
+        # "When both the attributes are received": an AGGREGATOR AS other than AS_TRANS
+        # means an OLD speaker aggregated, and the AS4 attributes are stale.
+        if aggr[0] != AS_TRANS:
+            return
         values["aggregator"] = as4_aggr
     as_path = values.get("as_path")
     if as4_path is None or as_path is None:
         return
-    # AS4_PATH must not carry confederation segments; drop them if present.
+    # AS4_PATH must not carry confederation segments: drop them (RFC 6793 §6).
     as4_path = tuple(s for s in as4_path if s[0] in (AS_SEQUENCE, AS_SET))
     n_as = _count(as_path)
     n_as4 = _count(as4_path)
     if n_as < n_as4:
         return  # inconsistent: keep AS_PATH
+    # Take as many AS numbers from the front of AS_PATH as AS4_PATH lacks. Confederation
+    # segments count zero and are kept when they lead or are adjacent to a taken segment.
     keep = n_as - n_as4
     head = []
     for seg_type, asns in as_path:
+        if seg_type in (AS_CONFED_SEQUENCE, AS_CONFED_SET):
+            head.append((seg_type, asns))
+            continue
         if keep <= 0:
             break
         if seg_type == AS_SEQUENCE:
             take = asns[:keep]
             head.append((seg_type, take))
             keep -= len(take)
-        elif seg_type == AS_SET:
+        else:  # AS_SET counts 1
             head.append((seg_type, asns))
             keep -= 1
-        else:
-            head.append((seg_type, asns))  # confed segments count 0
-    # Leading confederation segments of AS_PATH are kept too.
-    values["as_path"] = tuple(head) + tuple(as4_path)
+    tail = list(as4_path)
+    if head and tail and head[-1][0] == AS_SEQUENCE and tail[0][0] == AS_SEQUENCE:
+        # one sequence cut in two by the reconstruction: join it again
+        tail[0] = (AS_SEQUENCE, head.pop()[1] + tail[0][1])
+    values["as_path"] = tuple(head) + tuple(tail)
 
 
 def _count(path) -> int:
@@ -651,8 +716,10 @@ def encode_attrs(attrs: AttrSet, as4: bool = True, with_next_hop: bool = True) -
                 for t, asns in attrs.as_path
             )
             add((ATTR_AS_PATH, WK, encode_as_path(two, 2)))
-            if any(a > 0xFFFF for a in attrs.all_asns()):
-                real = tuple(s for s in attrs.as_path if s[0] in (AS_SEQUENCE, AS_SET))
+            # RFC 6793 §4.2.2: AS4_PATH carries no confederation segments, and is sent only
+            # when the path holds a non-mappable AS (an empty AS4_PATH would be malformed).
+            real = tuple(s for s in attrs.as_path if s[0] in (AS_SEQUENCE, AS_SET))
+            if any(a > 0xFFFF for _t, asns in real for a in asns):
                 add((ATTR_AS4_PATH, OPT_T, encode_as_path(real, 4)))
     nh = attrs.next_hop
     if with_next_hop and nh is not None and len(nh) == 4:
@@ -687,7 +754,7 @@ def encode_attrs(attrs: AttrSet, as4: bool = True, with_next_hop: bool = True) -
         )
         add((ATTR_LARGE_COMMUNITY, OPT_T, value))
     for flags, code, value in attrs.unknown:
-        add((code, flags | FLAG_PARTIAL, value))
+        add((code, (flags & 0xE0) | FLAG_PARTIAL, value))
     out.sort(key=lambda t: t[0])
     result = b"".join(_tlv(flags, code, value) for code, flags, value in out)
     attrs.cache[key] = result

@@ -186,7 +186,9 @@ def _d_addpath(v):
     entries = tuple((_u16(v, i), v[i + 2], v[i + 3]) for i in range(0, len(v), 4))
     for _afi, _safi, sr in entries:
         if sr not in (1, 2, 3):
-            raise CapabilityError(f"add-path: send/receive value {sr}")
+            # RFC 7911 §4: "If any other value is received, then the capability SHOULD be
+            # treated as not understood and ignored" (FRR sends 0 for a family it disabled).
+            return UnknownCapability(CAP_ADD_PATH, bytes(v))
     return AddPath(entries)
 
 

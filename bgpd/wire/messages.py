@@ -13,6 +13,7 @@ from .attrs import (
     encode_attrs,
     scan_block,
     tlv,
+    worse,
 )
 from .capabilities import (
     AddPath,
@@ -48,6 +49,7 @@ from .constants import (
     NOTIFICATION,
     OPEN,
     OPEN_BAD_BGP_ID,
+    OPEN_BAD_PEER_AS,
     OPEN_UNACCEPTABLE_HOLD_TIME,
     OPEN_UNSUPPORTED_OPT_PARAM,
     OPEN_UNSUPPORTED_VERSION,
@@ -205,6 +207,9 @@ def decode_open(body: bytes) -> Open:
         if isinstance(c, FourOctetAS):
             asn = c.asn
             break
+    if my_as == 0 or asn == 0:
+        # RFC 7607 §2: a peer AS of zero aborts the connection with Bad Peer AS.
+        raise BGPError(ERR_OPEN, OPEN_BAD_PEER_AS, b"", Action.RESET, "peer AS 0")
     return Open(
         asn=asn,
         hold_time=hold,
@@ -434,7 +439,11 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
     withdrawn = _parse_nlri(body, 2, 2 + wlen, IPV4_UNICAST, rx) if wlen else []
     nlri = _parse_nlri(body, a_end, n, IPV4_UNICAST, rx) if a_end < n else []
     if not alen:
-        return Update(withdrawn, None, nlri)
+        error = None
+        if nlri:
+            # RFC 7606 §3(d): NLRI without any path attribute lack ORIGIN.
+            error = _missing(ATTR_ORIGIN)
+        return Update(withdrawn, None, nlri, error=error)
 
     pool: AttrPool = ctx.pool or DEFAULT_POOL
     scan = scan_block(body, a_start, a_end)
@@ -444,31 +453,36 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
     if scan.mp_unreach is not None:
         mp_unreach = _decode_mp_unreach(body, *scan.mp_unreach, rx)
 
-    # The interning key: the attribute block without MP attributes, plus the decoding context.
-    if scan.mp_reach is None and scan.mp_unreach is None:
-        raw = body[a_start:a_end]
-    else:
-        raw = b"".join(body[s:e] for _f, _c, _vs, e, s in scan.attrs)
-    key = (ctx.as4, ctx.ibgp, raw)
-    hit = pool.by_raw.get(key)
-    if hit is None:
-        attrs, error = decode_attr_list(body, scan.attrs, ctx)
-        attrs = pool.intern(attrs)
-        pool.by_raw[key] = (attrs, error)
-        if len(pool.by_raw) > 65536:
-            pool.prune()
-    else:
-        attrs, error = hit
+    attrs = None
+    error = None
+    if scan.attrs or mp_reach is not None:
+        # The interning key: the non-MP attributes, plus the decoding context.
+        if scan.mp_reach is None and scan.mp_unreach is None and scan.error is None:
+            raw = body[a_start:a_end]
+        else:
+            raw = b"".join(body[s:e] for _f, _c, _vs, e, s in scan.attrs)
+        key = (ctx.as4, ctx.ibgp, raw)
+        hit = pool.by_raw.get(key)
+        if hit is None:
+            attrs, error = decode_attr_list(body, scan.attrs, ctx)
+            attrs = pool.intern(attrs)
+            pool.by_raw[key] = (attrs, error)
+            if len(pool.by_raw) > 65536:
+                pool.prune()
+        else:
+            attrs, error = hit
+    # else: only MP_UNREACH_NLRI (or nothing we keep): a withdrawal carries no attribute set.
     if scan.error is not None:
-        error = scan.error.stronger(error)
+        error = worse(error, scan.error)
 
     if mp_reach is not None:
         mp_reach.attrs = attrs.with_next_hop(mp_reach.next_hop)
 
     # Mandatory well-known attributes (RFC 4271 §6.3, RFC 7606 §3(d)).
-    if nlri or (mp_reach is not None and mp_reach.nlri):
+    reachable = bool(nlri) or (mp_reach is not None and bool(mp_reach.nlri))
+    if reachable:
         missing = None
-        if attrs.origin is None:
+        if attrs is None or attrs.origin is None:
             missing = ATTR_ORIGIN
         elif attrs.as_path is None:
             missing = ATTR_AS_PATH
@@ -477,15 +491,27 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
         elif ctx.ibgp and attrs.local_pref is None:
             missing = ATTR_LOCAL_PREF
         if missing is not None:
-            err = BGPError(
-                ERR_UPDATE,
-                UPD_MISSING_WELLKNOWN,
-                bytes((missing,)),
-                Action.WITHDRAW,
-                f"missing well-known attribute {missing}",
-            )
-            error = err.stronger(error)
+            error = worse(error, _missing(missing))
+    elif error is not None and error.action == Action.WITHDRAW and not _foreign(mp_reach):
+        # RFC 7606 §5.2: path attributes without reachable NLRI (not an End-of-RIB): we cannot
+        # be sure the NLRI were found, so anything stronger than attribute discard resets.
+        error = BGPError(error.code, error.subcode, error.data, Action.RESET, error.detail)
     return Update(withdrawn, attrs, nlri, mp_reach, mp_unreach, error)
+
+
+def _missing(code: int) -> BGPError:
+    return BGPError(
+        ERR_UPDATE,
+        UPD_MISSING_WELLKNOWN,
+        bytes((code,)),
+        Action.WITHDRAW,
+        f"missing well-known attribute {code}",
+    )
+
+
+def _foreign(mp_reach) -> bool:
+    """An MP_REACH_NLRI of a family we do not carry (its NLRI were not parsed)."""
+    return mp_reach is not None and mp_reach.family not in AFS
 
 
 def _decode_mp_reach(body, vs, ve, rx) -> MpReach:
@@ -506,7 +532,11 @@ def _decode_mp_reach(body, vs, ve, rx) -> MpReach:
     if nhlen not in spec.next_hop_lengths:
         raise _mp_error(f"next hop length {nhlen} invalid for {spec.name}", body[vs:ve])
     # One reserved octet (formerly SNPA count) follows the next hop.
-    nlri = _parse_nlri(body, nh_end + 1, ve, family, rx)
+    try:
+        nlri = _parse_nlri(body, nh_end + 1, ve, family, rx)
+    except BGPError as e:
+        # RFC 4760 §7: an incorrect MP attribute is an Optional Attribute Error (3/9).
+        raise _mp_error(f"MP_REACH_NLRI: {e.detail}", body[vs:ve])
     return MpReach(afi, safi, nh, nlri)
 
 
@@ -518,7 +548,11 @@ def _decode_mp_unreach(body, vs, ve, rx) -> MpUnreach:
     family = (afi, safi)
     if family not in AFS:
         return MpUnreach(afi, safi, [])
-    return MpUnreach(afi, safi, _parse_nlri(body, vs + 3, ve, family, rx))
+    try:
+        withdrawn = _parse_nlri(body, vs + 3, ve, family, rx)
+    except BGPError as e:
+        raise _mp_error(f"MP_UNREACH_NLRI: {e.detail}", body[vs:ve])
+    return MpUnreach(afi, safi, withdrawn)
 
 
 # --- NOTIFICATION, KEEPALIVE, ROUTE-REFRESH -------------------------------------------------

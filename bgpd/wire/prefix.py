@@ -121,8 +121,11 @@ def to_str(p: bytes, afi: int) -> str:
 
 
 def addr_to_str(raw: bytes) -> str:
-    """A 4- or 16-octet address as text."""
-    return str(ipaddress.ip_address(bytes(raw)))
+    """A 4- or 16-octet address as text (IPv4-mapped IPv6 as ``::ffff:a.b.c.d``)."""
+    ip = ipaddress.ip_address(bytes(raw))
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return str(ip)
 
 
 def addr_from_str(text: str) -> bytes:
