@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
+import itertools
 import logging
 import os
 import signal
@@ -12,10 +14,13 @@ import time
 import structlog
 
 from bgpd.api.server import CommandError, ControlServer
+from bgpd.config import ConfigError
+from bgpd.config import diff as config_diff
+from bgpd.config import load as load_config
 from bgpd.fsm import SessionSettings, State
 from bgpd.policy import RouteInfo, chain, compile_policies
 from bgpd.reflector import Target, export_attrs, import_ok
-from bgpd.rib import DecisionConfig, Rib, Source, best_of, router_id_int
+from bgpd.rib import DecisionConfig, Dest, Rib, Source, best_of, router_id_int
 from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
@@ -23,7 +28,10 @@ from bgpd.wire import AttrSet, RouteRefresh, intern
 from bgpd.wire import prefix as pfx
 from bgpd.wire.capabilities import capability_name
 from bgpd.wire.constants import (
+    CEASE_CONFIG_CHANGE,
+    CEASE_CONNECTION_REJECTED,
     CEASE_MAX_PREFIXES,
+    CEASE_PEER_DECONFIGURED,
     FAMILY_BY_NAME,
     FAMILY_NAMES,
     IPV4_UNICAST,
@@ -73,10 +81,20 @@ def _mapped_v6(addr: str) -> bytes:
 class Neighbor:
     """A configured neighbor at run time: its session, its RIB source, its counters."""
 
-    def __init__(self, speaker: "Speaker", cfg, index: int) -> None:
+    def __init__(
+        self,
+        speaker: "Speaker",
+        cfg,
+        index: int,
+        dynamic_from: str | None = None,
+        asn_mode: "int | str | None" = None,
+    ) -> None:
         self.speaker = speaker
         self.cfg = cfg
         self.address = str(cfg.address)
+        self.index = index
+        self.dynamic_from = dynamic_from  # the dynamic_neighbors range it came from
+        self.asn_mode = asn_mode  # any / internal / external for dynamic neighbors
         local_as = speaker.local_as_for(cfg)
         self.source = Source(
             self.address,
@@ -89,21 +107,26 @@ class Neighbor:
         )
         self.source.info = self
         self.session = PeerSession(
-            speaker.settings_for(cfg), speaker.transport_for(cfg), speaker, speaker.loop
+            speaker.settings_for(cfg, asn_mode), speaker.transport_for(cfg), speaker, speaker.loop
         )
         self.session.neighbor = self
         self.state_since = time.monotonic()
         self.joined = False
-        self.import_key = ("imp", index)
         self.prefix_limit_hit = False
-        pol = speaker.policies
+        self.set_policies()
+
+    def set_policies(self) -> None:
+        """(Re)build the import/export chains from the speaker's compiled policies."""
+        pol = self.speaker.policies
+        cfg = self.cfg
+        self.import_key = ("imp", self.index, self.speaker.generation)
         self.import_policy = (
             chain([pol[x] for x in cfg.import_policy]) if cfg.import_policy else None
         )
         self.export_policy = (
             chain([pol[x] for x in cfg.export_policy]) if cfg.export_policy else None
         )
-        self.route_info = RouteInfo("bgp", self.address, None, local_as)
+        self.route_info = RouteInfo("bgp", self.address, None, self.source.local_as)
 
     @property
     def ibgp(self) -> bool:
@@ -153,6 +176,11 @@ class Speaker:
         self.local = Source("local", "local", local_as=config.asn, index=0)
         self._drain_handle: asyncio.Handle | None = None
         self._targets: dict = {}
+        self._index = itertools.count(1)  # RIB source indexes, never reused
+        self.generation = 0  # bumped by every reload; part of the policy cache keys
+        self.reloads = {"ok": 0, "error": 0, "last": None, "last_error": None}
+        self._dynamic: list = []  # (network, DynamicNeighbors, Template, [addresses])
+        self.dynamic_refused = 0
         self._group_policy: dict = {}  # export key -> export policy (or None)
 
     # --- configuration to runtime objects -------------------------------------------------
@@ -169,7 +197,7 @@ class Speaker:
     def local_as_for(self, cfg) -> int:
         return getattr(cfg, "local_as", None) or self.config.asn
 
-    def settings_for(self, cfg) -> SessionSettings:
+    def settings_for(self, cfg, asn_mode=None) -> SessionSettings:
         fams = tuple(FAMILY_BY_NAME[f] for f in cfg.families)
         add_path = {}
         for fam_name in cfg.families:
@@ -178,7 +206,7 @@ class Speaker:
                 add_path[FAMILY_BY_NAME[fam_name]] = mode
         kwargs = dict(
             local_as=self.local_as_for(cfg),
-            peer_as=cfg.asn,
+            peer_as=None if asn_mode in ("any", "external") else cfg.asn,
             router_id=str(self.config.router_id),
             hold_time=cfg.hold_time,
             connect_retry=cfg.connect_retry,
@@ -222,19 +250,11 @@ class Speaker:
 
     async def start(self) -> None:
         cfg = self.config
-        for i, ncfg in enumerate(cfg.neighbors, start=1):
-            self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, i)
+        for ncfg in cfg.neighbors:
+            self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, next(self._index))
+        self._set_dynamic(cfg)
         self._originate()
-        gtsm = any(n.ttl_security for n in cfg.neighbors)
-        for lcfg in cfg.listen:
-            lst = Listener(str(lcfg.address), lcfg.port, self._lookup, self.loop)
-            for n in cfg.neighbors:
-                if n.password and _same_family(str(n.address), str(lcfg.address)):
-                    lst.md5[str(n.address)] = n.password
-            lst.start()
-            if gtsm:
-                lst.set_ttl(255)
-            self.listeners.append(lst)
+        self._start_listeners()
         if cfg.control_socket:
             self.control = ControlServer(str(cfg.control_socket), self.dispatch)
             await self.control.start()
@@ -260,9 +280,88 @@ class Speaker:
             await self.control.close()
         log.info("bgpd stopped")
 
+    def _start_listeners(self) -> None:
+        cfg = self.config
+        gtsm = any(n.ttl_security for n in cfg.neighbors)
+        for lcfg in cfg.listen:
+            lst = Listener(str(lcfg.address), lcfg.port, self._lookup, self.loop)
+            for n in cfg.neighbors:
+                if n.password and _same_family(str(n.address), str(lcfg.address)):
+                    lst.md5[str(n.address)] = n.password
+            for net, _d, tpl, _members in self._dynamic:
+                pw = tpl.neighbor.password
+                if pw and _same_family(str(net.network_address), str(lcfg.address)):
+                    lst.md5_ranges[str(net)] = pw
+            lst.start()
+            if gtsm:
+                lst.set_ttl(255)
+            self.listeners.append(lst)
+
     def _lookup(self, address: str):
         n = self.neighbors.get(address)
-        return n.session if n is not None else None
+        if n is not None:
+            return n.session
+        return self._dynamic_neighbor(address)
+
+    # --- dynamic neighbors ----------------------------------------------------------------
+
+    def _set_dynamic(self, cfg) -> None:
+        old = {str(net): members for net, _d, _t, members in self._dynamic}
+        self._dynamic = []
+        for d in cfg.dynamic_neighbors:
+            net = ipaddress.ip_network(d.range)
+            self._dynamic.append((net, d, cfg.templates[d.template], old.get(str(net), [])))
+
+    def _dynamic_neighbor(self, address: str):
+        """A connection from inside a dynamic range: make a passive neighbor from its template.
+
+        The limit is checked before anything is allocated; refusals are counted, not logged
+        per connection.
+        """
+        if not self._dynamic:
+            return None
+        ip = ipaddress.ip_address(address)
+        for net, d, tpl, members in self._dynamic:
+            if ip.version != net.version or ip not in net:
+                continue
+            if len(members) >= d.limit:
+                self.dynamic_refused += 1
+                if self.dynamic_refused in (1, 10, 100) or self.dynamic_refused % 1000 == 0:
+                    log.warning(
+                        "dynamic neighbor limit reached",
+                        range=str(net),
+                        limit=d.limit,
+                        refused=self.dynamic_refused,
+                    )
+                return None
+            mode = tpl.asn
+            asn = mode if isinstance(mode, int) else self.config.asn
+            cfg = dataclasses.replace(
+                tpl.neighbor, address=address, asn=asn, passive=True, template=tpl.name
+            )
+            n = Neighbor(self, cfg, next(self._index), dynamic_from=str(net), asn_mode=mode)
+            self.neighbors[address] = n
+            members.append(address)
+            n.session.start()
+            log.info("dynamic neighbor", peer=address, range=str(net), template=tpl.name)
+            return n.session
+        return None
+
+    def _remove_neighbor(self, n: Neighbor, subcode: int = 3, message: str = "") -> None:
+        """Close a neighbor's session, withdraw its routes, forget it."""
+        n.session.close(subcode=subcode, message=message)
+        if n.joined:
+            self.rib.exporter.leave(n)
+            n.joined = False
+        self.rib.flush(n.source)
+        n.source.paths.clear()
+        self.rib.commit()
+        if self.neighbors.get(n.address) is n:
+            del self.neighbors[n.address]
+        for _net, _d, _t, members in self._dynamic:
+            if n.address in members:
+                members.remove(n.address)
+        self._schedule_drain()
 
     # --- origination --------------------------------------------------------------------
 
@@ -286,6 +385,13 @@ class Speaker:
         src = n.source
         src.router_id = router_id_int(neg.peer_open.router_id)
         src.addpath = frozenset(neg.context.add_path_rx)
+        if n.asn_mode in ("any", "external"):
+            src.asn = neg.peer_open.asn
+            src.ibgp = src.asn == src.local_as
+            if n.asn_mode == "external" and src.ibgp:
+                session.last_error = "template allows external neighbors only"
+                self.loop.call_soon(self._remove_neighbor, n, CEASE_CONNECTION_REJECTED)
+                return
         key = self._export_key(n, neg)
         self.rib.exporter.join(n, key, neg.context, self._export, sorted(neg.families))
         n.joined = True
@@ -294,6 +400,9 @@ class Speaker:
     def session_down(self, session: PeerSession, event) -> None:
         n: Neighbor = session.neighbor
         n.state_since = time.monotonic()
+        if n.dynamic_from is not None:
+            # Dynamic neighbors exist only while their session does.
+            self.loop.call_soon(self._remove_neighbor, n)
         if n.joined:
             self.rib.exporter.leave(n)
             n.joined = False
@@ -545,7 +654,7 @@ class Speaker:
                 "advertised": n.advertised_count(),
             },
             "description": getattr(n.cfg, "description", None),
-            "dynamic_from": None,
+            "dynamic_from": n.dynamic_from,
         }
 
     def cmd_show_neighbors(self, address: str | None = None) -> dict:
@@ -654,7 +763,198 @@ class Speaker:
         return {"address": address, "action": "refresh", "direction": direction}
 
     def cmd_reload(self) -> dict:
-        raise CommandError("live reload is not implemented yet: restart bgpd to apply a new config")
+        result = self.reload()
+        if not result["ok"]:
+            raise CommandError(result["error"])
+        return result
+
+    # --- live reload ------------------------------------------------------------------------
+
+    def reload(self) -> dict:
+        """Re-read the config file and apply the difference (SIGHUP, ``bgpd reload``).
+
+        An invalid file changes nothing: the running config stays, and the error names the
+        file, the key and the reason. Only sessions whose session parameters changed are
+        reset; policy and network changes are applied to the running sessions.
+        """
+        if not self.config_path:
+            return {"ok": False, "error": "bgpd was started without a config file to re-read"}
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as e:
+            self.reloads["error"] += 1
+            self.reloads["last_error"] = str(e)
+            log.error("reload failed, keeping the running configuration", error=str(e))
+            return {"ok": False, "error": str(e)}
+        changes = self.apply_config(new)
+        self.reloads["ok"] += 1
+        self.reloads["last"] = time.time()
+        self.reloads["last_error"] = None
+        log.info("reloaded", **{k: v for k, v in changes.items() if v})
+        return {"ok": True, **changes}
+
+    def apply_config(self, new) -> dict:
+        d = config_diff(self.config, new)
+        old = self.config
+        self.config = new
+        summary: dict = {"added": [], "removed": [], "reset": [], "updated": []}
+        if d.reset_all or "cluster_id" in d.globals_changed or "listen" in d.globals_changed:
+            # Identity or listeners changed: rebuild every session on the new config.
+            self._rebuild_all(old, new)
+            summary["reset"] = sorted(self.neighbors)
+            return summary
+        policies_changed = "policies" in d.globals_changed
+        if policies_changed:
+            self.policies = compile_policies(new.policies)
+        self.generation += 1
+        if any(
+            k in d.globals_changed for k in ("multipath", "multipath_relax", "always_compare_med")
+        ):
+            cfg = self.rib.cfg
+            cfg.multipath = new.multipath
+            cfg.multipath_relax = new.multipath_relax
+            cfg.always_compare_med = new.always_compare_med
+            self._reselect_all()
+        if "dynamic_neighbors" in d.globals_changed or "templates" in d.globals_changed:
+            self._set_dynamic(new)
+            ranges = {str(net) for net, *_ in self._dynamic}
+            for n in list(self.neighbors.values()):
+                if n.dynamic_from is not None and n.dynamic_from not in ranges:
+                    self._remove_neighbor(n, CEASE_PEER_DECONFIGURED)
+        for ncfg in d.removed:
+            n = self.neighbors.get(str(ncfg.address))
+            if n is not None:
+                self._remove_neighbor(
+                    n, CEASE_PEER_DECONFIGURED, "neighbor removed from the configuration"
+                )
+                summary["removed"].append(n.address)
+        for ch in d.changed:
+            n = self.neighbors.get(str(ch.address))
+            if n is None:
+                continue
+            if ch.session:
+                self._remove_neighbor(n, CEASE_CONFIG_CHANGE, "session parameters changed")
+                self._add_neighbor(ch.new)
+                summary["reset"].append(n.address)
+            else:
+                self._update_neighbor(n, ch.new, ch.keys)
+                summary["updated"].append(n.address)
+        for ncfg in d.added:
+            self._add_neighbor(ncfg)
+            summary["added"].append(str(ncfg.address))
+        if policies_changed:
+            changed = {c.address for c in d.changed}
+            for n in list(self.neighbors.values()):
+                if n.address not in changed and (n.cfg.import_policy or n.cfg.export_policy):
+                    self._update_neighbor(n, n.cfg, ("import_policy", "export_policy"))
+                    summary["updated"].append(n.address)
+        if d.networks_changed:
+            self.networks = self._networks(new)
+            self._originate()
+        for lst in self.listeners:
+            self._set_listener_keys(lst)
+        self.rib.commit()
+        self._schedule_drain()
+        return summary
+
+    def _add_neighbor(self, ncfg) -> None:
+        n = Neighbor(self, ncfg, next(self._index))
+        self.neighbors[n.address] = n
+        for lst in self.listeners:
+            self._set_listener_keys(lst)
+        if not ncfg.shutdown:
+            n.session.start()
+
+    def _update_neighbor(self, n: Neighbor, new, keys) -> None:
+        """Apply non-session changes to a running neighbor, without a reset."""
+        old = n.cfg
+        n.cfg = new
+        n.source.rr_client = bool(new.rr_client)
+        n.set_policies()
+        if "shutdown" in keys:
+            if new.shutdown:
+                n.session.stop(message="shut down by configuration")
+            elif not n.session.enabled:
+                n.session.start()
+        if "connect_retry" in keys or "delay_open" in keys:
+            n.session.settings = self.settings_for(new, n.asn_mode)
+        if not n.session.established:
+            return
+        if old.import_policy != new.import_policy or "import_policy" in keys:
+            self._refresh_in(n)
+        if (
+            old.export_policy != new.export_policy
+            or "export_policy" in keys
+            or "rr_client" in keys
+            or "next_hop_self" in keys
+        ):
+            self._resend(n)
+
+    def _refresh_in(self, n: Neighbor) -> None:
+        """Re-evaluate imports: ask for the routes again (RFC 2918), or reset when we can't."""
+        neg = n.session.fsm.negotiated
+        if neg is not None and neg.route_refresh:
+            for fam in sorted(neg.families):
+                n.session.send_route_refresh(fam[0], fam[1])
+        else:
+            log.warning(
+                "import policy changed and the neighbor has no route refresh: resetting",
+                peer=n.address,
+            )
+            n.session.reset("import policy changed")
+
+    def _resend(self, n: Neighbor) -> None:
+        """Re-evaluate exports: rejoin with the whole table pending, withdrawing what the
+        new policy filters."""
+        neg = n.session.fsm.negotiated
+        self.rib.exporter.rejoin(
+            n,
+            self._export_key(n, neg),
+            neg.context,
+            self._export,
+            sorted(neg.families),
+            trailer=[],
+            resync=True,
+        )
+
+    def _reselect_all(self) -> None:
+        for loc in self.rib.loc.values():
+            for p, entry in loc.table.items():
+                if type(entry) is Dest:
+                    loc.touched.setdefault(p, entry.best)
+
+    def _rebuild_all(self, old, new) -> None:
+        for n in list(self.neighbors.values()):
+            self._remove_neighbor(n, CEASE_CONFIG_CHANGE, "router configuration changed")
+        for lst in self.listeners:
+            lst.close()
+        self.listeners = []
+        self.router_id = ipaddress.IPv4Address(str(new.router_id)).packed
+        cid = new.cluster_id
+        if cid is None and any(n.rr_client for n in new.neighbors):
+            cid = new.router_id
+        self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
+        self.policies = compile_policies(new.policies)
+        self.generation += 1
+        self._targets.clear()
+        self._group_policy.clear()
+        self.local.local_as = new.asn
+        self.networks = self._networks(new)
+        for ncfg in new.neighbors:
+            self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, next(self._index))
+        self._set_dynamic(new)
+        self._originate()
+        self._start_listeners()
+        for n in self.neighbors.values():
+            if not n.cfg.shutdown:
+                n.session.start()
+
+    def _set_listener_keys(self, lst: Listener) -> None:
+        for n in self.neighbors.values():
+            if n.dynamic_from is None and _same_family(n.address, lst.address):
+                current = lst.md5.get(n.address)
+                if current != n.cfg.password:
+                    lst.set_md5(n.address, n.cfg.password)
 
 
 def _same_family(a: str, b: str) -> bool:
@@ -747,6 +1047,8 @@ async def _main(config, config_path, ready: asyncio.Event | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, speaker.stopping.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, speaker.reload)
     if ready is not None:
         ready.set()
     _sd_notify("READY=1")

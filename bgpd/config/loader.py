@@ -7,7 +7,16 @@ import yaml
 
 from .checks import describe
 from .errors import ConfigError, Invalid
-from .schema import VALIDATORS, Config, Sections, _unknown_key_reason
+from .schema import (
+    VALIDATORS,
+    Config,
+    Neighbor,
+    Sections,
+    Template,
+    _template_asn,
+    _TopTimers,
+    _unknown_key_reason,
+)
 
 
 class _Located(Exception):
@@ -89,9 +98,105 @@ def parse(data: Any, file: str = "<string>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(file, "", f"expected a mapping at the top level, got {describe(data)}")
     try:
-        return _section(Config, data, "", {})
+        data, templates = _expand_templates(data)
+        config = _section(Config, data, "", {})
+        _check_dynamic(config, templates)
+        return dataclasses.replace(config, templates=templates)
     except _Located as e:
         raise ConfigError(file, e.key, e.reason) from None
+
+
+# A neighbor made from a template is parsed with these stand-ins for what the template may
+# leave open (the address always; the AS when it is any/internal/external).
+_PLACEHOLDER_ADDRESS = {"ipv4": "192.0.2.255", "ipv6": "2001:db8::ffff"}
+_PLACEHOLDER_ASN = 4294967294
+
+
+def _expand_templates(data: dict) -> tuple[dict, dict]:
+    """Merge each neighbor's ``template`` under its own keys; check every template.
+
+    Returns the data with merged neighbors, and ``{name: Template}`` where a Template holds
+    the parsed neighbor settings and the AS mode (a number, or any/internal/external).
+    """
+    raw = data.get("templates")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise _Located("templates", f"expected a mapping of template names, got {describe(raw)}")
+    templates = {}
+    for name, tpl in raw.items():
+        where = f"templates.{name}"
+        if not isinstance(tpl, dict):
+            raise _Located(where, f"expected a mapping of neighbor keys, got {describe(tpl)}")
+        if "address" in tpl:
+            raise _Located(f"{where}.address", "a template has no address (the neighbor gives it)")
+        if "template" in tpl:
+            raise _Located(f"{where}.template", "templates do not nest")
+        asn = tpl.get("asn")
+        mode = None
+        if asn is not None:
+            try:
+                mode = _template_asn(asn)
+            except Invalid as e:
+                raise _Located(f"{where}.asn", e.reason + " (or any, internal, external)")
+        probe = dict(tpl)
+        probe["address"] = _PLACEHOLDER_ADDRESS["ipv4"]
+        probe["asn"] = mode if isinstance(mode, int) else _PLACEHOLDER_ASN
+        try:
+            parsed = _section(Neighbor, probe, where, data_defaults(data))
+        except _Located as e:
+            raise _Located(e.key, e.reason) from None
+        templates[name] = Template(name=name, neighbor=parsed, asn=mode, keys=frozenset(tpl))
+    neighbors = data.get("neighbors")
+    if isinstance(neighbors, list) and templates is not None:
+        merged = []
+        for i, n in enumerate(neighbors):
+            if isinstance(n, dict) and "template" in n:
+                name = n["template"]
+                if name not in raw:
+                    known = ", ".join(sorted(map(str, raw))) or "none defined"
+                    raise _Located(
+                        f"neighbors[{i}].template", f"no template named {name!r} ({known})"
+                    )
+                tpl = dict(raw[name])
+                if isinstance(templates[name].asn, str) and "asn" not in n:
+                    raise _Located(
+                        f"neighbors[{i}].asn",
+                        f"template {name!r} has asn: {templates[name].asn}, "
+                        "which only dynamic neighbors can use: give the neighbor's AS",
+                    )
+                n = {**tpl, **n}
+            merged.append(n)
+        data = {**data, "neighbors": merged}
+    data = {k: v for k, v in data.items() if k != "templates"}
+    return data, templates
+
+
+def data_defaults(data: dict) -> dict:
+    """Top-level values neighbors inherit (hold_time, keepalive, connect_retry)."""
+    out = {}
+    for k in ("hold_time", "keepalive", "connect_retry"):
+        if k in data:
+            out[k] = data[k]
+    try:
+        defaults = _section(_TopTimers, out, "", {})
+    except _Located:
+        return {}
+    return {k: getattr(defaults, k) for k in ("hold_time", "keepalive", "connect_retry")}
+
+
+def _check_dynamic(config: Config, templates: dict) -> None:
+    for i, d in enumerate(config.dynamic_neighbors):
+        if d.template not in templates:
+            known = ", ".join(sorted(templates)) or "none defined"
+            raise _Located(
+                f"dynamic_neighbors[{i}].template", f"no template named {d.template!r} ({known})"
+            )
+        if templates[d.template].asn is None:
+            raise _Located(
+                f"dynamic_neighbors[{i}].template",
+                f"template {d.template!r} needs an asn (a number, any, internal or external)",
+            )
 
 
 class _Loader(yaml.SafeLoader):

@@ -304,6 +304,9 @@ class Neighbor:
         checks.optional(checks.boolean), None, doc="null: automatic (eBGP yes, iBGP no)"
     )
     rr_client: bool = key(checks.boolean, False, doc="a route-reflection client (RFC 4456)")
+    template: str | None = key(
+        checks.optional(checks.string()), None, doc="the template this neighbor's keys come from"
+    )
     import_policy: tuple[str, ...] = key(
         _policy_names, (), doc="import policies, applied in order", name="import"
     )
@@ -332,6 +335,43 @@ class Neighbor:
         return self.keepalive if self.keepalive is not None else self.hold_time // 3
 
 
+@dataclass(frozen=True)
+class Template:
+    """A parsed ``templates`` entry: the neighbor settings it gives and its AS mode."""
+
+    name: str
+    neighbor: "Neighbor"  # parsed with a placeholder address (and AS, for the modes)
+    asn: "int | str | None"  # a number, "any", "internal", "external", or None (not given)
+    keys: frozenset  # the keys the template sets
+
+
+@dataclass(frozen=True, kw_only=True)
+class _TopTimers:
+    """The top-level defaults a template inherits, parsed on their own (for templates)."""
+
+    hold_time: int = key(_hold_time, DEFAULT_HOLD_TIME, doc="")
+    keepalive: int | None = key(checks.optional(checks.integer(1, 65535)), None, doc="")
+    connect_retry: int = key(checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="")
+
+
+ASN_MODES = ("any", "internal", "external")
+
+
+def _template_asn(value: Any) -> "int | str":
+    if value in ASN_MODES:
+        return value
+    return checks.asn(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DynamicNeighbors:
+    """A range of addresses whose connections create neighbors from a template."""
+
+    range: str = key(checks.network, doc="accept connections from this prefix")
+    template: str = key(checks.string(), doc="the template the neighbors are made from")
+    limit: int = key(checks.integer(1, 100000), 100, doc="at most this many neighbors at once")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     router_id: str = key(checks.router_id, doc="BGP identifier (IPv4 dotted)")
@@ -352,6 +392,12 @@ class Config:
         checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="default ConnectRetry time"
     )
     neighbors: tuple[Neighbor, ...] = key(Sections(Neighbor), (), doc="BGP neighbors")
+    templates: dict = key(
+        checks.optional(lambda v: v), {}, doc="named neighbor settings (checked by the loader)"
+    )
+    dynamic_neighbors: tuple[DynamicNeighbors, ...] = key(
+        Sections(DynamicNeighbors), (), doc="ranges whose connections create neighbors"
+    )
     policies: dict = key(_policies, {}, doc="named policies (docs/policy.md)")
     multipath: int = key(checks.integer(1, 64), 1, doc="paths per prefix used for ECMP")
     multipath_relax: bool = key(

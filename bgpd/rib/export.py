@@ -231,6 +231,17 @@ def _sent(adv: dict) -> dict:
     return {p: {pid: r for pid, (r, _s) in d.items()} for p, d in adv.items()}
 
 
+class _Maybe:
+    """``pending`` marker: the member may hold some route for the prefix (from a source that is
+    not a member of the group), so a prefix with nothing to send gets a withdrawal."""
+
+    source = None
+    __slots__ = ()
+
+
+MAYBE = _Maybe()
+
+
 def _path_id(c) -> int:
     """A path id per candidate, stable while the source exists."""
     return c.tx_id
@@ -267,11 +278,20 @@ class Exporter:
         self.syncing.append(g)
         return g
 
-    def rejoin(self, member, key, ctx, export_fn, families, trailer=None) -> ExportGroup:
-        """``member`` gets its table again (route refresh), keeping what was still pending."""
+    def rejoin(
+        self, member, key, ctx, export_fn, families, trailer=None, resync: bool = False
+    ) -> ExportGroup:
+        """``member`` gets its table again (route refresh), keeping what was still pending.
+
+        ``resync``: the export rules changed (policy, reflection role), so every prefix is
+        treated as possibly advertised before: what the new rules filter is withdrawn.
+        """
         old = member.source.group
         self.leave(member)
         g = self.join(member, key, ctx, export_fn, families, trailer)
+        if resync:
+            for fam in g.families:
+                g.pending[fam] = dict.fromkeys(g.pending[fam], MAYBE)
         if old is not None:
             for fam in g.families:
                 g.pending[fam].update(old.pending.get(fam, {}))

@@ -38,6 +38,7 @@ class Listener:
         self.backlog = backlog
         self.sock: socket.socket | None = None
         self.md5: dict[str, str] = {}
+        self.md5_ranges: dict[str, str] = {}  # "prefix/len" -> key (TCP_MD5SIG_EXT)
         self.refused = 0
         self.accepted = 0
 
@@ -57,6 +58,9 @@ class Listener:
         self.sock = sock
         for addr, key in self.md5.items():
             tcp.set_md5(sock, addr, key)
+        for prefix, key in self.md5_ranges.items():
+            net, plen = prefix.split("/")
+            tcp.set_md5(sock, net, key, int(plen))
         self.loop.add_reader(sock.fileno(), self._on_readable)
         log.info("listening", address=self.address, port=self.port)
 
