@@ -13,11 +13,14 @@ import time
 
 import structlog
 
+from bgpd.api import health
+from bgpd.api.metrics import MetricsServer
 from bgpd.api.server import CommandError, ControlServer
 from bgpd.config import ConfigError
 from bgpd.config import diff as config_diff
 from bgpd.config import load as load_config
 from bgpd.fsm import SessionSettings, State
+from bgpd.kernel import Kernel, KernelSettings
 from bgpd.policy import RouteInfo, chain, compile_policies
 from bgpd.reflector import Target, export_attrs, import_ok
 from bgpd.rib import DecisionConfig, Dest, Rib, Source, best_of, router_id_int
@@ -157,6 +160,8 @@ class Speaker:
         self.neighbors: dict[str, Neighbor] = {}
         self.listeners: list[Listener] = []
         self.control: ControlServer | None = None
+        self.metrics: MetricsServer | None = None
+        self.kernel: Kernel | None = None  # kernel: host routes and the FIB (bgpd/kernel)
         self.stopping = asyncio.Event()
         self.networks = self._networks(config)
         self.router_id = ipaddress.IPv4Address(str(config.router_id)).packed
@@ -254,10 +259,15 @@ class Speaker:
             self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, next(self._index))
         self._set_dynamic(cfg)
         self._originate()
+        await self._start_kernel()  # kernel: before any session can change the RIB
         self._start_listeners()
         if cfg.control_socket:
             self.control = ControlServer(str(cfg.control_socket), self.dispatch)
             await self.control.start()
+        mcfg = getattr(cfg, "metrics", None)
+        if mcfg is not None:
+            self.metrics = MetricsServer(mcfg.address, mcfg.port, self.snapshot, self.cmd_health)
+            await self.metrics.start()
         for n in self.neighbors.values():
             if not getattr(n.cfg, "shutdown", False):
                 n.session.start()
@@ -270,6 +280,9 @@ class Speaker:
         )
 
     async def stop(self, message: str = "bgpd is shutting down") -> None:
+        if self.kernel is not None:  # kernel: first, so that closing sessions removes nothing
+            await self.kernel.close()
+            self.kernel = None
         for n in self.neighbors.values():
             n.session.close(subcode=2, message=message)
         # Give NOTIFICATIONs a moment to leave.
@@ -278,7 +291,37 @@ class Speaker:
             lst.close()
         if self.control is not None:
             await self.control.close()
+        if self.metrics is not None:
+            await self.metrics.close()
         log.info("bgpd stopped")
+
+    # --- kernel (bgpd/kernel, docs/kernel.md) ---------------------------------------------
+
+    async def _start_kernel(self) -> None:
+        """Host routes (kernel, connected, static) into the RIB; best routes into the FIB."""
+        settings = KernelSettings.from_config(self.config)
+        if settings is None:
+            return
+        expected = [str(n.address) for n in self.config.neighbors if not n.shutdown]
+        self.kernel = Kernel(
+            self.rib.loc,
+            settings,
+            commit=self._kernel_commit,
+            local_as=self.config.asn,
+            neighbors=expected,
+        )
+        await self.kernel.start()
+
+    def _kernel_commit(self) -> None:
+        self.rib.commit()
+        self._schedule_drain()
+
+    def _kernel_eor(self, n: "Neighbor", updates) -> None:
+        """End-of-RIB markers, while the FIB waits for the initial convergence."""
+        for u in updates:
+            fam = u.eor()
+            if fam is not None:
+                self.kernel.end_of_rib(n.address, fam, n.session.fsm.negotiated.families)
 
     def _start_listeners(self) -> None:
         cfg = self.config
@@ -434,6 +477,8 @@ class Speaker:
                     t.withdraw(src, keys)  # filtered: drop what we may have had
                 else:
                     t.announce(src, keys, accepted)
+        if self.kernel is not None and self.kernel.waiting_for_eor:  # kernel: FIB sweep
+            self._kernel_eor(n, updates)
         self._check_max_prefixes(n)
         self.rib.commit()
         self._schedule_drain()
@@ -599,6 +644,89 @@ class Speaker:
             n.session.last_error = f"maximum prefix limit {limit} exceeded ({count} received)"
             if mp.restart_after:
                 self.loop.call_later(float(mp.restart_after), n.session.start)
+
+    # --- metrics and health -----------------------------------------------------------------
+
+    def snapshot(self, prefixes: bool = True) -> dict:
+        """What metrics and health checks read, at the time they ask (the shape is documented
+        in bgpd/api/metrics.py). ``prefixes=False`` leaves out the per-neighbor prefix counts,
+        which take a pass over the Loc-RIB per export group."""
+        advertised = self._advertised_counts() if prefixes else {}
+        neighbors = []
+        for n in self.neighbors.values():
+            s = n.session
+            stats = s.fsm.stats
+            entry = {
+                "address": n.address,
+                "asn": n.cfg.asn,
+                "state": _state_name(s.state),
+                "enabled": s.enabled,
+                "dynamic": n.dynamic_from is not None,
+                "flaps": stats.flaps,
+                "updates": {"in": stats.updates_in, "out": stats.updates_out},
+                "messages": {"in": _counts(stats, "in"), "out": _counts(stats, "out")},
+            }
+            if prefixes:
+                received = n.received_count()
+                entry["prefixes"] = {
+                    "received": received,
+                    "accepted": received,
+                    "advertised": advertised.get(n, 0),
+                }
+            neighbors.append(entry)
+        # The kernel FIB writer (bgpd.kernel.fib.FibWriter), when bgpd installs routes: as
+        # speaker.fib, or as the fib of the kernel service (speaker.kernel.fib).
+        fib = getattr(self, "fib", None)
+        if fib is None or not hasattr(fib, "count"):
+            fib = getattr(fib or getattr(self, "kernel", None), "fib", None)
+        fib_stats = None
+        if fib is not None:
+            stats = getattr(fib, "stats", None) or {}
+            fib_stats = {"routes": fib.count(), "sync_errors": stats.get("failed", 0)}
+        r = self.reloads
+        return {
+            "router_id": str(self.config.router_id),
+            "asn": self.config.asn,
+            "started": self.started,
+            "stopping": self.stopping.is_set(),
+            "gr_in_progress": bool(getattr(self, "gr_in_progress", False)),
+            "neighbors": neighbors,
+            "rib": {FAMILY_NAMES[f]: len(self.rib.loc[f]) for f in (IPV4_UNICAST, IPV6_UNICAST)},
+            "fib": fib_stats,
+            "reloads": {
+                "ok": r["ok"],
+                "error": r["error"],
+                "last_timestamp": r["last"],  # of the last successful one
+                "last_result": "error" if r["last_error"] else "ok" if r["ok"] else None,
+            },
+            "dynamic_refused": self.dynamic_refused,
+        }
+
+    def _advertised_counts(self) -> dict:
+        """Prefixes advertised to each Established neighbor, by one pass over the Loc-RIB per
+        export group: its members get the same routes, less their own (split horizon)."""
+        groups: dict = {}
+        for n in self.neighbors.values():
+            g = n.source.group
+            if g is not None and n.session.established:
+                groups.setdefault(id(g), (g, []))[1].append(n)
+        out = {}
+        for g, members in groups.values():
+            total = 0
+            own: dict = {}
+            for fam in g.families:
+                for p, entry in self.rib.loc[fam].table.items():
+                    best = best_of(entry)
+                    if self._export(g, best.source, best.attrs_for(fam, p), p, fam) is not None:
+                        total += 1
+                        own[best.source] = own.get(best.source, 0) + 1
+            for n in members:
+                out[n] = total - own.get(n.source, 0)
+        return out
+
+    def cmd_health(self) -> dict:
+        """Liveness and readiness (bgpd/api/health.py); also served on /livez and /readyz."""
+        return health.check(self.snapshot(prefixes=False), time.monotonic()).as_dict()
 
     # --- control API ------------------------------------------------------------------------------
 
@@ -921,7 +1049,7 @@ class Speaker:
         for loc in self.rib.loc.values():
             for p, entry in loc.table.items():
                 if type(entry) is Dest:
-                    loc.touched.setdefault(p, entry.best)
+                    loc.retouch(p)
 
     def _rebuild_all(self, old, new) -> None:
         for n in list(self.neighbors.values()):

@@ -313,5 +313,32 @@ def reload(as_json, call):
     _print_action(result, as_json, "reloaded")
 
 
+@main.command()
+@click.option("--live", "check", flag_value="live", help="Liveness: bgpd answers, not stopping.")
+@click.option(
+    "--ready",
+    "check",
+    flag_value="ready",
+    default=True,
+    help="Readiness: its neighbors are Established (the default).",
+)
+@_json_option
+@daemon_command
+def health(check, as_json, call):
+    """Exit 0 when the daemon is live (--live) or ready (--ready), else 1; print why.
+
+    The rules of /livez and /readyz (docs/api.md), asked over the control socket: no metrics
+    listener is needed. For exec probes and scripts.
+    """
+    result = call("health")
+    ok = bool(result.get(check))
+    if as_json:
+        _print_json(result)
+    else:
+        reason = result.get(f"{check}_reason") or result.get("reason") or ""
+        click.echo(reason or ("ok" if ok else f"not {check}"), err=not ok)
+    sys.exit(0 if ok else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

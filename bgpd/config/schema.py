@@ -9,6 +9,7 @@ section's validator at the end of this module.
 import difflib
 import ipaddress
 from dataclasses import MISSING, dataclass, field
+from dataclasses import fields as dataclasses_fields
 from typing import Any
 
 from . import checks
@@ -137,6 +138,32 @@ def _max_prefixes(value: Any) -> "MaxPrefixes | None":
     return MaxPrefixes(limit=limit, action=action, restart_after=restart)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Metrics:
+    """``metrics``: where the HTTP listener for /metrics, /livez and /readyz runs."""
+
+    address: str = "127.0.0.1"
+    port: int = 9179
+
+
+def _metrics(value: Any) -> "Metrics | None":
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid(f"expected {{address: ADDRESS, port: PORT}} or null, got {describe(value)}")
+    for k in value:
+        if k not in ("address", "port"):
+            raise Invalid(_unknown_key_reason(k, ("address", "port")), str(k))
+    out = {}
+    for k, check in (("address", checks.ip_address), ("port", checks.integer(1, 65535))):
+        if k in value:
+            try:
+                out[k] = check(value[k])
+            except Invalid as e:
+                raise Invalid(e.reason, k) from None
+    return Metrics(**out)
+
+
 def _control_socket(value: Any) -> str:
     value = checks.string()(value)
     if len(value.encode()) > 107:
@@ -231,6 +258,232 @@ def _unknown_key_reason(name: Any, known) -> str:
     if close:
         return f"unknown key (did you mean '{close[0]}'?)"
     return f"unknown key (known keys: {', '.join(known)})"
+
+
+# --- kernel and host routes (bgpd/kernel, docs/kernel.md) -----------------------------------
+
+
+def _join_key(name: str, sub: str | None) -> str:
+    if not sub:
+        return name
+    return name + sub if sub.startswith("[") else f"{name}.{sub}"
+
+
+def _mapping_of(cls: type, validate=None) -> Checker:
+    """A checker for a mapping parsed into the frozen dataclass ``cls`` field by field, with
+    the same ``key(...)`` declarations, defaults and key paths as the sections above."""
+
+    def check(value: Any):
+        if not isinstance(value, dict):
+            raise Invalid(f"expected a mapping, got {describe(value)}")
+        fields = {(f.metadata.get("yaml") or f.name): f for f in dataclasses_fields(cls)}
+        for k in value:
+            if k not in fields:
+                raise Invalid(_unknown_key_reason(k, fields), str(k))
+        values: dict[str, Any] = {}
+        for name, f in fields.items():
+            if name in value:
+                try:
+                    values[f.name] = f.metadata["check"](
+                        value[name], *(values[u] for u in f.metadata["uses"])
+                    )
+                except Invalid as e:
+                    raise Invalid(e.reason, _join_key(name, e.key)) from None
+            elif f.default is MISSING and f.default_factory is MISSING:
+                raise Invalid("required key is missing", name)
+        obj = cls(**values)
+        if validate is not None:
+            validate(obj, frozenset(value))
+        return obj
+
+    return check
+
+
+def _list_of(check_item: Checker, what: str) -> Checker:
+    def check(value: Any) -> tuple:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise Invalid(f"expected a list of {what}, got {describe(value)}")
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(check_item(item))
+            except Invalid as e:
+                raise Invalid(e.reason, _join_key(f"[{i}]", e.key)) from None
+        return tuple(out)
+
+    return check
+
+
+RT_TABLE_NAMES = {"main": 254, "default": 253, "local": 255}
+# iproute2's /etc/iproute2/rt_protos names (0..2 are the kernel's own: not for us)
+RT_PROTO_NAMES = {
+    "boot": 3,
+    "static": 4,
+    "gated": 8,
+    "ra": 9,
+    "mrt": 10,
+    "zebra": 11,
+    "bird": 12,
+    "dnrouted": 13,
+    "xorp": 14,
+    "ntk": 15,
+    "dhcp": 16,
+    "keepalived": 18,
+    "babel": 42,
+    "openr": 99,
+    "bgp": 186,
+    "isis": 187,
+    "ospf": 188,
+    "rip": 189,
+    "eigrp": 192,
+}
+
+
+def _rt_table(value: Any) -> int:
+    if isinstance(value, str) and value in RT_TABLE_NAMES:
+        return RT_TABLE_NAMES[value]
+    if isinstance(value, str):
+        raise Invalid(f"unknown table {value!r} (main, default, local, or a number)")
+    return checks.integer(1, 2**32 - 1)(value)
+
+
+def _rt_protocol(value: Any) -> int:
+    if isinstance(value, str):
+        if value in RT_PROTO_NAMES:
+            return RT_PROTO_NAMES[value]
+        close = difflib.get_close_matches(value, list(RT_PROTO_NAMES), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else " (bgp, bird, zebra... or 3..255)"
+        raise Invalid(f"unknown protocol {value!r}{hint}")
+    return checks.integer(3, 255)(value)
+
+
+def _prefix_entries(value: Any) -> tuple[str, ...]:
+    """``["10.244.0.0/16 le 32", ...]``: the prefix-list grammar of docs/policy.md."""
+    from bgpd.policy import PolicyError
+    from bgpd.policy.values import parse_prefix_entry
+
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of prefixes like '10.0.0.0/8 le 32', got {describe(value)}")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            parse_prefix_entry(item, f"[{i}]")
+        except PolicyError as e:
+            raise Invalid(e.reason, f"[{i}]") from None
+        out.append(" ".join(item.split()))
+    return tuple(out)
+
+
+def _interface_globs(value: Any) -> tuple[str, ...]:
+    """``["-cali*", "-kube-ipvs*", "*"]``: ordered globs, the first match decides."""
+    from bgpd.policy import PolicyError
+    from bgpd.policy.values import parse_interface_glob
+
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"expected a non-empty list of interface globs, got {describe(value)}")
+    for i, item in enumerate(value):
+        try:
+            parse_interface_glob(item, f"[{i}]")
+        except PolicyError as e:
+            raise Invalid(e.reason, f"[{i}]") from None
+    return tuple(v.strip() for v in value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kernel:
+    """``kernel``: install the best routes into a kernel table (absent: bgpd never does)."""
+
+    table: int = key(_rt_table, 254, doc="kernel table: main, default, local or 1..2^32-1")
+    protocol: int = key(_rt_protocol, 186, doc="rtproto id our routes carry (name or 3..255)")
+    metric: int = key(checks.integer(0, 2**32 - 1), 0, doc="metric (priority) of our routes")
+    install: bool = key(checks.boolean, True, doc="install routes (false: learn only)")
+    persist: bool = key(checks.boolean, True, doc="leave our routes installed when bgpd exits")
+    sweep_timeout: int = key(
+        checks.integer(0, 3600), 60, doc="longest wait before stale routes are swept"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostKernelRoutes:
+    """``host_routes.kernel``: learn other programs' routes from the kernel table."""
+
+    learn: bool = key(checks.boolean, True, doc="learn alien routes")
+    prefixes: tuple[str, ...] = key(_prefix_entries, doc="which prefixes to learn")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostConnected:
+    """``host_routes.connected``: the networks of interface addresses."""
+
+    interfaces: tuple[str, ...] = key(_interface_globs, ("*",), doc="ordered interface globs")
+
+
+_STATIC_KINDS = ("blackhole", "unreachable", "prohibit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticRoute:
+    """One ``host_routes.static`` entry."""
+
+    prefix: str = key(checks.network, doc="the route's prefix")
+    blackhole: bool = key(checks.boolean, False, doc="drop silently")
+    unreachable: bool = key(checks.boolean, False, doc="drop with ICMP unreachable")
+    prohibit: bool = key(checks.boolean, False, doc="drop with ICMP prohibited")
+    via: str | None = key(checks.optional(checks.ip_address), None, doc="gateway")
+    interface: str | None = key(checks.optional(checks.string(15)), None, doc="device")
+
+    @property
+    def type(self) -> str:
+        for kind in _STATIC_KINDS:
+            if getattr(self, kind):
+                return kind
+        return "unicast"
+
+
+def _check_static(s: StaticRoute, given: frozenset) -> None:
+    kinds = [k for k in _STATIC_KINDS if getattr(s, k)]
+    if len(kinds) > 1:
+        raise Invalid(f"{' and '.join(kinds)} exclude each other", kinds[1])
+    if kinds and (s.via is not None or s.interface is not None):
+        raise Invalid(f"a {kinds[0]} route has no gateway or interface", kinds[0])
+    if not kinds and s.via is None and s.interface is None:
+        raise Invalid(
+            "a static route needs one of blackhole, unreachable, prohibit, via or interface"
+        )
+    if s.via is not None:
+        if "%" in s.via:
+            raise Invalid("write the interface as interface:, not as a %zone", "via")
+        if checks.address_family(s.via) != checks.address_family(s.prefix.split("/")[0]):
+            raise Invalid(f"{s.via} is not of the same family as {s.prefix}", "via")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostRoutes:
+    """``host_routes``: routes from the host into the RIB (docs/kernel.md)."""
+
+    kernel: HostKernelRoutes | None = key(
+        checks.optional(_mapping_of(HostKernelRoutes)), None, doc="learn kernel routes"
+    )
+    connected: HostConnected | None = key(
+        checks.optional(_mapping_of(HostConnected)), None, doc="learn connected networks"
+    )
+    static: tuple[StaticRoute, ...] = key(
+        _list_of(_mapping_of(StaticRoute, _check_static), "static routes"),
+        (),
+        doc="static routes",
+    )
+
+
+def _check_host_routes(h: HostRoutes, given: frozenset) -> None:
+    seen: dict[str, int] = {}
+    for i, s in enumerate(h.static):
+        if s.prefix in seen:
+            raise Invalid(
+                f"{s.prefix} is listed twice (also static[{seen[s.prefix]}])", f"static[{i}]"
+            )
+        seen[s.prefix] = i
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -405,6 +658,18 @@ class Config:
     )
     always_compare_med: bool = key(
         checks.boolean, False, doc="compare MED between routes from different ASes"
+    )
+    metrics: Metrics | None = key(
+        _metrics, None, doc="HTTP listener for Prometheus metrics and health {address, port}"
+    )
+
+    kernel: Kernel | None = key(
+        checks.optional(_mapping_of(Kernel)), None, doc="install routes into the kernel"
+    )
+    host_routes: HostRoutes | None = key(
+        checks.optional(_mapping_of(HostRoutes, _check_host_routes)),
+        None,
+        doc="kernel, connected and static routes into the RIB",
     )
 
     def neighbor(self, address: str) -> Neighbor | None:

@@ -60,6 +60,7 @@ class LocRib:
         self.cfg = cfg or DecisionConfig()
         self.table: dict = {}
         self.touched: dict = {}  # prefix -> best candidate before this batch (or None)
+        self.dirty: set = set()  # touched prefixes with several candidates: run the decision
         self.listeners: list = []  # objects with rib_changed(family, touched, locrib)
 
     def __len__(self) -> int:
@@ -77,6 +78,14 @@ class LocRib:
         if fam in source.addpath:
             self._announce_paths(source, prefixes, attrs)
             return
+        if not stale and table.keys().isdisjoint(prefixes) and touched.keys().isdisjoint(prefixes):
+            # New prefixes nobody has (a table being loaded): no per-prefix Python work.
+            new = dict.fromkeys(prefixes, attrs)
+            adj.update(new)
+            table.update(dict.fromkeys(new, source))
+            touched.update(dict.fromkeys(new))
+            return
+        dirty = self.dirty
         for p in prefixes:
             old = adj.get(p)
             adj[p] = attrs
@@ -95,10 +104,12 @@ class LocRib:
                     touched[p] = cur.best
                 if old is None:
                     cur.cands.append(source)
+                dirty.add(p)
             else:
                 if p not in touched:
                     touched[p] = cur
                 table[p] = Dest([cur, source])
+                dirty.add(p)
 
     def _announce_paths(self, source: Source, items, attrs) -> None:
         fam = self.family
@@ -129,10 +140,12 @@ class LocRib:
                     touched[p] = cur.best
                 if old is None:
                     cur.cands.append(cand)
+                self.dirty.add(p)
             else:
                 if p not in touched:
                     touched[p] = cur
                 table[p] = Dest([cur, cand])
+                self.dirty.add(p)
 
     def withdraw(self, source: Source, keys) -> None:
         """``source`` withdraws ``keys`` (prefixes, or ``(path_id, prefix)`` with ADD-PATH)."""
@@ -169,8 +182,21 @@ class LocRib:
                     continue
                 if len(cands) == 1:
                     table[p] = cands[0]
-                elif cur.best is cand:
-                    cur.best = cands[0]
+                    self.dirty.discard(p)
+                else:
+                    if cur.best is cand:
+                        cur.best = cands[0]
+                    self.dirty.add(p)
+
+    def retouch(self, p: bytes) -> None:
+        """Re-run the decision for ``p`` at the next commit (e.g. a path became stale)."""
+        cur = self.table.get(p)
+        if cur is None:
+            return
+        if p not in self.touched:
+            self.touched[p] = cur.best if type(cur) is Dest else cur
+        if type(cur) is Dest:
+            self.dirty.add(p)
 
     def flush(self, source: Source) -> None:
         """Withdraw everything ``source`` announced in this family."""
@@ -187,7 +213,9 @@ class LocRib:
         table = self.table
         fam = self.family
         cfg = self.cfg
-        for p in touched:
+        dirty = self.dirty
+        self.dirty = set()
+        for p in dirty:
             cur = table.get(p)
             if type(cur) is Dest:
                 self._select(fam, p, cur, cfg)

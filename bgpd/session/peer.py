@@ -52,6 +52,8 @@ class _Conn(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.peer_open = None  # the peer's OPEN on this connection, once received
+        self.reported_up = False  # the handler was told its session is Established
+        self.dumped = False  # lost a collision: events still queued for it are stale
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -338,6 +340,12 @@ class PeerSession:
         self._flush(fsm, conn)
         updates = None
         for e in events:
+            if conn is not None and conn.dumped:
+                # This connection lost a collision while its events were being handled
+                # (e.g. the peer's OPEN and KEEPALIVE came in one read): the rest of them,
+                # Established and UPDATEs included, belong to a connection that is gone.
+                updates = None
+                break
             if isinstance(e, ev.UpdateReceived):
                 if updates is None:
                     updates = []
@@ -375,16 +383,25 @@ class PeerSession:
                 conn.peer_open = e.open
             self._check_collision()
         elif isinstance(e, ev.StateChanged):
-            self.log.info("state", old=e.old.name, new=e.new.name)
+            if fsm is self.fsm:
+                self.log.info("state", old=e.old.name, new=e.new.name)
+            else:  # the second connection of a collision
+                self.log.info("state", old=e.old.name, new=e.new.name, connection="second")
         elif isinstance(e, ev.SessionEstablished):
             if fsm is not self.fsm:
                 self._promote_other()
+            if conn is not None:
+                conn.reported_up = True
             self.log.info("established")
             self.handler.session_established(self)
         elif isinstance(e, ev.SessionDown):
             if fsm is self.fsm:
                 self.last_error = e.reason
-                self.log.warning("session down", reason=e.reason)
+                fields = {}
+                sent = e.notification_sent
+                if sent is not None:
+                    fields["notification_sent"] = f"{sent.code}/{sent.subcode} {sent.reason}"
+                self.log.warning("session down", reason=e.reason, **fields)
                 self.handler.session_down(self, e)
         elif isinstance(e, ev.NotificationReceived):
             n = e.notification
@@ -415,12 +432,19 @@ class PeerSession:
         loser = outbound if keep == "keep_inbound" else inbound
         self.log.info("connection collision", keep=keep)
         now = self.clock()
-        if loser is main:
+        if loser is main and main.reported_up:
+            # The session on it was reported up: report it going down too.
             self._run(main.fsm, main.fsm.collision_dump(now), main)
             self._promote_other()
+        elif loser is main:
+            # Promote the winner first, so that the loser's SessionDown is not taken for the
+            # session going down (it never came up) and its CloseRequested closes only it.
+            self.fsm, self.conn, self.other = other.fsm, other, None
+            self._run(main.fsm, main.fsm.collision_dump(now), main)
         else:
-            self._run(other.fsm, other.fsm.collision_dump(now), other)
             self.other = None
+            self._run(other.fsm, other.fsm.collision_dump(now), other)
+        loser.dumped = True
 
     def _promote_other(self) -> None:
         other = self.other
@@ -471,6 +495,11 @@ def _connect_error(e: BaseException, t: Transport) -> str:
             reason += (
                 " (TCP MD5 is configured: a wrong or missing password on either side makes the"
                 " peer drop every segment silently)"
+            )
+        elif t.min_ttl is not None:
+            reason += (
+                f" (GTSM is configured: segments that arrive with a TTL below {t.min_ttl} are"
+                " dropped; the peer must enable TTL security too)"
             )
         return reason
     if isinstance(e, ConnectionRefusedError):

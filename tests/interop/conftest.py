@@ -250,3 +250,29 @@ def peer_factory(
         failed = _failed(request)
         for f in factories:
             f.close(failed)
+
+
+# --------------------------------------------------------------------------------------
+# bgpd itself, as a subprocess
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bgpd(request: pytest.FixtureRequest, addresses: AddressPool) -> Iterator[Any]:
+    """``bgpd(asn=…, neighbors=[…], networks=[…])`` → a started ``BgpdProcess``
+    (tests/interop/bgpd_proc.py): ``bgpd run`` on its own 127.0.0.x, stopped in teardown.
+
+    Imported here, not at the top, so that the harness's own tests keep working while bgpd
+    cannot even be imported.
+    """
+    require_root()
+    try:
+        from . import bgpd_proc
+    except ImportError:  # pragma: no cover - depends on how pytest imports this dir
+        import bgpd_proc  # type: ignore[no-redef]
+
+    factory = bgpd_proc.BgpdFactory(addresses, request.node.name)
+    try:
+        yield factory
+    finally:
+        factory.close(_failed(request), keep=bool(os.environ.get(KEEP_ENV)))

@@ -371,7 +371,7 @@ def test_reannouncement_clears_the_stale_mark(loc):
     loc.announce(fresh, [P1], POOR)
     loc.commit()
     restarting.stale[IPV4] = {P1, P2}
-    loc.touched[P1] = best(loc, P1)  # what marking stale must do: re-run the decision
+    loc.retouch(P1)  # what marking stale must do: re-run the decision
     loc.commit()
     assert best(loc, P1) is fresh
     loc.announce(restarting, [P1], GOOD)
@@ -401,7 +401,7 @@ def test_addpath_stale_keys_are_path_keys(loc):
     loc.announce(fresh, [P1], POOR)
     loc.commit()
     s.stale[IPV4] = {(1, P1)}
-    loc.touched[P1] = best(loc, P1)
+    loc.retouch(P1)
     loc.commit()
     lost = {c: st for c, _a, st in loc.route(P1)[2]}
     assert best(loc, P1) == Path(s, 2)

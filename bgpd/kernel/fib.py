@@ -1,0 +1,583 @@
+"""The FIB writer: the Loc-RIB's best routes into the kernel's table, in batches.
+
+:class:`FibWriter` is a Loc-RIB listener. ``rib_changed`` only records the touched prefixes
+in a pending set (it runs inside the BGP update path, so it must be cheap); an asyncio task
+drains the set a batch at a time: for each prefix it asks :func:`~.translate.translate` for
+the kernel route we want, compares it with what it installed, and sends the difference as
+one datagram of netlink requests (``RTM_NEWROUTE`` with ``NLM_F_CREATE|NLM_F_REPLACE``, so a
+change never leaves a gap between a delete and an add; ``RTM_DELROUTE`` for what is gone).
+Between batches it yields to the event loop; ``stats["max_batch_ms"]`` says for how long at
+most the loop was held.
+
+Its only channel to the kernel is ``channel`` (:class:`~.netlink.RouteSocket`, or an
+in-memory fake in the unit tests): ``apply(requests) -> failures`` and
+``dump_routes(table, protocol)``.
+
+Start, restart and errors:
+
+* on :meth:`start` it dumps the routes carrying our protocol id in our table and adopts them
+  as installed but *unconfirmed*; a prefix the RIB then produces identically costs nothing,
+  and the ones nobody confirms are removed by the sweep that
+  :meth:`initial_convergence_done` triggers (a restart, even after ``kill -9``, never
+  flaps the forwarding of routes that come back);
+* ``persist=False`` removes every route of ours in :meth:`close`;
+* the kernel refusing a request (ENETUNREACH, ENODEV for a vanished interface...) leaves the
+  prefix not installed with the kernel's reason, and it is retried when the host's
+  interfaces, addresses or routes change; EEXIST is retried once as delete-then-add;
+  ENOBUFS, or any loss of answers, makes it resync: dump our routes again, take them as the
+  truth and redo every prefix (idempotent: only differences are sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import time
+
+import structlog
+
+from bgpd.rib import Dest
+
+from .netlink import RTM_DELROUTE, RTM_NEWROUTE, RTPROT_KERNEL, RouteMsg
+from .routes import AF_OF_AFI, FAMILY_OF_AF, FibSettings, KernelRoute, Unresolved
+from .translate import kernel_metric, translate
+
+log = structlog.get_logger("bgpd.kernel")
+
+BATCH = 1000  # prefixes looked at per batch (one sendmsg); ~5 ms of loop time
+KERNEL_OWNS = "the kernel has its own route to this prefix (proto kernel, same metric)"
+
+
+class CachedResolver:
+    """Memoises :meth:`HostState.resolve` per address and interface names per name; the FIB
+    writer rechecks every cached answer when the host's state changes."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self.addrs: dict = {}  # (af, addr) -> result
+        self.names: dict = {}  # name -> ifindex or 0
+
+    def resolve(self, af: int, addr: bytes):
+        key = (af, addr)
+        r = self.addrs.get(key)
+        if r is None:
+            r = self.addrs[key] = self.state.resolve(af, addr)
+        return r
+
+    def ifindex(self, name: str) -> int:
+        r = self.names.get(name)
+        if r is None:
+            r = self.names[name] = self.state.ifindex(name) or 0
+        return r
+
+    def recheck(self) -> tuple[set, set]:
+        """Resolve everything again; ``(changed address keys, changed names)``."""
+        changed = set()
+        for key, old in self.addrs.items():
+            new = self.state.resolve(*key)
+            if new != old:
+                self.addrs[key] = new
+                changed.add(key)
+        names = set()
+        for name, old in self.names.items():
+            new = self.state.ifindex(name) or 0
+            if new != old:
+                self.names[name] = new
+                names.add(name)
+        return changed, names
+
+
+def route_from_msg(m: RouteMsg) -> KernelRoute:
+    return KernelRoute(m.family, m.dst, m.type, m.nexthops, m.metric, m.table, m.protocol)
+
+
+class FibWriter:
+    """Installs the Loc-RIB's best routes; see the module docstring."""
+
+    def __init__(
+        self,
+        locs: dict,
+        settings: FibSettings,
+        resolver_state,
+        channel,
+        *,
+        persist: bool = True,
+        accept=None,
+        batch: int = BATCH,
+        loop=None,
+    ) -> None:
+        self.locs = locs  # family -> LocRib
+        self.settings = settings
+        self.state = resolver_state
+        self.res = CachedResolver(resolver_state)
+        self.channel = channel
+        self.persist = persist
+        self.accept = accept  # callable(family, prefix, best candidate) -> bool, or None
+        self.batch = batch
+        self.loop = loop
+        fams = list(locs)
+        self.pending: dict = {f: set() for f in fams}
+        self.installed: dict = {f: {} for f in fams}  # family -> prefix -> KernelRoute
+        self.unconfirmed: dict = {f: set() for f in fams}  # adopted, not yet seen in the RIB
+        self.strays: list = []  # routes of ours at another metric: swept with the unconfirmed
+        self.reasons: dict = {f: {} for f in fams}  # family -> prefix -> why not installed
+        self.failed: dict = {f: {} for f in fams}  # family -> prefix -> (desired, reason)
+        self.exclusive: dict = {f: set() for f in fams}  # EEXIST: next time delete, then add
+        self.deps: dict = {f: {} for f in fams}  # family -> prefix -> (dependency keys)
+        self.users: dict = {}  # (af, address or interface name) -> {prefix}
+        self.via: dict = {}  # ifindex -> number of installed routes through it
+        self.converged = False
+        self.on_overwrite = None  # callable([(af, dst, metric)]): we replaced another's route
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._recheck = False
+        self._resync_needed = False
+        self._flushed: set = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stats = {
+            "batches": 0,
+            "added": 0,
+            "removed": 0,
+            "failed": 0,
+            "resyncs": 0,
+            "adopted": 0,
+            "swept": 0,
+            "max_batch_ms": 0.0,
+            "last_batch_ms": 0.0,
+            "busy_ms": 0.0,
+        }
+
+    # --- the Loc-RIB listener ----------------------------------------------------------------
+
+    def rib_changed(self, family, touched, locrib) -> None:
+        pend = self.pending.get(family)
+        if pend is None:
+            return
+        pend.update(touched)
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self._wake.is_set():
+            self._wake.set()
+            self._idle.clear()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Adopt the routes of ours already in the kernel, listen to the Loc-RIB, start
+        draining (everything already in the Loc-RIB is pending)."""
+        for loc in self.locs.values():
+            loc.listeners.append(self)
+        await self._resync(initial=True)
+        for fam, loc in self.locs.items():
+            self.pending[fam].update(loc.table)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="bgpd-fib")
+        self._kick()
+
+    def initial_convergence_done(self) -> None:
+        """The RIB has what it will have after a (re)start: remove the adopted routes nobody
+        confirmed. Idempotent."""
+        if self.converged:
+            return
+        self.converged = True
+        n = sum(len(u) for u in self.unconfirmed.values()) + len(self.strays)
+        log.info("kernel: initial convergence, sweeping unconfirmed routes", routes=n)
+        for fam, keys in self.unconfirmed.items():
+            self.pending[fam].update(keys)
+        self._kick()
+
+    async def close(self) -> None:
+        """Stop draining; with ``persist=False`` remove every route we installed."""
+        if self._closed:
+            return
+        self._closed = True
+        for loc in self.locs.values():
+            if self in loc.listeners:
+                loc.listeners.remove(self)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if not self.persist:
+            routes = [r for inst in self.installed.values() for r in inst.values()]
+            routes += self.strays
+            for i in range(0, len(routes), self.batch):
+                chunk = routes[i : i + self.batch]
+                try:
+                    self.channel.apply([(RTM_DELROUTE, r) for r in chunk])
+                except OSError as e:
+                    log.warning("kernel: removing routes on exit failed", error=str(e))
+                    break
+            log.info("kernel: removed our routes (persist: false)", routes=len(routes))
+            for inst in self.installed.values():
+                inst.clear()
+            self.via.clear()
+        self.channel.close()
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until nothing is pending (tests and benchmarks)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    # --- host state changes ---------------------------------------------------------------
+
+    def resolver_changed(self, flushed=()) -> None:
+        """Interfaces, addresses or other routes changed. ``flushed``: interfaces whose
+        routes the kernel removed by itself (a link went down or away, an address went):
+        routes of ours through them are no longer installed, whatever we resolve next."""
+        if flushed:
+            self._forget_via(set(flushed))
+        for fam, failed in self.failed.items():
+            if failed:
+                self.pending[fam].update(failed)
+                failed.clear()
+        self._recheck = True
+        self._kick()
+
+    def host_route_changed(self, af: int, dst: bytes) -> None:
+        """Another program's route to ``dst`` came or went: redo ``dst`` (a ``proto kernel``
+        route to the same prefix and metric keeps ours out)."""
+        fam = FAMILY_OF_AF.get(af)
+        loc = self.locs.get(fam)
+        if loc is not None and (dst in loc.table or dst in self.installed[fam]):
+            self.pending[fam].add(dst)
+            self._kick()
+
+    def request_resync(self) -> None:
+        """Dump our routes again and redo every prefix (after lost netlink messages)."""
+        self._resync_needed = True
+        self._kick()
+
+    def _forget_via(self, ifindexes: set) -> None:
+        if not any(self.via.get(i) for i in ifindexes):
+            return  # nothing of ours went through them (a pod's interface, say)
+        for fam, inst in self.installed.items():
+            pend = self.pending[fam]
+            for p, r in list(inst.items()):
+                if any(ifx in ifindexes for _gw, ifx in r.nexthops):
+                    self._uninstall(fam, p)
+                    pend.add(p)
+
+    def route_changed_externally(self, msg: RouteMsg, deleted: bool) -> None:
+        """Another program added or removed a route carrying our protocol id in our table."""
+        fam = FAMILY_OF_AF.get(msg.family)
+        if fam not in self.installed:
+            return
+        r = route_from_msg(msg)
+        inst = self.installed[fam]
+        p = r.dst
+        if r.metric != kernel_metric(r.family, self.settings.metric):
+            if not deleted:
+                self.strays.append(r)
+                if self.converged:
+                    self._sweep_strays()
+            return
+        if deleted:
+            if inst.get(p) is not None:
+                self._uninstall(fam, p)
+        else:
+            self._install(fam, p, r)
+            if not self.converged:
+                self.unconfirmed[fam].add(p)
+        self.pending[fam].add(p)
+        self._kick()
+
+    # --- what to show ----------------------------------------------------------------------------
+
+    def status(self, family, prefix: bytes) -> str | None:
+        """``installed``, ``adopted`` (from a previous run, not confirmed yet), the reason it
+        is not installed, or None (nothing for the kernel)."""
+        if prefix in self.installed.get(family, ()):
+            if prefix in self.unconfirmed[family]:
+                return "adopted"
+            return "installed"
+        return self.reasons.get(family, {}).get(prefix)
+
+    def count(self) -> int:
+        return sum(len(x) for x in self.installed.values())
+
+    # --- the drain task --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while not self._closed:
+            if not any(self.pending.values()) and not self._resync_needed and not self._recheck:
+                self._idle.set()
+                await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self._resync_needed:
+                    await self._resync()
+                while not self._closed:
+                    if self._recheck:
+                        self._recheck_deps()
+                    if not any(self.pending.values()):
+                        break
+                    self._batch()
+                    await asyncio.sleep(0)
+                    if self._resync_needed:
+                        break
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except OSError as e:
+                if e.errno == errno.ENOBUFS:
+                    log.warning("kernel: netlink overrun, resyncing", error=str(e))
+                else:
+                    log.error("kernel: netlink failure, resyncing", error=str(e))
+                self._resync_needed = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception:
+                log.exception("kernel: FIB writer failure")
+                self._resync_needed = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _recheck_deps(self) -> None:
+        self._recheck = False
+        changed, names = self.res.recheck()
+        users = self.users
+        for key in changed:
+            ps = users.get(key)
+            if ps:
+                self.pending[FAMILY_OF_AF[key[0]]].update(ps)
+        for name in names:
+            for (af, k), ps in users.items():
+                if k == name:
+                    self.pending[FAMILY_OF_AF[af]].update(ps)
+        # forget answers nobody needs any more
+        for key in [k for k in self.res.addrs if k not in users]:
+            del self.res.addrs[key]
+
+    def _set_deps(self, fam, af: int, p: bytes, deps: list) -> None:
+        depmap = self.deps[fam]
+        old = depmap.get(p)
+        new = tuple(deps) if deps else None
+        if old == new:
+            return
+        users = self.users
+        if old:
+            for k in old:
+                key = (af, k)
+                s = users.get(key)
+                if s is not None:
+                    s.discard(p)
+                    if not s:
+                        del users[key]
+        if new:
+            depmap[p] = new
+            for k in new:
+                users.setdefault((af, k), set()).add(p)
+        else:
+            del depmap[p]
+
+    def _batch(self) -> None:
+        t0 = time.perf_counter()
+        requests: list = []
+        meta: list = []
+        budget = self.batch
+        settings = self.settings
+        accept = self.accept
+        res = self.res
+        state_routes = getattr(self.state, "routes", None)
+        for fam, pend in self.pending.items():
+            if not pend or budget <= 0:
+                continue
+            af = AF_OF_AFI[fam[0]]
+            table = self.locs[fam].table
+            inst = self.installed[fam]
+            reasons = self.reasons[fam]
+            failed = self.failed[fam]
+            unconfirmed = self.unconfirmed[fam]
+            exclusive = self.exclusive[fam]
+            converged = self.converged
+            while pend and budget > 0:
+                budget -= 1
+                p = pend.pop()
+                entry = table.get(p)
+                deps: list = []
+                if entry is None:
+                    desired = None
+                else:
+                    cands = entry.multipath if type(entry) is Dest else (entry,)
+                    desired = translate(fam, p, cands, res, settings, deps)
+                    if (
+                        accept is not None
+                        and type(desired) is KernelRoute
+                        and not accept(fam, p, cands[0])
+                    ):
+                        desired = None
+                self._set_deps(fam, af, p, deps)
+                if failed:
+                    f = failed.get(p)
+                    if f is not None:
+                        if f[0] == desired:
+                            desired = Unresolved(f[1])
+                        else:
+                            del failed[p]
+                cur = inst.get(p)
+                if type(desired) is KernelRoute and state_routes:
+                    alien = state_routes.get((af, p, desired.metric))
+                    if alien is not None and alien.protocol == RTPROT_KERNEL:
+                        desired = Unresolved(KERNEL_OWNS)
+                if type(desired) is KernelRoute:
+                    if reasons:
+                        reasons.pop(p, None)
+                    if desired == cur:
+                        if unconfirmed:
+                            unconfirmed.discard(p)
+                        continue
+                    retry = p in exclusive
+                    if retry:  # EEXIST last time: delete first (a gap, once)
+                        exclusive.discard(p)
+                        requests.append((RTM_DELROUTE, cur if cur is not None else desired))
+                        meta.append((fam, p, False, False))
+                    requests.append((RTM_NEWROUTE, desired))
+                    meta.append((fam, p, desired, retry))
+                    continue
+                if desired is None:
+                    if reasons:
+                        reasons.pop(p, None)
+                else:
+                    reasons[p] = desired.reason
+                if cur is None:
+                    continue
+                if desired is None and not converged and p in unconfirmed:
+                    continue  # adopted: kept until the sweep
+                requests.append((RTM_DELROUTE, cur))
+                meta.append((fam, p, None, False))
+        if self.converged and self.strays:
+            self._sweep_strays()
+        if requests:
+            try:
+                failures = self.channel.apply(requests)
+            except OSError:
+                for fam, p, _d, _r in meta:
+                    self.pending[fam].add(p)
+                raise
+            self._settle(meta, failures)
+        dt = (time.perf_counter() - t0) * 1000.0
+        st = self.stats
+        st["batches"] += 1
+        st["last_batch_ms"] = dt
+        st["busy_ms"] += dt
+        if dt > st["max_batch_ms"]:
+            st["max_batch_ms"] = dt
+
+    def _settle(self, meta: list, failures: list) -> None:
+        errs = {i: (code, text) for i, code, text in failures}
+        st = self.stats
+        state_routes = getattr(self.state, "routes", None)
+        overwritten = []
+        for i, (fam, p, desired, retry) in enumerate(meta):
+            if desired is False:  # the delete of a delete-then-add
+                continue
+            err = errs.get(i)
+            if desired is None:
+                if err is not None and err[0] != errno.ESRCH:
+                    log.warning(
+                        "kernel: route removal failed",
+                        route=str(self.installed[fam].get(p)),
+                        error=err[1] or os.strerror(err[0]),
+                    )
+                self._uninstall(fam, p)
+                unconfirmed = self.unconfirmed[fam]
+                if p in unconfirmed:
+                    unconfirmed.discard(p)
+                    st["swept"] += 1
+                st["removed"] += 1
+                continue
+            if err is None:
+                self._install(fam, p, desired)
+                self.unconfirmed[fam].discard(p)
+                st["added"] += 1
+                if state_routes and (desired.family, p, desired.metric) in state_routes:
+                    overwritten.append((desired.family, p, desired.metric))
+                continue
+            code, text = err
+            reason = f"kernel refused: {text or os.strerror(code)}"
+            st["failed"] += 1
+            if code == errno.EEXIST and not retry:
+                self.exclusive[fam].add(p)
+                log.warning("kernel: route exists, retrying as delete and add", route=str(desired))
+            else:
+                self.failed[fam][p] = (desired, reason)
+                log.warning("kernel: route not installed", route=str(desired), error=reason)
+            self.reasons[fam][p] = reason
+            self.pending[fam].add(p)
+        if overwritten and self.on_overwrite is not None:
+            self.on_overwrite(overwritten)
+
+    # --- what we installed, with a count of routes per interface ----------------------------
+
+    def _install(self, fam, p: bytes, r: KernelRoute) -> None:
+        inst = self.installed[fam]
+        old = inst.get(p)
+        via = self.via
+        if old is not None:
+            for _gw, ifx in old.nexthops:
+                via[ifx] -= 1
+        for _gw, ifx in r.nexthops:
+            via[ifx] = via.get(ifx, 0) + 1
+        inst[p] = r
+
+    def _uninstall(self, fam, p: bytes) -> None:
+        old = self.installed[fam].pop(p, None)
+        if old is not None:
+            via = self.via
+            for _gw, ifx in old.nexthops:
+                via[ifx] -= 1
+
+    def _sweep_strays(self) -> None:
+        strays, self.strays = self.strays, []
+        try:
+            self.channel.apply([(RTM_DELROUTE, r) for r in strays])
+        except OSError:
+            self.strays = strays
+            raise
+        self.stats["swept"] += len(strays)
+
+    async def _resync(self, initial: bool = False) -> None:
+        """Take the kernel's view of our routes as the truth and redo every prefix."""
+        self._resync_needed = False
+        routes = await self.channel.dump_routes(self.settings.table, self.settings.protocol)
+        installed: dict = {f: {} for f in self.installed}
+        strays = []
+        for m in routes:
+            fam = FAMILY_OF_AF.get(m.family)
+            if fam not in installed:
+                continue
+            r = route_from_msg(m)
+            if r.metric != kernel_metric(r.family, self.settings.metric) or r.dst in installed[fam]:
+                strays.append(r)
+            else:
+                installed[fam][r.dst] = r
+        self.installed = {f: {} for f in installed}
+        self.via = {}
+        for fam, inst in installed.items():
+            for p, r in inst.items():
+                self._install(fam, p, r)
+        self.strays = strays
+        for f in self.failed.values():
+            f.clear()
+        if initial or not self.converged:
+            for fam, inst in installed.items():
+                self.unconfirmed[fam] = set(inst)
+        n = sum(len(x) for x in installed.values())
+        if initial:
+            self.stats["adopted"] = n
+            if n:
+                log.info("kernel: adopted routes from a previous run", routes=n, strays=len(strays))
+        else:
+            self.stats["resyncs"] += 1
+            log.info("kernel: resynced with the kernel", routes=n)
+            for fam, loc in self.locs.items():
+                self.pending[fam].update(loc.table)
+                if self.converged:
+                    self.pending[fam].update(installed[fam])
+        self._recheck = True

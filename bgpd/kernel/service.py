@@ -1,0 +1,234 @@
+"""The kernel side of a running bgpd, as one object the speaker creates, asks and closes.
+
+:class:`Kernel` builds, from the ``kernel:`` and ``host_routes:`` config sections
+(:class:`KernelSettings`), the host sources (:class:`~.learn.HostRoutes`), the netlink
+watcher that feeds them (:class:`~.learn.HostWatcher`) and the FIB writer
+(:class:`~.fib.FibWriter`), and decides when the initial convergence is done: End-of-RIB from
+every neighbor that was expected up, or ``sweep_timeout`` seconds after start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from .fib import FibWriter
+from .learn import HostRoutes, HostWatcher, InterfaceFilter, PrefixFilter, StaticRoute
+from .netlink import RouteSocket
+from .routes import FibSettings, HostSource
+from .state import HostState
+
+log = structlog.get_logger("bgpd.kernel")
+
+RT_TABLES = {"main": 254, "local": 255, "default": 253}
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """What the kernel side does. ``fib``: the ``kernel:`` section was given (install and
+    track the host's state); ``learn_prefixes`` / ``interfaces``: learn kernel / connected
+    routes (None: off); ``static``: static routes; ``netns``: run against another network
+    namespace (tests)."""
+
+    fib: bool = False
+    table: int = 254
+    protocol: int = 186
+    metric: int = 0
+    install: bool = True
+    persist: bool = True
+    sweep_timeout: float = 60.0
+    learn_prefixes: tuple | None = None
+    interfaces: tuple | None = None
+    static: tuple = field(default_factory=tuple)
+    netns: str | None = None
+
+    @property
+    def netlink(self) -> bool:
+        return self.fib or self.learn_prefixes is not None or self.interfaces is not None
+
+    @classmethod
+    def from_config(cls, cfg, netns: str | None = None) -> KernelSettings | None:
+        """From the parsed config (``cfg.kernel``, ``cfg.host_routes``); None when neither
+        asks for anything: bgpd then never opens a netlink socket."""
+        k = getattr(cfg, "kernel", None)
+        h = getattr(cfg, "host_routes", None)
+        kw: dict = {"netns": netns}
+        if k is not None:
+            kw.update(
+                fib=True,
+                table=k.table,
+                protocol=k.protocol,
+                metric=k.metric,
+                install=k.install,
+                persist=k.persist,
+                sweep_timeout=float(k.sweep_timeout),
+            )
+        if h is not None:
+            if h.kernel is not None and h.kernel.learn:
+                kw["learn_prefixes"] = tuple(h.kernel.prefixes)
+            if h.connected is not None:
+                kw["interfaces"] = tuple(h.connected.interfaces)
+            kw["static"] = tuple(
+                StaticRoute(s.prefix, s.type, s.via, s.interface) for s in h.static
+            )
+        s = cls(**kw)
+        if not s.netlink and not s.static:
+            return None
+        return s
+
+
+class Kernel:
+    """Host routes in, best routes out; see the module docstring."""
+
+    def __init__(
+        self,
+        locs: dict,
+        settings: KernelSettings,
+        *,
+        commit: Callable[[], None] | None = None,
+        accept=None,
+        local_as: int = 0,
+        neighbors=(),
+    ) -> None:
+        self.settings = settings
+        fs = FibSettings(settings.table, settings.protocol, settings.metric)
+        self.state = HostState(settings.table)
+        self.host = HostRoutes(
+            locs,
+            state=self.state,
+            settings=fs,
+            kernel_prefixes=(
+                PrefixFilter(settings.learn_prefixes)
+                if settings.learn_prefixes is not None
+                else None
+            ),
+            interfaces=(
+                InterfaceFilter(settings.interfaces) if settings.interfaces is not None else None
+            ),
+            static=settings.static,
+            commit=commit,
+            local_as=local_as,
+        )
+        self.locs = locs
+        self.accept = accept
+        self.fib: FibWriter | None = None
+        self.watcher: HostWatcher | None = None
+        self.expected = set(neighbors)  # names whose End-of-RIB we wait for
+        self._eor: dict = {}
+        self._done: set = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self.converged_reason: str | None = None
+
+    @property
+    def sources(self) -> tuple[HostSource, ...]:
+        return self.host.sources
+
+    async def start(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        channel = None
+        try:
+            if s.fib and s.install:
+                channel = RouteSocket(s.netns)
+                self.fib = FibWriter(
+                    self.locs,
+                    FibSettings(s.table, s.protocol, s.metric),
+                    self.state,
+                    channel,
+                    persist=s.persist,
+                    accept=self.accept,
+                )
+                self.fib.on_overwrite = self.host.overwritten
+                self.host.fib = self.fib
+            if s.netlink:
+                self.watcher = HostWatcher(
+                    self.host, s.netns, ignore_pid=channel.pid if channel is not None else 0
+                )
+                await self.watcher.start()
+            self.host.load_static()
+            if self.fib is not None:
+                await self.fib.start()
+        except BaseException:
+            await self.close()
+            raise
+        if self.fib is not None:
+            if not self.expected:
+                self.converged("no neighbors to wait for")
+            else:
+                self._timer = loop.call_later(
+                    s.sweep_timeout, self.converged, f"{s.sweep_timeout:g} s after start"
+                )
+        log.info(
+            "kernel started",
+            install=self.fib is not None,
+            table=s.table,
+            protocol=s.protocol,
+            learn_kernel=s.learn_prefixes is not None,
+            connected=s.interfaces is not None,
+            static=len(s.static),
+        )
+
+    def end_of_rib(self, name: str, family, families) -> None:
+        """Neighbor ``name`` sent End-of-RIB for ``family`` (of its negotiated ``families``)."""
+        if self.converged_reason is not None:
+            return
+        seen = self._eor.setdefault(name, set())
+        seen.add(family)
+        if seen >= set(families):
+            self._done.add(name)
+        if self.expected <= self._done:
+            self.converged("End-of-RIB from every neighbor")
+
+    @property
+    def waiting_for_eor(self) -> bool:
+        return self.fib is not None and self.converged_reason is None
+
+    def converged(self, reason: str = "") -> None:
+        """The initial convergence is done: sweep what a previous run left and nobody
+        confirmed."""
+        if self.converged_reason is not None:
+            return
+        self.converged_reason = reason or "done"
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.fib is not None:
+            log.info("kernel: initial convergence", reason=self.converged_reason)
+            self.fib.initial_convergence_done()
+
+    def status(self, family, prefix: bytes) -> str | None:
+        """For ``show routes``: installed / adopted / why not, or None."""
+        return self.fib.status(family, prefix) if self.fib is not None else None
+
+    def interface_of(self, source, family, prefix: bytes) -> str | None:
+        return self.host.interface_of(source, family, prefix)
+
+    def info(self) -> dict:
+        s = self.settings
+        out = {
+            "table": s.table,
+            "protocol": s.protocol,
+            "install": self.fib is not None,
+            "converged": self.converged_reason,
+            "interfaces": len(self.state.links),
+            "learned": {src.kind: sum(len(r) for r in src.routes.values()) for src in self.sources},
+        }
+        if self.fib is not None:
+            out["fib"] = {"routes": self.fib.count(), **self.fib.stats}
+        if self.watcher is not None:
+            out["netlink_resyncs"] = self.watcher.resyncs
+        return out
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.watcher is not None:
+            await self.watcher.close()
+            self.watcher = None
+        if self.fib is not None:
+            await self.fib.close()
+            self.fib = None
