@@ -436,7 +436,8 @@ class Speaker:
                 self.loop.call_soon(self._remove_neighbor, n, CEASE_CONNECTION_REJECTED)
                 return
         key = self._export_key(n, neg)
-        self.rib.exporter.join(n, key, neg.context, self._export, sorted(neg.families))
+        g = self.rib.exporter.join(n, key, neg.context, self._export, sorted(neg.families))
+        self._mark_group(g, n)
         n.joined = True
         self._schedule_drain()
 
@@ -495,9 +496,10 @@ class Speaker:
         if neg.enhanced_route_refresh:
             session.send([RouteRefresh(rr.afi, rr.safi, RR_BORR).encode()])
             trailer = [RouteRefresh(rr.afi, rr.safi, RR_EORR).encode()]
-        self.rib.exporter.rejoin(
+        g = self.rib.exporter.rejoin(
             n, self._export_key(n, neg), neg.context, self._export, sorted(neg.families), trailer
         )
+        self._mark_group(g, n)
         self._schedule_drain()
 
     def session_writable(self, session: PeerSession) -> None:
@@ -1035,7 +1037,7 @@ class Speaker:
         """Re-evaluate exports: rejoin with the whole table pending, withdrawing what the
         new policy filters."""
         neg = n.session.fsm.negotiated
-        self.rib.exporter.rejoin(
+        g = self.rib.exporter.rejoin(
             n,
             self._export_key(n, neg),
             neg.context,
@@ -1044,6 +1046,14 @@ class Speaker:
             trailer=[],
             resync=True,
         )
+        self._mark_group(g, n)
+
+    @staticmethod
+    def _mark_group(g, n: Neighbor) -> None:
+        """Tell the group whether its export result depends on the prefix (a prefix-list
+        export policy), which rules out reusing one result for a run of prefixes."""
+        pol = n.export_policy
+        g.prefix_dependent = pol is not None and not pol.attr_only
 
     def _reselect_all(self) -> None:
         for loc in self.rib.loc.values():

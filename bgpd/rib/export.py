@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from bgpd.wire import Context, end_of_rib, pack_announce, pack_withdraw
 
+from .source import Source
 from .table import Dest, LocRib, candidates_of
 
 ExportFn = Callable  # (group, source, attrs, prefix, family) -> AttrSet | None
@@ -39,6 +40,7 @@ class ExportGroup:
         "advertised",
         "trailer",
         "index",
+        "prefix_dependent",
         "__weakref__",
     )
 
@@ -55,6 +57,8 @@ class ExportGroup:
         # Messages a member gets once its initial table is out (End-of-RIB, or EoRR).
         self.trailer: dict = {}
         self.index = index
+        # export_fn's result depends on the prefix, not only on (source, attribute set)
+        self.prefix_dependent = False
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -72,12 +76,11 @@ class ExportGroup:
         pending = self.pending.get(family)
         if pending is None:
             return
-        if not pending:
+        if not pending or pending.keys().isdisjoint(touched):
             pending.update(touched)
             return
-        for p, old in touched.items():
-            if p not in pending:
-                pending[p] = old
+        for p in touched.keys() - pending.keys():
+            pending[p] = touched[p]
 
     def full_sync(self, locribs: dict) -> None:
         """Make the whole Loc-RIB pending (a new member's initial table)."""
@@ -105,11 +108,12 @@ class ExportGroup:
                 batch = pending
                 self.pending[fam] = {}
             else:
+                # Order does not matter: each prefix's latest state is read at drain time.
                 batch = {}
-                it = iter(pending)
-                keys = [next(it) for _ in range(n)]
-                for k in keys:
-                    batch[k] = pending.pop(k)
+                pop = pending.popitem
+                for _ in range(n):
+                    k, v = pop()
+                    batch[k] = v
             done += len(batch)
             if fam in self.addpath:
                 self._drain_addpath(fam, batch, loc, out)
@@ -123,53 +127,80 @@ class ExportGroup:
         return out, done
 
     def _drain_best(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
-        table = loc.table
+        """One batch of best-path changes -> packed UPDATEs per member.
+
+        Consecutive prefixes usually share their best path's source and attribute set (they
+        came in one UPDATE), so the export result and the bucket of the previous prefix are
+        reused without another lookup; buckets are keyed by object ids (C-level hashing).
+        """
+        table_get = loc.table.get
         export = self.export_fn
         ctx = self.ctx
-        buckets: dict = {}
+        buckets: dict = {}  # (id(out attrs), id(excluded member source)) -> [attrs, excl, prefixes]
         withdraws: dict = {}
         member_withdraws: dict = {}
+        skip: list = []  # the bucket of filtered, never-advertised prefixes: dropped
+        prefix_dependent = self.prefix_dependent
+        last_src = last_attrs = last_bucket = None
+        adj_src = adj = None
         for p, old in batch.items():
-            cur = table.get(p)
-            old_src = old.source if old is not None else None
-            if old_src is not None and old_src.group is not self:
-                old_src = None
+            cur = table_get(p)
             if cur is None:
                 if old is None:
                     continue  # had no best before and has none now: nothing was sent
+                old_src = old.source
+                if old_src is not None and old_src.group is not self:
+                    old_src = None
                 wl = withdraws.get(old_src)
                 if wl is None:
                     wl = withdraws[old_src] = []
                 wl.append(p)
                 continue
             best = cur.best if type(cur) is Dest else cur
-            src = best.source
-            attrs = best.attrs_for(fam, p)
+            if type(best) is Source:
+                src = best
+                if src is not adj_src:
+                    adj_src = src
+                    adj = src.adj_in[fam]
+                attrs = adj[p]
+            else:
+                src = best.source
+                attrs = best.attrs_for(fam, p)
+            if old is None and attrs is last_attrs and src is last_src and not prefix_dependent:
+                last_bucket.append(p)
+                continue
             result = export(self, src, attrs, p, fam)
             if result is None:
                 if old is None:
+                    last_src, last_attrs, last_bucket = src, attrs, skip
                     continue  # never advertised
+                old_src = old.source
+                if old_src is not None and old_src.group is not self:
+                    old_src = None
                 wl = withdraws.get(old_src)
                 if wl is None:
                     wl = withdraws[old_src] = []
                 wl.append(p)
+                last_src = None
                 continue
             excl = src if src.group is self else None
             if excl is not None and old is not None and old.source is not excl:
                 # The member that now owns the best path had been sent the old one.
                 member_withdraws.setdefault(excl, []).append(p)
-            key = (result, excl)
-            bl = buckets.get(key)
-            if bl is None:
-                bl = buckets[key] = []
+            key = (id(result), id(excl))
+            entry = buckets.get(key)
+            if entry is None:
+                entry = buckets[key] = (result, excl, [])
+            bl = entry[2]
             bl.append(p)
+            last_src, last_attrs, last_bucket = src, attrs, bl
         members = self.members
         for excl, prefixes in withdraws.items():
             msgs = pack_withdraw(fam, prefixes, ctx)
             for m in members:
                 if m.source is not excl:
                     out[m].extend(msgs)
-        for (attrs, excl), prefixes in buckets.items():
+        for attrs, excl, prefixes in buckets.values():
             msgs = pack_announce(fam, attrs, prefixes, ctx)
             for m in members:
                 if m.source is not excl:

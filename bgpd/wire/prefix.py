@@ -34,6 +34,15 @@ def _clean(p: bytes) -> bytes:
 def parse_prefixes(data: bytes, start: int, end: int, afi: int) -> list[bytes]:
     """Split an NLRI or withdrawn-routes field into prefix keys (RFC 4271 §4.3)."""
     step = STEP[afi]
+    if start < end:
+        # Fast path: every prefix has the same octet-aligned length (a table of /24s, /48s):
+        # check all the length octets at once and slice.
+        plen = data[start]
+        n = step[plen]
+        if n and not plen & 7 and not (end - start) % n:
+            k = (end - start) // n
+            if data[start:end:n] == bytes((plen,)) * k:
+                return [data[i : i + n] for i in range(start, end, n)]
     out: list[bytes] = []
     append = out.append
     i = start

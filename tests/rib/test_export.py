@@ -843,3 +843,36 @@ def test_addpath_and_plain_families_in_one_group(h):
     h.drain()
     # IPv6 is not in add_path_tx: only the best path, no path ids
     assert h.views[a].routes[IPV6] == {V1: V6.replace(local_pref=300)}
+
+
+def test_prefix_dependent_export_is_evaluated_per_prefix(h):
+    """Prefixes from one UPDATE share (source, attrs); with a prefix-list export policy the
+    drain must not reuse the first prefix's verdict for the rest of the run."""
+
+    def only_p2(group, src, attrs, prefix, fam):
+        return attrs if prefix == P2 else None
+
+    a = h.member("a")
+    g = h.join(a, export=only_p2, families=(IPV4,))
+    g.prefix_dependent = True
+    h.settle()
+    h.announce(h.local, [P1, P2, P3], R1)
+    h.drain()
+    assert h.views[a].routes[IPV4] == {P2: R1}
+
+
+def test_attr_only_export_reuses_one_verdict_per_run(h):
+    calls = []
+
+    def counting(group, src, attrs, prefix, fam):
+        calls.append(prefix)
+        return attrs
+
+    a = h.member("a")
+    h.join(a, export=counting, families=(IPV4,))
+    h.settle()
+    calls.clear()
+    h.announce(h.local, [P1, P2, P3], R1)
+    h.drain()
+    assert h.views[a].routes[IPV4] == {P1: R1, P2: R1, P3: R1}
+    assert len(calls) == 1  # one export evaluation for the whole run of prefixes
