@@ -47,6 +47,9 @@ from bgpd.wire.constants import (
 )
 
 DRAIN_BUDGET = 20000  # prefixes packed per export pass before yielding to the event loop
+# Reading from peers pauses while the sendable export backlog is above HIGH, resumes below LOW.
+BACKLOG_HIGH = 100_000
+BACKLOG_LOW = 20_000
 
 log = structlog.get_logger("bgpd")
 
@@ -181,6 +184,7 @@ class Speaker:
         self.local = Source("local", "local", local_as=config.asn, index=0)
         self._drain_handle: asyncio.Handle | None = None
         self._targets: dict = {}
+        self._paused: set = set()  # sessions whose reading waits for the export backlog
         self._index = itertools.count(1)  # RIB source indexes, never reused
         self.generation = 0  # bumped by every reload; part of the policy cache keys
         self.reloads = {"ok": 0, "error": 0, "last": None, "last_error": None}
@@ -483,6 +487,10 @@ class Speaker:
         self._check_max_prefixes(n)
         self.rib.commit()
         self._schedule_drain()
+        if self.rib.exporter.backlog() > BACKLOG_HIGH and not session.reading_paused:
+            # Export first: reading on would only grow the backlog (and memory).
+            session.pause_reading()
+            self._paused.add(session)
 
     def route_refresh_received(self, session: PeerSession, rr) -> None:
         n: Neighbor = session.neighbor
@@ -612,6 +620,10 @@ class Speaker:
         out, more = self.rib.exporter.drain(budget=DRAIN_BUDGET)
         for member, msgs in out.items():
             member.session.send(msgs)
+        if self._paused and self.rib.exporter.backlog() < BACKLOG_LOW:
+            paused, self._paused = self._paused, set()
+            for session in paused:
+                session.resume_reading()
         if more and out:
             self._schedule_drain()
 

@@ -360,6 +360,11 @@ class Exporter:
             if g in loc.listeners:
                 loc.listeners.remove(g)
 
+    def backlog(self) -> int:
+        """Pending prefixes in groups that can send now (a group stuck behind a slow member
+        is not counted: its backlog is bounded by the table and must not hold others up)."""
+        return sum(g.pending_count() for g in self.groups() if g.writable())
+
     def has_work(self) -> bool:
         return any(not g.idle or g.trailer for g in self.groups())
 

@@ -124,6 +124,7 @@ class PeerSession:
         self.enabled = False
         self.closed = False
         self.last_error: str | None = None  # the latest reason the session is not up
+        self.reading_paused = False
         self.log = log.bind(peer=transport.remote_address)
 
     # --- control ------------------------------------------------------------------------
@@ -187,6 +188,19 @@ class PeerSession:
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> None:
         if self.established:
             self._run(self.fsm, self.fsm.send_route_refresh(afi, safi, subtype))
+
+    def pause_reading(self) -> None:
+        """Stop reading from the peer for now (the RIB has enough to export first)."""
+        c = self.conn
+        if c is not None and c.transport is not None and not c.closed:
+            c.transport.pause_reading()
+            self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        c = self.conn
+        self.reading_paused = False
+        if c is not None and c.transport is not None and not c.closed:
+            c.transport.resume_reading()
 
     @property
     def writable(self) -> bool:
