@@ -323,7 +323,12 @@ def write_results(kind: str, payload: dict, directory: Path | None = None) -> Pa
     """Write ``payload`` (plus machine info and the command line) as JSON; return the path."""
     directory = directory or RESULTS_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{kind}-{timestamp()}.json"
+    stamp = timestamp()
+    path = directory / f"{kind}-{stamp}.json"
+    n = 1
+    while path.exists():  # two runs in the same second
+        n += 1
+        path = directory / f"{kind}-{stamp}-{n}.json"
     doc = {
         "benchmark": kind,
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),

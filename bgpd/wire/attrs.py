@@ -128,21 +128,31 @@ class AttrSet:
         large_communities=(),
         unknown=(),
     ) -> None:
+        atomic_aggregate = bool(atomic_aggregate)
+        communities = tuple(communities)
+        cluster_list = tuple(cluster_list)
+        ext_communities = tuple(ext_communities)
+        large_communities = tuple(large_communities)
+        unknown = tuple(unknown)
+        # The value key, in _FIELDS order (built directly: this runs once per distinct set).
+        key = (
+            origin,
+            as_path,
+            next_hop,
+            med,
+            local_pref,
+            atomic_aggregate,
+            aggregator,
+            communities,
+            originator_id,
+            cluster_list,
+            ext_communities,
+            large_communities,
+            unknown,
+        )
         s = object.__setattr__
-        s(self, "origin", origin)
-        s(self, "as_path", as_path)
-        s(self, "next_hop", next_hop)
-        s(self, "med", med)
-        s(self, "local_pref", local_pref)
-        s(self, "atomic_aggregate", bool(atomic_aggregate))
-        s(self, "aggregator", aggregator)
-        s(self, "communities", tuple(communities))
-        s(self, "originator_id", originator_id)
-        s(self, "cluster_list", tuple(cluster_list))
-        s(self, "ext_communities", tuple(ext_communities))
-        s(self, "large_communities", tuple(large_communities))
-        s(self, "unknown", tuple(unknown))
-        key = tuple(getattr(self, f) for f in _FIELDS)
+        for name, value in zip(_FIELDS, key, strict=True):
+            s(self, name, value)
         s(self, "key", key)
         s(self, "_hash", hash(key))
         s(self, "cache", {})  # derived sets and encodings, keyed by (purpose, context)
@@ -235,6 +245,9 @@ class AttrPool:
 
     def __len__(self) -> int:
         return len(self.by_key)
+
+    def __bool__(self) -> bool:
+        return True  # an empty pool is still a pool (``ctx.pool or DEFAULT_POOL``)
 
     def prune(self, limit: int = 65536) -> None:
         """Drop decode-cache entries whose set nothing else holds (called when it grows)."""

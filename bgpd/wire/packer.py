@@ -31,6 +31,9 @@ def _chunks(items, room: int, addpath: bool):
     size = 0
     if addpath:
         items = [pid.to_bytes(4, "big") + p for pid, p in items]
+    if sum(map(len, items)) <= room:
+        yield b"".join(items)  # everything fits in one message: no per-prefix loop
+        return
     for p in items:
         n = len(p)
         if size + n > room and cur:
