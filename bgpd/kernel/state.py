@@ -99,6 +99,7 @@ class HostState:
         self.addrs: dict[tuple, AddrMsg] = {}  # (family, index, local, prefixlen) -> msg
         self.local: dict[tuple, int] = {}  # (family, address) -> count of addresses
         self.routes: dict[tuple, RouteMsg] = {}  # (family, dst, metric) -> route
+        self.dsts: dict[bytes, int] = {}  # dst -> number of routes to it (a quick "any?")
         self._connected = _Lpm()  # connected networks -> [AddrMsg]
         self._routes = _Lpm()  # route prefixes -> [RouteMsg]
         self.generation = 0  # bumped whenever a resolution may have changed
@@ -127,6 +128,7 @@ class HostState:
         self.addrs.clear()
         self.local.clear()
         self.routes.clear()
+        self.dsts.clear()
         self._connected = _Lpm()
         self._routes = _Lpm()
         self.generation += 1
@@ -190,6 +192,8 @@ class HostState:
         old = self.routes.get(key)
         if old is not None:
             self._routes.remove(old.family, old.dst, old)
+        else:
+            self.dsts[msg.dst] = self.dsts.get(msg.dst, 0) + 1
         self.routes[key] = msg
         self._routes.add(msg.family, msg.dst, msg)
         self.generation += 1
@@ -199,6 +203,11 @@ class HostState:
         old = self.routes.pop((msg.family, msg.dst, msg.metric), None)
         if old is not None:
             self._routes.remove(old.family, old.dst, old)
+            n = self.dsts[old.dst] - 1
+            if n:
+                self.dsts[old.dst] = n
+            else:
+                del self.dsts[old.dst]
             self.generation += 1
         return old
 
