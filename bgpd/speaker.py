@@ -601,8 +601,9 @@ class Speaker:
         result = export_attrs(src, attrs, target, self.cluster_id)
         pol = self._group_policy.get(group.key)
         if result is not None and pol is not None:
+            iface = src.interface_of(fam, prefix) if hasattr(src, "interface_of") else None
             info = RouteInfo(
-                src.kind, src.name if src.is_bgp else None, None, target.local_as, target.next_hop
+                src.kind, src.name if src.is_bgp else None, iface, target.local_as, target.next_hop
             )
             if not pol.attr_only:
                 return pol.evaluate(result, prefix, fam, info)  # depends on the prefix: no cache
@@ -873,7 +874,10 @@ class Speaker:
                             path["path_id"] = c.pid
                         paths.append(path)
                     paths.sort(key=lambda x: not x["best"])
-                out.append({"prefix": pfx.to_str(p, fam[0]), "family": fname, "paths": paths})
+                entry = {"prefix": pfx.to_str(p, fam[0]), "family": fname, "paths": paths}
+                if self.kernel is not None and not (n is not None and advertised):
+                    entry["kernel"] = self.kernel.status(fam, p)
+                out.append(entry)
                 if limit and len(out) >= limit:
                     break
         return {"routes": out}

@@ -221,10 +221,16 @@ class PeerSession:
         if self.closed or not self.enabled:
             return False
         state = self.fsm.state
-        if state in (State.IDLE, State.ESTABLISHED) or self.other is not None:
-            # Idle refuses connections (RFC 4271 §8.2.2); an Established session wins over a
-            # new connection (§6.8).
-            return False
+        if state == State.ESTABLISHED or self.other is not None:
+            return False  # an Established session wins over a new connection (RFC 4271 §6.8)
+        if state == State.IDLE:
+            # Waiting out the idle-hold back-off after an error. The peer connecting is the
+            # sign it is ready again: start now rather than refuse (as BIRD does); otherwise two
+            # speakers backing off at the same time keep refusing each other.
+            self._run(self.fsm, self.fsm.start(self.clock()))
+            state = self.fsm.state
+            if state not in (State.CONNECT, State.ACTIVE):
+                return False
         if state in (State.OPENSENT, State.OPENCONFIRM) and self.conn is not None:
             # Collision: run a second FSM on this connection until the OPENs decide.
             fsm = Protocol(self.settings)  # its ConnectRequested is ignored: not the main FSM
