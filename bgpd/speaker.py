@@ -29,6 +29,7 @@ from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
 from bgpd.wire import AttrSet, RouteRefresh, intern
 from bgpd.wire import prefix as pfx
+from bgpd.wire.capabilities import GracefulRestart as GracefulRestartCap
 from bgpd.wire.capabilities import capability_name
 from bgpd.wire.constants import (
     CEASE_CONFIG_CHANGE,
@@ -119,6 +120,10 @@ class Neighbor:
         self.state_since = time.monotonic()
         self.joined = False
         self.prefix_limit_hit = False
+        self.peer_gr = None  # the peer's graceful-restart capability, while it matters
+        self.gr_timer: asyncio.TimerHandle | None = None  # restart or stale timer (helper)
+        self.gr_state: str | None = None  # "restarting" (peer down) or "refreshing" (peer back)
+        self.eor: set = set()  # families whose End-of-RIB this session has sent
         self.set_policies()
 
     def set_policies(self) -> None:
@@ -185,6 +190,13 @@ class Speaker:
         self._drain_handle: asyncio.Handle | None = None
         self._targets: dict = {}
         self._paused: set = set()  # sessions whose reading waits for the export backlog
+        gr = config.graceful_restart
+        # Our own restart (RFC 4724 §4.1): R bit set, route selection and FIB cleanup deferred
+        # until every neighbor sent End-of-RIB or the selection-deferral timer fires.
+        self.gr_restarting = gr is not None and gr.enabled
+        self.gr_waiting: set = set()  # neighbors whose End-of-RIB the restart still waits for
+        self.gr_deferral_end: float | None = None
+        self._gr_timer: asyncio.TimerHandle | None = None
         self._index = itertools.count(1)  # RIB source indexes, never reused
         self.generation = 0  # bumped by every reload; part of the policy cache keys
         self.reloads = {"ok": 0, "error": 0, "last": None, "last_error": None}
@@ -229,6 +241,18 @@ class Speaker:
         )
         if cfg.keepalive is not None:
             kwargs["keepalive"] = cfg.keepalive
+        gr = self.config.graceful_restart
+        if gr is not None and gr.enabled:
+            # R bit while our own restart is in progress; forwarding preserved per family when
+            # the kernel keeps our routes across the restart (or there is no FIB to lose).
+            kernel = self.config.kernel
+            forwarding = kernel is None or not kernel.install or kernel.persist
+            kwargs["graceful_restart"] = GracefulRestartCap(
+                restart_time=gr.restart_time,
+                restarting=self.gr_restarting,
+                notification=gr.notification,
+                families=tuple((a, sf, forwarding) for a, sf in fams),
+            )
         return SessionSettings(**kwargs)
 
     def _default_source(self, cfg) -> str | None:
@@ -263,6 +287,13 @@ class Speaker:
             self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, next(self._index))
         self._set_dynamic(cfg)
         self._originate()
+        if self.gr_restarting:
+            self.gr_waiting = {a for a, n in self.neighbors.items() if not n.cfg.shutdown}
+            delay = float(cfg.graceful_restart.selection_deferral)
+            self.gr_deferral_end = time.monotonic() + delay
+            self._gr_timer = self.loop.call_later(delay, self._gr_end_restart, "deferral timer")
+            if not self.gr_waiting:
+                self.loop.call_soon(self._gr_end_restart, "no neighbors to wait for")
         await self._start_kernel()  # kernel: before any session can change the RIB
         self._start_listeners()
         if cfg.control_socket:
@@ -287,8 +318,20 @@ class Speaker:
         if self.kernel is not None:  # kernel: first, so that closing sessions removes nothing
             await self.kernel.close()
             self.kernel = None
+        gr = self.config.graceful_restart
+        graceful = gr is not None and gr.enabled
         for n in self.neighbors.values():
-            n.session.close(subcode=2, message=message)
+            if graceful and n.session.established and n.peer_gr is not None:
+                # Going down for a restart: no NOTIFICATION, so that the neighbor keeps our
+                # routes (as stale) and forwarding continues (RFC 4724 §4.1).
+                n.session.abort()
+            else:
+                n.session.close(subcode=2, message=message)
+        if self._gr_timer is not None:
+            self._gr_timer.cancel()
+        for n in self.neighbors.values():
+            if n.gr_timer is not None:
+                n.gr_timer.cancel()
         # Give NOTIFICATIONs a moment to leave.
         await asyncio.sleep(0.05)
         for lst in self.listeners:
@@ -439,6 +482,8 @@ class Speaker:
                 session.last_error = "template allows external neighbors only"
                 self.loop.call_soon(self._remove_neighbor, n, CEASE_CONNECTION_REJECTED)
                 return
+        n.eor = set()
+        self._gr_established(n, neg)
         key = self._export_key(n, neg)
         g = self.rib.exporter.join(n, key, neg.context, self._export, sorted(neg.families))
         self._mark_group(g, n)
@@ -454,10 +499,183 @@ class Speaker:
         if n.joined:
             self.rib.exporter.leave(n)
             n.joined = False
+        if n.dynamic_from is None and self._gr_retain(n, event):
+            self.rib.commit()
+            self._schedule_drain()
+            return
+        self._gr_clear(n)
         self.rib.flush(n.source)
         n.source.paths.clear()
         self.rib.commit()
         self._schedule_drain()
+
+    # --- graceful restart (RFC 4724, RFC 8538) ----------------------------------------------
+
+    def _gr_retain(self, n: Neighbor, event) -> bool:
+        """Receiving speaker: the session went down; keep the neighbor's routes as stale?"""
+        gr = self.config.graceful_restart
+        cap = n.peer_gr
+        if gr is None or not gr.enabled or cap is None or not event.was_established:
+            return False
+        if not n.session.enabled or n.session.closed:
+            return False  # we shut it down on purpose: nothing to wait for
+        note = event.notification_sent or event.notification_received
+        # RFC 8538: with the N bit on both sides every NOTIFICATION but Hard Reset (6/9) is
+        # graceful; without it, none is.
+        if note is not None and (
+            not (gr.notification and cap.notification) or (note.code == 6 and note.subcode == 9)
+        ):
+            return False
+        fams = {(a, sf) for a, sf, _f in cap.families}
+        kept = self.rib.mark_stale(n.source, fams)
+        others = [f for f in self.rib.loc if f not in fams]
+        for f in others:
+            self.rib.loc[f].flush(n.source)
+        n.gr_state = "restarting"
+        if n.gr_timer is not None:
+            n.gr_timer.cancel()
+        n.gr_timer = self.loop.call_later(float(cap.restart_time), self._gr_expire, n, "restart")
+        log.info(
+            "graceful restart: keeping routes as stale",
+            peer=n.address,
+            routes=kept,
+            restart_time=cap.restart_time,
+        )
+        return True
+
+    def _gr_established(self, n: Neighbor, neg) -> None:
+        """The session is up again: decide what happens to stale routes; note the peer's cap."""
+        gr = self.config.graceful_restart
+        cap = neg.graceful_restart if gr is not None and gr.enabled else None
+        n.peer_gr = cap
+        if self.gr_restarting and n.address in self.gr_waiting and (cap is None or cap.restarting):
+            # RFC 4724 §4.1: do not wait for End-of-RIB from peers that do not do graceful
+            # restart or are restarting themselves (they wait for ours).
+            self.gr_waiting.discard(n.address)
+            if not self.gr_waiting:
+                self.loop.call_soon(self._gr_end_restart, "End-of-RIB from every neighbor")
+        if not n.source.stale:
+            self._gr_clear(n)
+            return
+        if n.gr_timer is not None:
+            n.gr_timer.cancel()
+            n.gr_timer = None
+        if cap is None:
+            swept = self.rib.sweep_stale(n.source)
+            log.info(
+                "graceful restart: neighbor returned without it, flushing",
+                peer=n.address,
+                routes=swept,
+            )
+            n.gr_state = None
+            return
+        keep = {(a, sf) for a, sf, f in cap.families if f}
+        gone = [f for f in n.source.stale if f not in keep or f not in neg.families]
+        if gone:
+            swept = self.rib.sweep_stale(n.source, gone)
+            log.info(
+                "graceful restart: forwarding state not kept, flushing",
+                peer=n.address,
+                families=[FAMILY_NAMES.get(f, str(f)) for f in gone],
+                routes=swept,
+            )
+        if n.source.stale:
+            n.gr_state = "refreshing"
+            n.gr_timer = self.loop.call_later(
+                float(gr.stale_routes_time), self._gr_expire, n, "stale routes"
+            )
+        else:
+            n.gr_state = None
+
+    def _gr_expire(self, n: Neighbor, which: str) -> None:
+        n.gr_timer = None
+        swept = self.rib.sweep_stale(n.source)
+        n.gr_state = None
+        log.info(
+            "graceful restart: timer expired, flushing stale routes",
+            peer=n.address,
+            timer=which,
+            routes=swept,
+        )
+        if not n.session.established:
+            self.rib.flush(n.source)
+            n.source.paths.clear()
+        self.rib.commit()
+        self._schedule_drain()
+        if n.dynamic_from is not None and not n.session.established:
+            self._remove_neighbor(n)
+
+    def _gr_clear(self, n: Neighbor) -> None:
+        if n.gr_timer is not None:
+            n.gr_timer.cancel()
+            n.gr_timer = None
+        n.gr_state = None
+        n.source.stale.clear()
+
+    def _gr_eor(self, n: Neighbor, fam) -> None:
+        """End-of-RIB from ``n`` for ``fam``: sweep its stale routes; maybe end our restart."""
+        n.eor.add(fam)
+        if fam in n.source.stale:
+            swept = self.rib.sweep_stale(n.source, [fam])
+            log.info(
+                "graceful restart: End-of-RIB, stale routes swept",
+                peer=n.address,
+                family=FAMILY_NAMES.get(fam, str(fam)),
+                routes=swept,
+            )
+            if not n.source.stale:
+                if n.gr_timer is not None:
+                    n.gr_timer.cancel()
+                    n.gr_timer = None
+                n.gr_state = None
+        if self.gr_restarting and n.address in self.gr_waiting:
+            neg = n.session.fsm.negotiated
+            if neg is not None and n.eor >= set(neg.families):
+                self.gr_waiting.discard(n.address)
+                if not self.gr_waiting:
+                    self._gr_end_restart("End-of-RIB from every neighbor")
+
+    def _gr_end_restart(self, reason: str) -> None:
+        """Our restart is over: select, install, send our routes and End-of-RIB, sweep."""
+        if not self.gr_restarting:
+            return
+        self.gr_restarting = False
+        self.gr_waiting.clear()
+        self.gr_deferral_end = None
+        if self._gr_timer is not None:
+            self._gr_timer.cancel()
+            self._gr_timer = None
+        log.info("graceful restart: restart complete", reason=reason)
+        for n in self.neighbors.values():
+            n.session.fsm.update_settings(self.settings_for(n.cfg, n.asn_mode))
+            n.session.settings = n.session.fsm.settings
+        if self.kernel is not None:
+            self.kernel.converged(f"graceful restart: {reason}")
+        self._schedule_drain()
+
+    @property
+    def gr_in_progress(self) -> bool:
+        """Our restart, or a neighbor's, is still being waited for (readiness waits too)."""
+        return self.gr_restarting or any(n.gr_state for n in self.neighbors.values())
+
+    def gr_status(self) -> dict:
+        now = time.monotonic()
+        return {
+            "enabled": bool(self.config.graceful_restart and self.config.graceful_restart.enabled),
+            "restarting": self.gr_restarting,
+            "waiting_for_eor": sorted(self.gr_waiting),
+            "deferral_remaining": (
+                max(0.0, self.gr_deferral_end - now) if self.gr_deferral_end else None
+            ),
+            "neighbors": {
+                n.address: {
+                    "state": n.gr_state,
+                    "stale_routes": sum(len(v) for v in n.source.stale.values()),
+                }
+                for n in self.neighbors.values()
+                if n.gr_state
+            },
+        }
 
     def updates_received(self, session: PeerSession, updates) -> None:
         n: Neighbor = session.neighbor
@@ -484,6 +702,10 @@ class Speaker:
                     t.announce(src, keys, accepted)
         if self.kernel is not None and self.kernel.waiting_for_eor:  # kernel: FIB sweep
             self._kernel_eor(n, updates)
+        for u in updates:
+            fam = u.eor()
+            if fam is not None:
+                self._gr_eor(n, fam)
         self._check_max_prefixes(n)
         self.rib.commit()
         self._schedule_drain()
@@ -618,6 +840,8 @@ class Speaker:
     def _drain(self) -> None:
         """Pack output for writable groups, a bounded batch at a time, yielding in between."""
         self._drain_handle = None
+        if self.gr_restarting:
+            return  # route selection is deferred until our restart completes (RFC 4724 §4.1)
         out, more = self.rib.exporter.drain(budget=DRAIN_BUDGET)
         for member, msgs in out.items():
             member.session.send(msgs)
@@ -798,6 +1022,11 @@ class Speaker:
             },
             "description": getattr(n.cfg, "description", None),
             "dynamic_from": n.dynamic_from,
+            "graceful_restart": {
+                "peer_capable": n.peer_gr is not None,
+                "state": n.gr_state,
+                "stale_routes": sum(len(v) for v in n.source.stale.values()),
+            },
         }
 
     def cmd_show_neighbors(self, address: str | None = None) -> dict:
@@ -815,6 +1044,7 @@ class Speaker:
                 "established": sum(1 for n in self.neighbors.values() if n.session.established),
             },
             "routes": routes,
+            "graceful_restart": self.gr_status(),
         }
 
     def cmd_show_routes(
@@ -870,6 +1100,8 @@ class Speaker:
                         path["best"] = c is best
                         path["multipath"] = c in multipath and len(multipath) > 1
                         path["lost_at"] = lost
+                        stale = src.stale.get(fam)
+                        path["stale"] = bool(stale) and (p if not c.pid else (c.pid, p)) in stale
                         if c.pid:
                             path["path_id"] = c.pid
                         paths.append(path)

@@ -6,6 +6,7 @@ event loop, so that hundreds of them cost little.
 
 import asyncio
 import itertools
+import os
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from bgpd.fsm import SessionSettings
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.speaker import Speaker
 
-_ports = itertools.count(21179)
+_ports = itertools.count(21179 + (os.getpid() % 97) * 100)
 
 
 class Recorder:

@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import os
 import tempfile
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bgpd.config import parse
 from bgpd.speaker import Speaker
 
-_ports = itertools.count(20179)
+_ports = itertools.count(20179 + (os.getpid() % 97) * 100)
 
 
 def _cfg(router_id, asn, address, port, neighbors, networks=(), **top):

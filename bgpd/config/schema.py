@@ -626,6 +626,38 @@ class DynamicNeighbors:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GracefulRestart:
+    """``graceful_restart`` (RFC 4724, RFC 8538): keep forwarding across a restart."""
+
+    enabled: bool = key(checks.boolean, True, doc="advertise and honour graceful restart")
+    restart_time: int = key(
+        checks.integer(1, 4095), 120, doc="seconds peers keep our routes after we go down"
+    )
+    stale_routes_time: int = key(
+        checks.integer(1, 65535), 360, doc="seconds a returned peer has to refresh its routes"
+    )
+    selection_deferral: int = key(
+        checks.integer(1, 65535), 240, doc="after our own restart, wait at most this long for EoR"
+    )
+    notification: bool = key(
+        checks.boolean, True, doc="RFC 8538: NOTIFICATIONs (but Hard Reset) are graceful too"
+    )
+
+
+def _graceful_restart(value: Any) -> "GracefulRestart | None":
+    from .loader import _Located, _section
+
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    try:
+        return _section(GracefulRestart, value, "", {})
+    except _Located as e:
+        raise Invalid(e.reason, e.key) from None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     router_id: str = key(checks.router_id, doc="BGP identifier (IPv4 dotted)")
     asn: int = key(checks.asn, doc="local AS number (asplain or quoted asdot)")
@@ -645,6 +677,9 @@ class Config:
         checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="default ConnectRetry time"
     )
     neighbors: tuple[Neighbor, ...] = key(Sections(Neighbor), (), doc="BGP neighbors")
+    graceful_restart: GracefulRestart | None = key(
+        _graceful_restart, None, doc="graceful restart (RFC 4724); absent: off"
+    )
     templates: dict = key(
         checks.optional(lambda v: v), {}, doc="named neighbor settings (checked by the loader)"
     )

@@ -182,6 +182,13 @@ class Protocol:
 
     # --- public surface ---------------------------------------------------------------------
 
+    def update_settings(self, settings: SessionSettings) -> None:
+        """New settings for the next connection (e.g. the graceful-restart R bit cleared once
+        a restart is over); a session that is up keeps what it negotiated."""
+        self.settings = settings
+        self.local_open = build_open(settings)
+        self._local_open_bytes = self.local_open.encode()
+
     @property
     def last_error(self) -> str | None:
         """Why the session last went down abnormally, readable."""

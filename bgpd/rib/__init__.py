@@ -33,6 +33,13 @@ class Rib:
             if families is None or fam in families:
                 t.flush(source)
 
+    def mark_stale(self, source: Source, families) -> int:
+        return sum(self.loc[f].mark_stale(source) for f in families if f in self.loc)
+
+    def sweep_stale(self, source: Source, families=None) -> int:
+        fams = list(source.stale) if families is None else families
+        return sum(self.loc[f].sweep_stale(source) for f in fams if f in self.loc)
+
     def commit(self) -> None:
         for t in self.loc.values():
             t.commit()

@@ -89,15 +89,17 @@ class LocRib:
         for p in prefixes:
             old = adj.get(p)
             adj[p] = attrs
-            if stale:
-                stale.discard(p)
+            refreshed = False
+            if stale and p in stale:
+                stale.discard(p)  # re-announced after a graceful restart: fresh again
+                refreshed = True
             cur = table.get(p)
             if cur is None:
                 table[p] = source
                 if p not in touched:
                     touched[p] = None
             elif cur is source:
-                if old is not attrs and p not in touched:
+                if (old is not attrs or refreshed) and p not in touched:
                     touched[p] = source
             elif type(cur) is Dest:
                 if p not in touched:
@@ -197,6 +199,27 @@ class LocRib:
             self.touched[p] = cur.best if type(cur) is Dest else cur
         if type(cur) is Dest:
             self.dirty.add(p)
+
+    def mark_stale(self, source: Source) -> int:
+        """Graceful restart (RFC 4724 §4.2): keep ``source``'s routes, marked stale, so that
+        fresh routes win over them; returns how many."""
+        fam = self.family
+        keys = set(source.adj_in[fam])
+        if not keys:
+            source.stale.pop(fam, None)
+            return 0
+        source.stale[fam] = keys
+        for key in keys:
+            self.retouch(key[1] if type(key) is tuple else key)
+        return len(keys)
+
+    def sweep_stale(self, source: Source) -> int:
+        """Withdraw whatever of ``source`` is still stale (End-of-RIB or a timer)."""
+        keys = source.stale.pop(self.family, None)
+        if not keys:
+            return 0
+        self.withdraw(source, list(keys))
+        return len(keys)
 
     def flush(self, source: Source) -> None:
         """Withdraw everything ``source`` announced in this family."""

@@ -175,6 +175,19 @@ class PeerSession:
             if c is not None:
                 c.close()
 
+    def abort(self) -> None:
+        """Drop the connection without a NOTIFICATION (our graceful restart: the neighbor
+        keeps our routes as stale) and release everything."""
+        self.enabled = False
+        self.closed = True
+        self._cancel_connect()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for c in (self.conn, self.other):
+            if c is not None and c.transport is not None and not c.closed:
+                c.transport.abort()
+
     def send(self, messages: list[bytes]) -> None:
         """Queue already-encoded UPDATEs (only while Established)."""
         if not self.established or self.conn is None:
@@ -357,7 +370,9 @@ class PeerSession:
     def _run(self, fsm: Protocol, events, conn: _Conn | None = None) -> None:
         if conn is None:
             conn = self.conn if fsm is self.fsm else self.other
-        self._flush(fsm, conn)
+        # Output is written after the events are handled (CloseRequested flushes before it
+        # closes), so that a collision decided on OpenReceived can still drop the KEEPALIVE
+        # the FSM queued when the same read also took it to OpenConfirm.
         updates = None
         for e in events:
             if conn is not None and conn.dumped:
@@ -452,6 +467,10 @@ class PeerSession:
         loser = outbound if keep == "keep_inbound" else inbound
         self.log.info("connection collision", keep=keep)
         now = self.clock()
+        # Whatever the loser queued and has not sent yet (the KEEPALIVE of OpenConfirm when
+        # the OPEN that decided arrived on it) must not go out: the peer would take its side
+        # of this connection to Established and then refuse the one we keep.
+        loser.fsm.data_to_send()
         if loser is main and main.reported_up:
             # The session on it was reported up: report it going down too.
             self._run(main.fsm, main.fsm.collision_dump(now), main)

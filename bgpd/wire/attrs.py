@@ -8,6 +8,11 @@ MP_UNREACH_NLRI are not part of a set: they carry NLRI, and their next hop becom
 Error handling follows RFC 7606: each row names the action taken when the attribute is
 malformed (attribute-discard, treat-as-withdraw or session reset) and the RFC 4271 §6.3 subcode
 recorded with it.
+
+Two local limits (``constants.MAX_*``) bound what a peer can make us hold: an AS_PATH of more
+than 1000 AS numbers or 255 segments is a Malformed AS_PATH (treat-as-withdraw; for AS4_PATH,
+attribute discard), and an UPDATE with more than 256 path attributes has a Malformed Attribute
+List (treat-as-withdraw).
 """
 
 import weakref
@@ -41,6 +46,9 @@ from .constants import (
     FLAG_OPTIONAL,
     FLAG_PARTIAL,
     FLAG_TRANSITIVE,
+    MAX_AS_PATH_ASNS,
+    MAX_AS_PATH_SEGMENTS,
+    MAX_PATH_ATTRS,
     UPD_ATTR_FLAGS,
     UPD_ATTR_LENGTH,
     UPD_INVALID_NEXT_HOP,
@@ -279,10 +287,17 @@ def _dec_origin(v: bytes, ctx) -> int:
 
 
 def decode_as_path(v: bytes, asn_size: int, subcode: int = UPD_MALFORMED_AS_PATH) -> tuple:
+    """Segments of an AS_PATH/AS4_PATH value; at most MAX_AS_PATH_ASNS AS numbers (counting
+    every AS of every segment type) in at most MAX_AS_PATH_SEGMENTS segments."""
     segs = []
     i, n = 0, len(v)
+    if n > MAX_AS_PATH_ASNS * asn_size + 2 * MAX_AS_PATH_SEGMENTS:
+        raise Malformed(subcode, f"path of {n} octets exceeds the AS path length limit")
+    total = 0
     from_bytes = int.from_bytes
     while i < n:
+        if len(segs) >= MAX_AS_PATH_SEGMENTS:
+            raise Malformed(subcode, f"more than {MAX_AS_PATH_SEGMENTS} path segments")
         if i + 2 > n:
             raise Malformed(subcode, "truncated segment header")
         seg_type, count = v[i], v[i + 1]
@@ -293,6 +308,9 @@ def decode_as_path(v: bytes, asn_size: int, subcode: int = UPD_MALFORMED_AS_PATH
         j = i + 2 + count * asn_size
         if j > n:
             raise Malformed(subcode, "segment overruns the attribute")
+        total += count
+        if total > MAX_AS_PATH_ASNS:
+            raise Malformed(subcode, f"more than {MAX_AS_PATH_ASNS} AS numbers in the path")
         asns = tuple(from_bytes(v[k : k + asn_size], "big") for k in range(i + 2, j, asn_size))
         segs.append((seg_type, asns))
         i = j
@@ -501,8 +519,23 @@ def scan_block(data: bytes, start: int, end: int) -> RawBlock:
     seen: set[int] = set()
     mp_reach = mp_unreach = None
     error = None
+    count = 0
     i = start
     while i < end:
+        count += 1
+        if count == MAX_PATH_ATTRS + 1:
+            # Keep scanning (framing only) so that MP_REACH_NLRI/MP_UNREACH_NLRI are found and
+            # their NLRI withdrawn too.
+            error = worse(
+                error,
+                BGPError(
+                    ERR_UPDATE,
+                    UPD_MALFORMED_ATTR_LIST,
+                    b"",
+                    Action.WITHDRAW,
+                    f"more than {MAX_PATH_ATTRS} path attributes",
+                ),
+            )
         if i + 3 > end or (data[i] & FLAG_EXTENDED and i + 4 > end):
             code = data[i + 1] if i + 2 <= end else None
             err = _framing_error(

@@ -6,6 +6,17 @@ MAX_MESSAGE = 4096
 MAX_EXTENDED_MESSAGE = 65535  # RFC 8654
 AS_TRANS = 23456  # RFC 6793
 
+# Limits a peer cannot push past (local policy, not RFC numbers). An UPDATE beyond either is
+# treated as withdrawn (RFC 7606 §2), so the session stays up and the routes are not used.
+# More path attributes than there are type codes can only be duplicates (RFC 7606 §3(g) would
+# discard them one by one): past MAX_PATH_ATTRS the list is Malformed (3/1).
+MAX_PATH_ATTRS = 256
+# An AS_PATH (or AS4_PATH) longer than this is Malformed AS_PATH (3/11), as FRR's
+# ``bgp maxas-limit`` and BIRD's path length filters do; 1000 ASNs is about what a 4096-octet
+# UPDATE can hold, and far beyond any real path (prepending included).
+MAX_AS_PATH_ASNS = 1000
+MAX_AS_PATH_SEGMENTS = 255
+
 # Message types
 OPEN = 1
 UPDATE = 2

@@ -595,7 +595,18 @@ class Notification:
         return cls(err.code, err.subcode, err.data)
 
     def encode(self, ctx: Context = DEFAULT) -> bytes:
-        body = bytes((self.code, self.subcode)) + self.data
+        """The NOTIFICATION, its data cut to fit ``ctx.max_size`` (4096 octets by default).
+
+        Error data copied from the peer's input (a whole ROUTE-REFRESH for RFC 7313 7/1, an
+        attribute for 3/2, 3/4, 3/5, 3/9) can be as long as the message that carried it: a
+        4096-octet ROUTE-REFRESH would make a 4117-octet NOTIFICATION the peer must reject,
+        and a 65535-octet one (extended messages) one that no length field can describe.
+        """
+        data = self.data
+        room = ctx.max_size - HEADER_LEN - 2
+        if len(data) > room:
+            data = data[:room]
+        body = bytes((self.code, self.subcode)) + data
         return _header(NOTIFICATION, len(body)) + body
 
 

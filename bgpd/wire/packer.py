@@ -15,6 +15,7 @@ from .constants import (
     UPDATE,
 )
 from .context import Context
+from .prefix import prefix_size
 
 _UPDATE_TYPE = bytes((UPDATE,))
 
@@ -52,8 +53,21 @@ def _uses_mp(family, attrs: AttrSet | None) -> bool:
     return attrs is not None and attrs.next_hop is not None and len(attrs.next_hop) != 4
 
 
+def _too_big(items, room: int, addpath: bool) -> list:
+    """The items that cannot fit in ``room`` octets even one per message."""
+    extra = 4 if addpath else 0
+    return [it for it in items if prefix_size(it, addpath) > room] if room < 17 + extra else []
+
+
 def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
-    """UPDATEs announcing ``items`` (prefix keys, or ``(path_id, key)`` with ADD-PATH)."""
+    """UPDATEs announcing ``items`` (prefix keys, or ``(path_id, key)`` with ADD-PATH).
+
+    When the attributes leave no room for a prefix in a message of ``ctx.max_size`` octets (a
+    set received in an extended message and sent to a peer without them, or one that grew on
+    export), the route cannot be sent: those prefixes are withdrawn instead (RFC 8654 §4:
+    "it must not be sent to the neighbor ... if the NLRI was previously advertised to that
+    peer, it must be withdrawn").
+    """
     if not items:
         return []
     addpath = family in ctx.add_path_tx
@@ -62,6 +76,9 @@ def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
         block = encode_attrs(attrs, ctx.as4, with_next_hop=True)
         head = b"\x00\x00" + len(block).to_bytes(2, "big") + block
         room = max_size - HEADER_LEN - len(head)
+        too_big = _too_big(items, room, addpath)
+        if too_big:
+            return _announce_fitting(family, attrs, items, too_big, ctx)
         return [_msg(head + nlri) for nlri in _chunks(items, room, addpath)]
     block = encode_attrs(attrs, ctx.as4, with_next_hop=False)
     afi, safi = family
@@ -69,6 +86,9 @@ def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
     mp_fixed = afi.to_bytes(2, "big") + bytes((safi, len(nh))) + nh + b"\x00"
     # MP_REACH_NLRI with the extended length flag: 4 header octets + fixed part + NLRI.
     room = max_size - HEADER_LEN - 4 - 4 - len(mp_fixed) - len(block)
+    too_big = _too_big(items, room, addpath)
+    if too_big:
+        return _announce_fitting(family, attrs, items, too_big, ctx)
     out = []
     for nlri in _chunks(items, room, addpath):
         value_len = len(mp_fixed) + len(nlri)
@@ -76,6 +96,14 @@ def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
         attr_len = 4 + value_len + len(block)
         out.append(_msg(b"\x00\x00" + attr_len.to_bytes(2, "big") + mp + mp_fixed + nlri + block))
     return out
+
+
+def _announce_fitting(family, attrs: AttrSet, items, too_big: list, ctx: Context) -> list[bytes]:
+    skip = set(too_big)
+    fitting = [it for it in items if it not in skip]
+    return pack_withdraw(family, too_big, ctx) + (
+        pack_announce(family, attrs, fitting, ctx) if fitting else []
+    )
 
 
 def pack_withdraw(family, items, ctx: Context) -> list[bytes]:
