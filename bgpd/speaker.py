@@ -197,6 +197,9 @@ class Speaker:
         self.gr_waiting: set = set()  # neighbors whose End-of-RIB the restart still waits for
         self.gr_deferral_end: float | None = None
         self._gr_timer: asyncio.TimerHandle | None = None
+        # Restarting neighbors not waited for (they wait for us), whose End-of-RIB the kernel
+        # sweep still waits for: sweeping before their routes are back would flap the FIB.
+        self._gr_fib_owed: set = set()
         self._index = itertools.count(1)  # RIB source indexes, never reused
         self.generation = 0  # bumped by every reload; part of the policy cache keys
         self.reloads = {"ok": 0, "error": 0, "last": None, "last_error": None}
@@ -503,6 +506,15 @@ class Speaker:
             self.rib.commit()
             self._schedule_drain()
             return
+        if (
+            n.gr_state == "restarting"
+            and not event.was_established
+            and n.session.enabled
+            and not n.session.closed
+        ):
+            # A connection of the restarting neighbor that never came up (the loser of a
+            # collision, an OPEN refused): its stale routes wait for the restart timer.
+            return
         self._gr_clear(n)
         self.rib.flush(n.source)
         n.source.paths.clear()
@@ -552,6 +564,8 @@ class Speaker:
             # RFC 4724 §4.1: do not wait for End-of-RIB from peers that do not do graceful
             # restart or are restarting themselves (they wait for ours).
             self.gr_waiting.discard(n.address)
+            if cap is not None and cap.restarting:
+                self._gr_fib_owed.add(n.address)
             if not self.gr_waiting:
                 self.loop.call_soon(self._gr_end_restart, "End-of-RIB from every neighbor")
         if not n.source.stale:
@@ -634,6 +648,12 @@ class Speaker:
                 self.gr_waiting.discard(n.address)
                 if not self.gr_waiting:
                     self._gr_end_restart("End-of-RIB from every neighbor")
+        if n.address in self._gr_fib_owed:
+            neg = n.session.fsm.negotiated
+            if neg is not None and n.eor >= set(neg.families):
+                self._gr_fib_owed.discard(n.address)
+                if not self._gr_fib_owed and not self.gr_restarting and self.kernel is not None:
+                    self.kernel.converged("graceful restart: End-of-RIB from every neighbor")
 
     def _gr_end_restart(self, reason: str) -> None:
         """Our restart is over: select, install, send our routes and End-of-RIB, sweep."""
@@ -649,7 +669,7 @@ class Speaker:
         for n in self.neighbors.values():
             n.session.fsm.update_settings(self.settings_for(n.cfg, n.asn_mode))
             n.session.settings = n.session.fsm.settings
-        if self.kernel is not None:
+        if self.kernel is not None and not self._gr_fib_owed:
             self.kernel.converged(f"graceful restart: {reason}")
         self._schedule_drain()
 

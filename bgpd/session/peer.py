@@ -17,6 +17,7 @@ import structlog
 
 from bgpd.fsm import Protocol, SessionSettings, State, resolve_collision
 from bgpd.fsm import events as ev
+from bgpd.wire.constants import CEASE_COLLISION, ERR_CEASE
 
 from . import tcp
 
@@ -124,6 +125,7 @@ class PeerSession:
         self.enabled = False
         self.closed = False
         self.last_error: str | None = None  # the latest reason the session is not up
+        self._peer_dumped = False  # the session ended with the peer's Cease 6/7
         self.reading_paused = False
         self.log = log.bind(peer=transport.remote_address)
 
@@ -244,8 +246,11 @@ class PeerSession:
             state = self.fsm.state
             if state not in (State.CONNECT, State.ACTIVE):
                 return False
-        if state in (State.OPENSENT, State.OPENCONFIRM) and self.conn is not None:
-            # Collision: run a second FSM on this connection until the OPENs decide.
+        if self.conn is not None:
+            # Collision: run a second FSM on this connection until the OPENs decide (§6.8).
+            # Also when the first one is still in Connect/Active (its transport not made yet,
+            # or waiting in DelayOpen): refusing it instead loses both connections whenever
+            # the peer, deciding by the identifiers, keeps this one and dumps ours.
             fsm = Protocol(self.settings)  # its ConnectRequested is ignored: not the main FSM
             conn = _Conn(self, fsm, outbound=False)
             self.other = conn
@@ -253,8 +258,6 @@ class PeerSession:
         else:
             # Connect or Active. An outbound attempt still in flight is kept: if it completes,
             # it becomes the second connection and collision detection picks one (§6.8).
-            if self.conn is not None:
-                return False  # a connection (e.g. waiting in DelayOpen) is already up
             conn = _Conn(self, self.fsm, outbound=False)
             self.conn = conn
         self._attach(conn, sock)
@@ -326,12 +329,21 @@ class PeerSession:
         if self.closed or not self.enabled:
             sock.close()
             return
+        if self.conn is None and state == State.IDLE and self._peer_dumped:
+            # The peer resolved a collision against the connection we had, in favour of
+            # this one, which it accepted before we saw it complete: use it now rather than
+            # close it and wait out the idle hold (both sides would lose both connections).
+            self._peer_dumped = False
+            self._run(self.fsm, self.fsm.start(self.clock()))
+            state = self.fsm.state
         if self.conn is None and state in (State.CONNECT, State.ACTIVE):
             conn = _Conn(self, self.fsm, outbound=True)
             self.conn = conn
-        elif self.other is None and state in (State.OPENSENT, State.OPENCONFIRM):
+        elif self.conn is not None and self.other is None and state != State.ESTABLISHED:
             # An inbound connection arrived while we were connecting: keep both until the
-            # OPENs decide (RFC 4271 §6.8).
+            # OPENs decide (RFC 4271 §6.8), also when the FSM has not yet been told of the
+            # inbound one (still Connect/Active): closing ours then loses both whenever the
+            # peer keeps ours and dumps its own.
             fsm = Protocol(self.settings)
             conn = _Conn(self, fsm, outbound=True)
             self.other = conn
@@ -431,6 +443,10 @@ class PeerSession:
             self.handler.session_established(self)
         elif isinstance(e, ev.SessionDown):
             if fsm is self.fsm:
+                got = e.notification_received
+                self._peer_dumped = (
+                    got is not None and got.code == ERR_CEASE and got.subcode == CEASE_COLLISION
+                )
                 self.last_error = e.reason
                 fields = {}
                 sent = e.notification_sent
@@ -484,6 +500,7 @@ class PeerSession:
             self.other = None
             self._run(other.fsm, other.fsm.collision_dump(now), other)
         loser.dumped = True
+        loser.close()  # already closed, unless its FSM was still in Connect/Active
 
     def _promote_other(self) -> None:
         other = self.other
