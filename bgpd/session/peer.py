@@ -236,6 +236,15 @@ class PeerSession:
         if self.closed or not self.enabled:
             return False
         state = self.fsm.state
+        if state == State.ESTABLISHED and self.other is None and self._restarted_peer():
+            # Graceful restart: the peer connects again while we still think the session is
+            # up: it restarted. Drop the old connection as if TCP had died (no NOTIFICATION:
+            # the handler keeps its routes as stale) and take the new one, as BIRD and FRR do.
+            old = self.conn
+            self.log.info("new connection while Established: the peer restarted")
+            self._lost(old, ConnectionResetError("new connection from the peer (restart)"))
+            old.close()
+            state = self.fsm.state
         if state == State.ESTABLISHED or self.other is not None:
             return False  # an Established session wins over a new connection (RFC 4271 §6.8)
         if state == State.IDLE:
@@ -262,6 +271,15 @@ class PeerSession:
             self.conn = conn
         self._attach(conn, sock)
         return True
+
+    def _restarted_peer(self) -> bool:
+        """Graceful restart negotiated on the Established session (both sides)."""
+        neg = self.fsm.negotiated
+        return (
+            self.settings.graceful_restart is not None
+            and neg is not None
+            and neg.graceful_restart is not None
+        )
 
     def _attach(self, conn: _Conn, sock: socket.socket) -> None:
         """Wrap a connected socket in a transport; ``_made`` runs once it exists."""
