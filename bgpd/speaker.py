@@ -353,9 +353,25 @@ class Speaker:
         if settings is None:
             return
         expected = [str(n.address) for n in self.config.neighbors if not n.shutdown]
+        accept = None
+        names = self.config.kernel.import_policy
+        if names:
+            pol = chain([self.policies[x] for x in names])
+
+            def accept(fam, prefix, cand, pol=pol):
+                # kernel.import: a best route must pass these policies to be installed.
+                src = cand.source
+                attrs = cand.attrs_for(fam, prefix)
+                if attrs is None:
+                    return False
+                iface = src.interface_of(fam, prefix) if hasattr(src, "interface_of") else None
+                info = RouteInfo(src.kind, src.name if src.is_bgp else None, iface, src.local_as)
+                return pol.evaluate(attrs, prefix, fam, info) is not None
+
         self.kernel = Kernel(
             self.rib.loc,
             settings,
+            accept=accept,
             commit=self._kernel_commit,
             local_as=self.config.asn,
             neighbors=expected,

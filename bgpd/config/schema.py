@@ -403,6 +403,9 @@ class Kernel:
     sweep_timeout: int = key(
         checks.integer(0, 3600), 60, doc="longest wait before stale routes are swept"
     )
+    import_policy: tuple[str, ...] = key(
+        _policy_names, (), doc="policies a route must pass to be installed", name="import"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -764,6 +767,15 @@ def _check_config(c: Config, given: frozenset) -> None:
             if c.listen[j] == lst:
                 raise Invalid(f"{lst.address} port {lst.port} is listed twice", f"listen[{i}]")
         listen_at.setdefault(lst.address, i)
+    kernel = getattr(c, "kernel", None)
+    if kernel is not None:
+        for j, pname in enumerate(kernel.import_policy):
+            if pname not in c.policies:
+                known = ", ".join(sorted(c.policies)) or "none defined"
+                raise Invalid(
+                    f"no policy named {pname!r} under policies ({known})",
+                    "kernel.import" + (f"[{j}]" if len(kernel.import_policy) > 1 else ""),
+                )
     first: dict[str, int] = {}
     for i, n in enumerate(c.neighbors):
         if n.address in first:

@@ -532,3 +532,15 @@ def test_every_key_is_documented():
         for f in dataclasses.fields(cls):
             name = f.metadata.get("yaml") or f.name  # the YAML key (import/export)
             assert f"`{name}`" in doc, f"{cls.__name__}.{name} is not in docs/configuration.md"
+
+
+def test_kernel_import_names_existing_policies():
+    base = "router_id: 1.2.3.4\nasn: 1\n"
+    ok = loads(
+        base
+        + "policies: {pods: {default: accept, terms: [{match: {prefix: ['10.244.0.0/16 le 26']}}]}}\n"
+        + "kernel: {import: pods}\n"
+    )
+    assert ok.kernel.import_policy == ("pods",)
+    with pytest.raises(ConfigError, match=r"kernel\.import: no policy named 'nope'"):
+        loads(base + "kernel: {import: nope}\n")
