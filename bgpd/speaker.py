@@ -354,7 +354,7 @@ class Speaker:
             return
         expected = [str(n.address) for n in self.config.neighbors if not n.shutdown]
         accept = None
-        names = self.config.kernel.import_policy
+        names = self.config.kernel.import_policy if self.config.kernel is not None else ()
         if names:
             pol = chain([self.policies[x] for x in names])
 
