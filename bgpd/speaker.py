@@ -175,7 +175,7 @@ class Speaker:
         self.router_id = ipaddress.IPv4Address(str(config.router_id)).packed
         # A reflector: an explicit cluster_id, or the router ID once any neighbor is a client.
         cid = config.cluster_id
-        if cid is None and any(n.rr_client for n in config.neighbors):
+        if cid is None and _has_rr_clients(config):
             cid = config.router_id
         self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
         self.policies = compile_policies(config.policies)
@@ -1353,7 +1353,7 @@ class Speaker:
         self.listeners = []
         self.router_id = ipaddress.IPv4Address(str(new.router_id)).packed
         cid = new.cluster_id
-        if cid is None and any(n.rr_client for n in new.neighbors):
+        if cid is None and _has_rr_clients(new):
             cid = new.router_id
         self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
         self.policies = compile_policies(new.policies)
@@ -1377,6 +1377,13 @@ class Speaker:
                 current = lst.md5.get(n.address)
                 if current != n.cfg.password:
                     lst.set_md5(n.address, n.cfg.password)
+
+
+def _has_rr_clients(config) -> bool:
+    """Any configured neighbor, or template of a dynamic range, is a reflection client."""
+    if any(n.rr_client for n in config.neighbors):
+        return True
+    return any(config.templates[d.template].neighbor.rr_client for d in config.dynamic_neighbors)
 
 
 def _same_family(a: str, b: str) -> bool:

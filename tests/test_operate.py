@@ -102,6 +102,8 @@ async def test_dynamic_neighbors_limit(sock_path):
         assert info["state"] == "Established"
         # Every node got the server's network.
         assert await until(lambda: all(c.handler_rec.updates for c in clients[:200]))
+        # The template makes them reflection clients: the router ID serves as cluster ID.
+        assert server.cluster_id == bytes([10, 0, 0, 61])
         # The 201st is refused before any state exists for it.
         extra = clients[200]
         extra.start()
