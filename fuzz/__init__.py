@@ -1,0 +1,1 @@
+"""Fuzz targets and drivers for bgpd (see fuzz/README.md)."""
