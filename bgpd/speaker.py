@@ -24,6 +24,7 @@ from bgpd.kernel import Kernel, KernelSettings
 from bgpd.policy import RouteInfo, chain, compile_policies
 from bgpd.reflector import Target, export_attrs, import_ok
 from bgpd.rib import DecisionConfig, Dest, Rib, Source, best_of, router_id_int
+from bgpd.rib.export import SLOW_AFTER
 from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
@@ -147,6 +148,10 @@ class Neighbor:
     def writable(self) -> bool:
         return self.session.writable
 
+    @property
+    def unwritable_since(self) -> float | None:
+        return self.session.unwritable_since
+
     def received_count(self) -> int:
         return sum(len(t) for t in self.source.adj_in.values())
 
@@ -190,6 +195,7 @@ class Speaker:
         self._drain_handle: asyncio.Handle | None = None
         self._targets: dict = {}
         self._paused: set = set()  # sessions whose reading waits for the export backlog
+        self._slow_check: asyncio.TimerHandle | None = None
         gr = config.graceful_restart
         # Our own restart (RFC 4724 §4.1): R bit set, route selection and FIB cleanup deferred
         # until every neighbor sent End-of-RIB or the selection-deferral timer fires.
@@ -332,6 +338,8 @@ class Speaker:
                 n.session.close(subcode=2, message=message)
         if self._gr_timer is not None:
             self._gr_timer.cancel()
+        if self._slow_check is not None:
+            self._slow_check.cancel()
         for n in self.neighbors.values():
             if n.gr_timer is not None:
                 n.gr_timer.cancel()
@@ -878,7 +886,7 @@ class Speaker:
         self._drain_handle = None
         if self.gr_restarting:
             return  # route selection is deferred until our restart completes (RFC 4724 §4.1)
-        out, more = self.rib.exporter.drain(budget=DRAIN_BUDGET)
+        out, more = self.rib.exporter.drain(budget=DRAIN_BUDGET, now=time.monotonic())
         for member, msgs in out.items():
             member.session.send(msgs)
         if self._paused and self.rib.exporter.backlog() < BACKLOG_LOW:
@@ -887,6 +895,14 @@ class Speaker:
                 session.resume_reading()
         if more and out:
             self._schedule_drain()
+        elif more and self._slow_check is None:
+            # Output waits for a member that takes none: look again once it may count as slow
+            # (it is then moved out of its export group, see Exporter.drain).
+            self._slow_check = self.loop.call_later(SLOW_AFTER + 0.1, self._slow_recheck)
+
+    def _slow_recheck(self) -> None:
+        self._slow_check = None
+        self._schedule_drain()
 
     def count_advertised(self, n: Neighbor) -> int:
         """Prefixes whose current best is exported to ``n`` (computed from the Loc-RIB)."""

@@ -278,6 +278,14 @@ def _path_id(c) -> int:
     return c.tx_id
 
 
+SLOW_AFTER = 2.0  # seconds a member may be unable to take output before it leaves its group
+
+
+def _slow(member, now: float) -> bool:
+    since = getattr(member, "unwritable_since", None)
+    return not member.writable and since is not None and now - since >= SLOW_AFTER
+
+
 class Exporter:
     """All export groups over one set of Loc-RIBs."""
 
@@ -368,16 +376,25 @@ class Exporter:
     def has_work(self) -> bool:
         return any(not g.idle or g.trailer for g in self.groups())
 
-    def drain(self, budget: int = 20000) -> tuple[dict, bool]:
-        """Pack output for every writable group. Returns ({member: [bytes]}, more_pending)."""
+    def drain(self, budget: int = 20000, now: float | None = None) -> tuple[dict, bool]:
+        """Pack output for every writable group. Returns ({member: [bytes]}, more_pending).
+
+        With ``now``, a member that has not been able to take output for ``SLOW_AFTER``
+        seconds is moved to a group of its own, so that it no longer holds up the others.
+        """
         result: dict = {}
         more = False
         for g in self.groups():
             if g.idle and not g.trailer:
                 continue
             if not g.writable():
-                more = True
-                continue
+                if now is not None and len(g.members) > 1:
+                    slow = [m for m in g.members if _slow(m, now)]
+                    if slow and len(slow) < len(g.members):
+                        self._split(g, slow)
+                if not g.writable():
+                    more = True
+                    continue
             out, _done = g.drain(self.locribs, budget)
             for m, msgs in out.items():
                 if msgs:
@@ -386,6 +403,24 @@ class Exporter:
                 more = True
         self._merge()
         return result, more
+
+    def _split(self, g: ExportGroup, slow: list) -> ExportGroup:
+        """Move ``slow`` members out of ``g`` into a new group with the same state (what is
+        pending, and for ADD-PATH what was sent); it merges back once both are idle."""
+        self._index += 1
+        ng = ExportGroup(g.key, g.ctx, g.export_fn, g.families, self._index)
+        ng.prefix_dependent = g.prefix_dependent
+        ng.pending = {f: dict(p) for f, p in g.pending.items()}
+        ng.advertised = {f: {p: dict(d) for p, d in adv.items()} for f, adv in g.advertised.items()}
+        for m in slow:
+            g.members.remove(m)
+            ng.members.append(m)
+            m.source.group = ng
+            if m in g.trailer:
+                ng.trailer[m] = g.trailer.pop(m)
+        self._listen(ng)
+        self.syncing.append(ng)
+        return ng
 
     def _merge(self) -> None:
         """Fold idle syncing groups into the steady group of their export key."""

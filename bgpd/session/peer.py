@@ -53,6 +53,7 @@ class _Conn(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.peer_open = None  # the peer's OPEN on this connection, once received
+        self.paused_at: float | None = None  # when the transport stopped taking output
         self.reported_up = False  # the handler was told its session is Established
         self.dumped = False  # lost a collision: events still queued for it are stale
 
@@ -74,9 +75,11 @@ class _Conn(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
+        self.paused_at = time.monotonic()
 
     def resume_writing(self) -> None:
         self.paused = False
+        self.paused_at = None
         self.session._resumed(self)
 
     def close(self) -> None:
@@ -222,6 +225,12 @@ class PeerSession:
         """True while the transport can take more output (below the high-water mark)."""
         c = self.conn
         return c is not None and not c.closed and not c.paused
+
+    @property
+    def unwritable_since(self) -> float | None:
+        """Since when the transport has been above its high-water mark (None: it is not)."""
+        c = self.conn
+        return c.paused_at if c is not None and c.paused else None
 
     def write_buffer_size(self) -> int:
         c = self.conn

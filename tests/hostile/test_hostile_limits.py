@@ -423,15 +423,6 @@ async def test_slow_peer_memory_is_bounded_by_the_table(rig):
     assert slow_session.established and speaker.neighbors["127.0.0.113"].session.established
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "export groups are shared: a member that stops reading makes its whole group "
-        "unwritable (ExportGroup.writable is all(members)), so the peers that share its "
-        "export group stop receiving updates too (reported to the lead, fix proposed: "
-        "move an unwritable member out to a group of its own)"
-    ),
-)
 async def test_slow_peer_does_not_delay_others(rig):
     speaker, feeder, slow, fast = await _slow_peer_setup(rig)
     groups = _groups(speaker)

@@ -876,3 +876,32 @@ def test_attr_only_export_reuses_one_verdict_per_run(h):
     h.drain()
     assert h.views[a].routes[IPV4] == {P1: R1, P2: R1, P3: R1}
     assert len(calls) == 1  # one export evaluation for the whole run of prefixes
+
+
+def test_a_member_that_stays_unwritable_leaves_its_group(h):
+    """A slow member must not hold up the others: after SLOW_AFTER seconds unwritable it is
+    moved to a group of its own with the same pending state, and merges back once idle."""
+    from bgpd.rib.export import SLOW_AFTER
+
+    a, b = h.member("a"), h.member("b")
+    h.join(a, families=(IPV4,))
+    h.join(b, families=(IPV4,))
+    h.settle()
+    assert h.group(a) is h.group(b)
+    b.writable = False
+    b.unwritable_since = 100.0
+    h.announce(h.local, [P1, P2], R1)
+    out, more = h.ex.drain(now=100.0 + SLOW_AFTER / 2)  # not slow yet: everyone waits
+    assert more and not any(out.values())
+    out, more = h.ex.drain(now=100.0 + SLOW_AFTER + 0.1)
+    for m, msgs in out.items():
+        h.views[m].apply(msgs)
+    assert h.group(a) is not h.group(b)
+    assert h.views[a].routes[IPV4] == {P1: R1, P2: R1}
+    assert h.views[b].routes[IPV4] == {}
+    # b reads again: it gets exactly what it missed, and the groups become one again.
+    b.writable = True
+    b.unwritable_since = None
+    h.settle()
+    assert h.views[b].routes[IPV4] == {P1: R1, P2: R1}
+    assert h.group(a) is h.group(b)
