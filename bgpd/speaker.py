@@ -178,11 +178,7 @@ class Speaker:
         self.stopping = asyncio.Event()
         self.networks = self._networks(config)
         self.router_id = ipaddress.IPv4Address(str(config.router_id)).packed
-        # A reflector: an explicit cluster_id, or the router ID once any neighbor is a client.
-        cid = config.cluster_id
-        if cid is None and _has_rr_clients(config):
-            cid = config.router_id
-        self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
+        self.cluster_id = _cluster_id(config)
         self.policies = compile_policies(config.policies)
         self.rib = Rib(
             DecisionConfig(
@@ -1368,10 +1364,7 @@ class Speaker:
             lst.close()
         self.listeners = []
         self.router_id = ipaddress.IPv4Address(str(new.router_id)).packed
-        cid = new.cluster_id
-        if cid is None and _has_rr_clients(new):
-            cid = new.router_id
-        self.cluster_id = ipaddress.IPv4Address(str(cid)).packed if cid else None
+        self.cluster_id = _cluster_id(new)
         self.policies = compile_policies(new.policies)
         self.generation += 1
         self._targets.clear()
@@ -1393,6 +1386,14 @@ class Speaker:
                 current = lst.md5.get(n.address)
                 if current != n.cfg.password:
                     lst.set_md5(n.address, n.cfg.password)
+
+
+def _cluster_id(config) -> bytes | None:
+    """A reflector: an explicit cluster_id, or the router ID once any neighbor is a client."""
+    cid = config.cluster_id
+    if cid is None and _has_rr_clients(config):
+        cid = config.router_id
+    return ipaddress.IPv4Address(str(cid)).packed if cid else None
 
 
 def _has_rr_clients(config) -> bool:

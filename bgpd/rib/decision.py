@@ -60,13 +60,7 @@ def _neighbor_as(attrs) -> int | None:
 
 
 def _path_len(attrs) -> int:
-    n = 0
-    for t, asns in attrs.as_path or ():
-        if t == AS_SEQUENCE:
-            n += len(asns)
-        elif t == AS_SET:
-            n += 1
-    return n
+    return attrs.as_path_len()  # AS_SET counts 1, confederation segments 0
 
 
 def step_preference(a, b, cfg) -> int:
