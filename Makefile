@@ -43,9 +43,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # Fuzzing (fuzz/README.md). `make fuzz`: atheris, coverage-guided, FUZZ_RUNS inputs per target
-# (decoder, fsm, fsm_ops; about 2.5 hours for 10 million each on one core; FUZZ_ARGS go to
+# (decoder, fsm, fsm_ops; 10 million each take 6-7 hours on one core; FUZZ_ARGS go to
 # libFuzzer, e.g. FUZZ_ARGS=-fork=4). `make fuzz-short`: the CI version, the built-in mutator,
-# 20,000 inputs per target in well under a minute, no extra dependency.
+# 20,000 inputs per target in about 12 s, no extra dependency.
 .PHONY: fuzz fuzz-short
 FUZZ_RUNS ?= 10000000
 fuzz: venv

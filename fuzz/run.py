@@ -227,6 +227,22 @@ def run_builtin(
 # --- atheris --------------------------------------------------------------------------------
 
 
+CHILD = "--atheris-child"
+
+
+def _child_command(target: str) -> str:
+    """argv[0] for libFuzzer: with -merge and -fork it runs it again through the shell."""
+    return f"{sys.executable} {Path(__file__).resolve()} {target} {CHILD}"
+
+
+def _atheris_child(target: str, libfuzzer_args: list[str]) -> None:
+    import atheris
+
+    fn = load_targets(instrument=True).TARGETS[target]
+    atheris.Setup([_child_command(target), *libfuzzer_args], fn)
+    atheris.Fuzz()
+
+
 def run_atheris(target: str, runs: int, extra: list[str], merge: bool = False) -> None:
     import atheris
 
@@ -241,7 +257,7 @@ def run_atheris(target: str, runs: int, extra: list[str], merge: bool = False) -
     else:
         dirs = [str(work), str(corpus_dir(target)), f"-runs={runs}"]  # new inputs: work/
     args = [
-        sys.argv[0],
+        _child_command(target),
         *dirs,
         f"-max_len={MAX_LEN.get(target, 4096)}",
         f"-artifact_prefix={HERE / 'crashes'}/{target}-",
@@ -253,6 +269,10 @@ def run_atheris(target: str, runs: int, extra: list[str], merge: bool = False) -
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) >= 2 and argv[1] == CHILD:
+        _atheris_child(argv[0], argv[2:])  # a libFuzzer worker (-fork, -merge)
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("target", choices=TARGET_NAMES + ("all",))
     ap.add_argument("--runs", type=int, default=100_000)
@@ -264,8 +284,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--merge", action="store_true", help="atheris: merge fuzz/work/<target> into the corpus"
     )
-    ap.add_argument("libfuzzer_args", nargs="*", help="after --: passed to libFuzzer")
+    libfuzzer_args: list[str] = []
+    if "--" in argv:  # everything after -- goes to libFuzzer
+        k = argv.index("--")
+        argv, libfuzzer_args = argv[:k], argv[k + 1 :]
     args = ap.parse_args(argv)
+    args.libfuzzer_args = libfuzzer_args
 
     if args.replay is not None:
         fn = load_targets().TARGETS[args.target]

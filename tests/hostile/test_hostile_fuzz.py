@@ -3,7 +3,7 @@
 ``fuzz/targets.py`` holds the targets and their invariants (the decoder under 32 contexts, the
 FSM fed random bytes once Established, the FSM driven by random sequences of inputs);
 ``make fuzz`` runs them coverage-guided with atheris for hours, ``make fuzz-short`` and
-:func:`test_fuzz_short` run the built-in mutator for 40,000 inputs in a few seconds. Every
+:func:`test_fuzz_short` run the built-in mutator for 20,000 inputs in a few seconds. Every
 input a fuzzer found is kept in ``regressions/<target>.txt`` and replayed here.
 """
 
@@ -31,7 +31,7 @@ def _load(name: str, path: Path):
 run = _load("fuzz.run", ROOT / "fuzz" / "run.py")
 targets = run.load_targets()
 
-SHORT_RUNS = {"decoder": 20_000, "fsm": 10_000, "fsm_ops": 10_000}  # 40,000 inputs
+SHORT_RUNS = {"decoder": 10_000, "fsm": 5_000, "fsm_ops": 5_000}  # 20,000 inputs
 SEED = int(os.environ.get("FUZZ_SEED", "7411"))
 
 
@@ -56,7 +56,7 @@ def test_seed_corpus(target: str):
 
 
 def test_fuzz_short():
-    """40,000 mutated inputs over the three targets, well under 30 s."""
+    """20,000 mutated inputs over the three targets, well under 30 s."""
     total = seconds = 0.0
     problems = []
     for name, runs in SHORT_RUNS.items():

@@ -14,8 +14,8 @@
   untouched;
 * pending output per neighbor: a peer that stops reading costs memory bounded by the table
   (the export state is a set of pending prefixes, not a queue) and does not hold up the
-  others: see ``test_slow_peer_does_not_delay_others`` for what happens when it shares an
-  export group with them.
+  peers that share its export group: after 2 s without taking output it leaves the group
+  (``test_slow_peer_does_not_delay_others``).
 * what we send: a route whose attributes do not fit a peer's maximum message size is withdrawn
   from that peer (RFC 8654 §4), and a NOTIFICATION never exceeds 4096 octets.
 """
