@@ -155,12 +155,6 @@ class Neighbor:
     def received_count(self) -> int:
         return sum(len(t) for t in self.source.adj_in.values())
 
-    def advertised_count(self) -> int:
-        g = self.source.group
-        if g is None or not self.session.established:
-            return 0
-        return self.speaker.count_advertised(self)
-
 
 class Speaker:
     """Everything a running bgpd holds; the session handler for every peer."""
@@ -900,19 +894,6 @@ class Speaker:
         self._slow_check = None
         self._schedule_drain()
 
-    def count_advertised(self, n: Neighbor) -> int:
-        """Prefixes whose current best is exported to ``n`` (computed from the Loc-RIB)."""
-        g = n.source.group
-        total = 0
-        for fam in g.families:
-            for p, entry in self.rib.loc[fam].table.items():
-                best = best_of(entry)
-                if best.source is n.source:
-                    continue
-                if self._export(g, best.source, best.attrs_for(fam, p), p, fam) is not None:
-                    total += 1
-        return total
-
     def _check_max_prefixes(self, n: Neighbor) -> None:
         mp = getattr(n.cfg, "max_prefixes", None)
         if not mp:
@@ -1032,7 +1013,10 @@ class Speaker:
             raise CommandError(f"no neighbor {address}")
         return n
 
-    def neighbor_info(self, n: Neighbor) -> dict:
+    def neighbor_info(self, n: Neighbor, advertised: dict | None = None) -> dict:
+        """One neighbor for ``show neighbors``; ``advertised`` from :meth:`_advertised_counts`."""
+        if advertised is None:
+            advertised = self._advertised_counts()
         s = n.session
         fsm = s.fsm
         neg = fsm.negotiated if s.established else None
@@ -1066,7 +1050,7 @@ class Speaker:
             "prefixes": {
                 "received": n.received_count(),
                 "accepted": n.received_count(),
-                "advertised": n.advertised_count(),
+                "advertised": advertised.get(n, 0),
             },
             "description": getattr(n.cfg, "description", None),
             "dynamic_from": n.dynamic_from,
@@ -1079,7 +1063,8 @@ class Speaker:
 
     def cmd_show_neighbors(self, address: str | None = None) -> dict:
         ns = [self._neighbor(address)] if address else list(self.neighbors.values())
-        return {"neighbors": [self.neighbor_info(n) for n in ns]}
+        advertised = self._advertised_counts()  # one Loc-RIB pass per export group
+        return {"neighbors": [self.neighbor_info(n, advertised) for n in ns]}
 
     def cmd_show_summary(self) -> dict:
         routes = {"ipv4": len(self.rib.loc[IPV4_UNICAST]), "ipv6": len(self.rib.loc[IPV6_UNICAST])}
