@@ -16,7 +16,6 @@ from .attrs import (
     worse,
 )
 from .capabilities import (
-    AddPath,
     CapabilityError,
     FourOctetAS,
     decode_capability,
@@ -669,11 +668,6 @@ def decode_message(msg_type: int, body: bytes, ctx: Context = DEFAULT) -> Messag
     if msg_type == ROUTE_REFRESH:
         return decode_route_refresh(body)
     raise BGPError(ERR_HEADER, HDR_BAD_TYPE, bytes((msg_type,)), Action.RESET, f"type {msg_type}")
-
-
-def addpath_families(cap: AddPath, direction: int) -> frozenset:
-    """Families in an ADD-PATH capability that include ``direction`` (1 receive, 2 send)."""
-    return frozenset((a, s) for a, s, sr in cap.entries if sr & direction)
 
 
 __all__ = [

@@ -102,10 +102,6 @@ def prefix_size(item, addpath: bool) -> int:
 # --- edges: text and ipaddress conversions -------------------------------------------------
 
 
-def afi_of(network: "ipaddress.IPv4Network | ipaddress.IPv6Network") -> int:
-    return AFI_IPV4 if network.version == 4 else AFI_IPV6
-
-
 def from_network(network: "ipaddress.IPv4Network | ipaddress.IPv6Network") -> bytes:
     plen = network.prefixlen
     return bytes((plen,)) + network.network_address.packed[: (plen + 7) >> 3]
