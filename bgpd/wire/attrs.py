@@ -237,12 +237,18 @@ class AttrSet:
 class AttrPool:
     """Interning tables: canonical sets by value, and decode results by encoded block."""
 
-    __slots__ = ("by_key", "by_raw", "__weakref__")
+    __slots__ = ("by_key", "by_raw", "prune_at", "__weakref__")
+
+    PRUNE_AT = 65536  # decode-cache entries before the first prune
 
     def __init__(self) -> None:
         self.by_key: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         # raw block (prefixed with a context byte) -> (AttrSet | None, error | None)
         self.by_raw: dict = {}
+        # The size at which the decode cache is pruned next: twice what survived the last
+        # prune, so that a table with more live sets than PRUNE_AT costs amortised O(1) per
+        # new set instead of a scan of the whole cache per new set.
+        self.prune_at = self.PRUNE_AT
 
     def intern(self, attrs: AttrSet) -> AttrSet:
         existing = self.by_key.get(attrs.key)
@@ -257,15 +263,16 @@ class AttrPool:
     def __bool__(self) -> bool:
         return True  # an empty pool is still a pool (``ctx.pool or DEFAULT_POOL``)
 
-    def prune(self, limit: int = 65536) -> None:
+    def prune(self) -> None:
         """Drop decode-cache entries whose set nothing else holds (called when it grows)."""
         import sys
 
-        if len(self.by_raw) <= limit:
+        if len(self.by_raw) <= self.prune_at:
             return
         dead = [k for k, (a, _e) in self.by_raw.items() if a is None or sys.getrefcount(a) <= 3]
         for k in dead:
             del self.by_raw[k]
+        self.prune_at = max(self.PRUNE_AT, 2 * len(self.by_raw))
 
 
 DEFAULT_POOL = AttrPool()

@@ -466,7 +466,7 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
             attrs, error = decode_attr_list(body, scan.attrs, ctx)
             attrs = pool.intern(attrs)
             pool.by_raw[key] = (attrs, error)
-            if len(pool.by_raw) > 65536:
+            if len(pool.by_raw) > pool.prune_at:
                 pool.prune()
         else:
             attrs, error = hit
