@@ -235,20 +235,25 @@ class AttrSet:
 
 
 class AttrPool:
-    """Interning tables: canonical sets by value, and decode results by encoded block."""
+    """Interning tables: canonical sets by value, and decode results by encoded block.
 
-    __slots__ = ("by_key", "by_raw", "prune_at", "__weakref__")
+    Both hold the sets weakly: a set lives as long as a route (or a cache of a live set) uses
+    it, and an attribute block seen again while its set lives is not decoded again. Holding
+    decode results strongly kept every set a churning peer ever sent, so a long-running
+    speaker's memory grew with each new version of a route's attributes.
+    """
 
-    PRUNE_AT = 65536  # decode-cache entries before the first prune
+    __slots__ = ("by_key", "by_raw", "by_raw_error", "__weakref__")
+
+    ERRORS_KEPT = 4096  # decode results with an RFC 7606 error kept (strongly) at most
 
     def __init__(self) -> None:
         self.by_key: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        # raw block (prefixed with a context byte) -> (AttrSet | None, error | None)
-        self.by_raw: dict = {}
-        # The size at which the decode cache is pruned next: twice what survived the last
-        # prune, so that a table with more live sets than PRUNE_AT costs amortised O(1) per
-        # new set instead of a scan of the whole cache per new set.
-        self.prune_at = self.PRUNE_AT
+        # (as4, ibgp, raw block) -> AttrSet, for blocks that decoded without error
+        self.by_raw: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # the same key -> (AttrSet, error) for blocks with a treat-as-withdraw or discard
+        # error: rare, so a small dict emptied when full
+        self.by_raw_error: dict = {}
 
     def intern(self, attrs: AttrSet) -> AttrSet:
         existing = self.by_key.get(attrs.key)
@@ -257,22 +262,27 @@ class AttrPool:
         self.by_key[attrs.key] = attrs
         return attrs
 
+    def remember(self, key, attrs: AttrSet, error) -> None:
+        """Cache a decode result for ``key``."""
+        if error is None:
+            self.by_raw[key] = attrs
+            return
+        if len(self.by_raw_error) >= self.ERRORS_KEPT:
+            self.by_raw_error.clear()
+        self.by_raw_error[key] = (attrs, error)
+
+    def recall(self, key):
+        """``(attrs, error)`` decoded earlier for ``key``, or None."""
+        attrs = self.by_raw.get(key)
+        if attrs is not None:
+            return attrs, None
+        return self.by_raw_error.get(key) if self.by_raw_error else None
+
     def __len__(self) -> int:
         return len(self.by_key)
 
     def __bool__(self) -> bool:
         return True  # an empty pool is still a pool (``ctx.pool or DEFAULT_POOL``)
-
-    def prune(self) -> None:
-        """Drop decode-cache entries whose set nothing else holds (called when it grows)."""
-        import sys
-
-        if len(self.by_raw) <= self.prune_at:
-            return
-        dead = [k for k, (a, _e) in self.by_raw.items() if a is None or sys.getrefcount(a) <= 3]
-        for k in dead:
-            del self.by_raw[k]
-        self.prune_at = max(self.PRUNE_AT, 2 * len(self.by_raw))
 
 
 DEFAULT_POOL = AttrPool()

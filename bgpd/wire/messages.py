@@ -461,13 +461,11 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
         else:
             raw = b"".join(body[s:e] for _f, _c, _vs, e, s in scan.attrs)
         key = (ctx.as4, ctx.ibgp, raw)
-        hit = pool.by_raw.get(key)
+        hit = pool.recall(key)
         if hit is None:
             attrs, error = decode_attr_list(body, scan.attrs, ctx)
             attrs = pool.intern(attrs)
-            pool.by_raw[key] = (attrs, error)
-            if len(pool.by_raw) > pool.prune_at:
-                pool.prune()
+            pool.remember(key, attrs, error)
         else:
             attrs, error = hit
     # else: only MP_UNREACH_NLRI (or nothing we keep): a withdrawal carries no attribute set.

@@ -11,6 +11,9 @@ from bgpd.wire import DEFAULT_POOL
 @pytest.fixture(autouse=True)
 def _restore_default_pool():
     before = dict(DEFAULT_POOL.by_raw)
+    errors = dict(DEFAULT_POOL.by_raw_error)
     yield
     DEFAULT_POOL.by_raw.clear()
     DEFAULT_POOL.by_raw.update(before)
+    DEFAULT_POOL.by_raw_error.clear()
+    DEFAULT_POOL.by_raw_error.update(errors)
