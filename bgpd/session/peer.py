@@ -27,6 +27,11 @@ log = structlog.get_logger("bgpd.session")
 # the transport). A slow peer then costs at most HIGH bytes of buffered output.
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
+# A connection being closed gets this long to send what is still queued (the NOTIFICATION
+# last); then it is aborted, as BIRD hangs up after 10 s in its Close state. A peer that stops
+# reading (hung, or gone without a FIN) would otherwise keep the socket and the buffered
+# output forever.
+CLOSE_TIMEOUT = 10.0
 
 
 @dataclass(slots=True)
@@ -56,6 +61,7 @@ class _Conn(asyncio.Protocol):
         self.paused_at: float | None = None  # when the transport stopped taking output
         self.reported_up = False  # the handler was told its session is Established
         self.dumped = False  # lost a collision: events still queued for it are stale
+        self._abort_handle: asyncio.TimerHandle | None = None  # see CLOSE_TIMEOUT
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -71,6 +77,9 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+            self._abort_handle = None
         self.session._lost(self, exc)
 
     def pause_writing(self) -> None:
@@ -83,8 +92,22 @@ class _Conn(asyncio.Protocol):
         self.session._resumed(self)
 
     def close(self) -> None:
+        t = self.transport
+        if t is None or self.closed:
+            return
+        t.close()  # sends what is queued first
+        if self._abort_handle is None and t.get_write_buffer_size():
+            self._abort_handle = self.session.loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def _abort(self) -> None:
+        self._abort_handle = None
         if self.transport is not None and not self.closed:
-            self.transport.close()
+            self.session.log.info(
+                "connection aborted: queued output not sent",
+                queued=self.transport.get_write_buffer_size(),
+                timeout=CLOSE_TIMEOUT,
+            )
+            self.transport.abort()
 
     @property
     def sock(self):
@@ -254,8 +277,21 @@ class PeerSession:
             self._lost(old, ConnectionResetError("new connection from the peer (restart)"))
             old.close()
             state = self.fsm.state
-        if state == State.ESTABLISHED or self.other is not None:
+        if state == State.ESTABLISHED:
             return False  # an Established session wins over a new connection (RFC 4271 §6.8)
+        # The peer has at most one connection of its own open here. One that already brought
+        # its OPEN wins over a newer one (as in BIRD). One that has not is taken as abandoned
+        # and replaced (as FRR does): otherwise connections that never send anything (half
+        # open, or from a peer that restarted) keep the real one out for the OpenSent hold
+        # time. Collisions with our own connection keep RFC 4271 §6.8.
+        inbound = self._inbound()
+        if inbound is not None:
+            if inbound.peer_open is not None:
+                return False
+            self._replace_inbound(inbound)
+            state = self.fsm.state
+        if self.other is not None:
+            return False
         if state == State.IDLE:
             # Waiting out the idle-hold back-off after an error. The peer connecting is the
             # sign it is ready again: start now rather than refuse (as BIRD does); otherwise two
@@ -280,6 +316,34 @@ class PeerSession:
             self.conn = conn
         self._attach(conn, sock)
         return True
+
+    def _inbound(self) -> "_Conn | None":
+        """The connection the peer opened, if any (there is at most one)."""
+        for c in (self.conn, self.other):
+            if c is not None and not c.outbound and not c.closed:
+                return c
+        return None
+
+    def _replace_inbound(self, old: _Conn) -> None:
+        """Drop the peer's connection ``old``, which has not sent its OPEN, for a newer one:
+        Cease 6/7 (Connection Collision Resolution) on it, if it is up. What is left is our own
+        connection as the main one, or no connection and a fresh FSM, started."""
+        self.log.info("new connection from the peer replaces one that sent no OPEN")
+        if old is self.other:
+            self.other = None
+        elif self.other is not None:
+            self.fsm, self.conn, self.other = self.other.fsm, self.other, None
+        else:
+            fsm = Protocol(self.settings)
+            fsm.stats = self.fsm.stats  # the same neighbor: its counters go on
+            # Started before it is the main FSM, so that its ConnectRequested is not acted on
+            # (the connection is already there).
+            self._run(fsm, fsm.start(self.clock()))
+            self.fsm, self.conn = fsm, None
+        # Not the main FSM any more: its SessionDown is not the session's (it never came up).
+        self._run(old.fsm, old.fsm.collision_dump(self.clock()), old)
+        old.dumped = True
+        old.close()  # already closed, unless its FSM was still in Connect/Active
 
     def _restarted_peer(self) -> bool:
         """Graceful restart negotiated on the Established session (both sides)."""
@@ -503,8 +567,12 @@ class PeerSession:
         peer_open = main.peer_open or other.peer_open
         if peer_open is None:
             return
-        # Decide as soon as the peer's identifier is known on either connection.
-        keep = resolve_collision(self.settings.router_id, peer_open.router_id)
+        # Decide as soon as the peer's identifier is known on either connection. An eBGP peer
+        # may share our identifier: the AS numbers decide then (RFC 6286 §2.3); iBGP peers
+        # with our identifier were refused when their OPEN arrived.
+        keep = resolve_collision(
+            self.settings.router_id, peer_open.router_id, self.settings.local_as, peer_open.asn
+        )
         inbound = other if not other.outbound else main
         outbound = main if inbound is other else other
         loser = outbound if keep == "keep_inbound" else inbound
