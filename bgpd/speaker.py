@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+import weakref
 
 import structlog
 
@@ -125,6 +126,12 @@ class Neighbor:
         self.gr_timer: asyncio.TimerHandle | None = None  # restart or stale timer (helper)
         self.gr_state: str | None = None  # "restarting" (peer down) or "refreshing" (peer back)
         self.eor: set = set()  # families whose End-of-RIB this session has sent
+        # The attribute sets holding an import or export result cached under this neighbor's
+        # index (weakly: a set lives as long as routes use it). When the neighbor is removed,
+        # those results are dropped from the sets that outlive it (shared with other
+        # neighbors), which would otherwise keep one more entry per session that ever was.
+        self.cached_on: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.import_keys: list = []  # every import_key it has had (one per policy change)
         self.set_policies()
 
     def set_policies(self) -> None:
@@ -132,6 +139,7 @@ class Neighbor:
         pol = self.speaker.policies
         cfg = self.cfg
         self.import_key = ("imp", self.index, self.speaker.generation)
+        self.import_keys.append(self.import_key)
         self.import_policy = (
             chain([pol[x] for x in cfg.import_policy]) if cfg.import_policy else None
         )
@@ -463,6 +471,7 @@ class Speaker:
         self.rib.flush(n.source)
         n.source.paths.clear()
         self.rib.commit()
+        self._forget_cached(n)
         if self.neighbors.get(n.address) is n:
             del self.neighbors[n.address]
         for _net, _d, _t, members in self._dynamic:
@@ -792,6 +801,7 @@ class Speaker:
         if result is not None and pol is not None and pol.attr_only:
             result = pol.evaluate(attrs, b"", fam, n.route_info)
         cache[key] = result
+        n.cached_on[id(attrs)] = attrs
         return result
 
     def _import_per_prefix(self, n: Neighbor, t, attrs: AttrSet, fam, keys) -> None:
@@ -865,7 +875,21 @@ class Speaker:
                 return pol.evaluate(result, prefix, fam, info)  # depends on the prefix: no cache
             result = pol.evaluate(result, prefix, fam, info)
         cache[key] = result
+        holder = getattr(src.info, "cached_on", None)
+        if holder is not None:
+            holder[id(attrs)] = attrs
         return result
+
+    def _forget_cached(self, n: Neighbor) -> None:
+        """Drop the import and export results cached for ``n`` (being removed, its index is
+        never used again) from the attribute sets that are still alive."""
+        keys = list(n.import_keys)
+        keys += [(gkey, fam, n.index) for gkey in self._targets for fam in self.rib.loc]
+        for attrs in list(n.cached_on.values()):
+            cache = attrs.cache
+            for k in keys:
+                cache.pop(k, None)
+        n.cached_on.clear()
 
     def _schedule_drain(self) -> None:
         if self._drain_handle is None:

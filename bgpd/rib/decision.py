@@ -11,6 +11,7 @@ change, comparing each candidate with the current best, which makes the result d
 on the set for the common cases (documented in docs/configuration.md).
 """
 
+import functools
 from dataclasses import dataclass
 
 from bgpd.wire.constants import AS_CONFED_SEQUENCE, AS_CONFED_SET, AS_SEQUENCE, AS_SET
@@ -173,29 +174,47 @@ def compare(a: Cand, b: Cand, cfg: DecisionConfig) -> tuple[int, int]:
 
 
 def select(cands: list[Cand], cfg: DecisionConfig):
-    """Best candidate, the multipath set (best first) and, per loser, the step that beat it."""
+    """Best candidate, the multipath set (best first) and, per loser, the step that beat it.
+
+    The multipath set is the best path and the next best of those equal to it (up to the
+    IGP-cost step), in decision order, one per next hop: which ones are used never depends on
+    the order the candidates arrived in (otherwise a speaker whose peers came and went would
+    install another ECMP set than one given the same routes from a clean start).
+    """
     best = cands[0]
     for c in cands[1:]:
         if compare(c, best, cfg)[0] < 0:
             best = c
     lost: dict = {}
-    multipath = [best]
-    hops = {best.attrs.next_hop}
+    equal = []
     for c in cands:
         if c is best:
             continue
         _sign, step = compare(best, c, cfg)
         lost[c.c] = STEP_NAMES[step] if step < len(STEPS) else "equal"
-        if (
-            cfg.multipath > 1
-            and step > MULTIPATH_LEVEL
-            and len(multipath) < cfg.multipath
-            and _multipath_ok(best, c, cfg)
-            and c.attrs.next_hop not in hops
-        ):
-            multipath.append(c)
-            hops.add(c.attrs.next_hop)
+        if cfg.multipath > 1 and step > MULTIPATH_LEVEL and _multipath_ok(best, c, cfg):
+            equal.append(c)
+    multipath = [best]
+    if equal:
+        if len(equal) > 1:
+            equal.sort(key=functools.cmp_to_key(lambda a, b: _compare_ties(a, b, cfg)))
+        hops = {best.attrs.next_hop}
+        for c in equal:
+            if len(multipath) >= cfg.multipath:
+                break
+            if c.attrs.next_hop not in hops:
+                multipath.append(c)
+                hops.add(c.attrs.next_hop)
     return best, multipath, lost
+
+
+def _compare_ties(a: Cand, b: Cand, cfg: DecisionConfig) -> int:
+    """Order candidates equal through the IGP-cost step by the steps after it."""
+    for _name, fn in STEPS[MULTIPATH_LEVEL + 1 :]:
+        r = fn(a, b, cfg)
+        if r:
+            return r
+    return 0
 
 
 def _multipath_ok(best: Cand, c: Cand, cfg: DecisionConfig) -> bool:

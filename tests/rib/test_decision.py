@@ -763,3 +763,31 @@ def test_multipath_follows_withdrawals():
     loc.withdraw(routes[2][0], [PFX])
     loc.commit()
     assert loc.route(PFX)[:2] == (routes[1][0], (routes[1][0],))
+
+
+def test_multipath_set_does_not_depend_on_arrival_order():
+    """More equal paths than the multipath limit: the next best ones (router ID, then the
+    later steps) are used, whatever order they came in, as a clean start would pick them."""
+
+    def routes():
+        out = ecmp_routes(6)  # fresh sources: each holds its own Adj-RIB-In
+        s4, a4 = out[4]
+        out[4] = (s4, a4.replace(next_hop=out[1][1].next_hop))  # a next hop already used
+        return out
+
+    for perm in ([0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [3, 5, 1, 4, 0, 2], [2, 4, 5, 3, 0, 1]):
+        rs = routes()
+        r = decide([rs[k] for k in perm], cfg=DecisionConfig(multipath=3))
+        assert r[1] == (rs[0][0], rs[1][0], rs[2][0]), perm
+    # the same after paths come and go
+    rs = routes()
+    loc = LocRib(IPV4, DecisionConfig(multipath=3))
+    for s, a in rs[::-1]:
+        loc.announce(s, [PFX], a)
+        loc.commit()
+    loc.withdraw(rs[1][0], [PFX])
+    loc.commit()
+    assert loc.route(PFX)[1] == (rs[0][0], rs[2][0], rs[3][0])
+    loc.announce(rs[1][0], [PFX], rs[1][1])
+    loc.commit()
+    assert loc.route(PFX)[1] == (rs[0][0], rs[1][0], rs[2][0])
