@@ -185,8 +185,17 @@ class RawPeer:
                 for c in m.capabilities:
                     if isinstance(c, AddPath):
                         ap = frozenset((a, s) for a, s, sr in c.entries if sr & 2)
+            peer_as = m.asn
+            for c in m.capabilities:
+                if isinstance(c, FourOctetAS):
+                    peer_as = c.asn
             self.ctx = Context(
-                as4=as4, extended_message=ext, add_path_rx=ap, add_path_tx=ap, pool=self.pool
+                as4=as4,
+                ibgp=peer_as == self.asn,  # else LOCAL_PREF, ORIGINATOR_ID... are dropped
+                extended_message=ext,
+                add_path_rx=ap,
+                add_path_tx=ap,
+                pool=self.pool,
             )
         else:
             m = decode_message(msg_type, body, self.ctx)
