@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import itertools
+import json
 import logging
 import os
 import signal
@@ -167,7 +168,9 @@ class Neighbor:
 class Speaker:
     """Everything a running bgpd holds; the session handler for every peer."""
 
-    def __init__(self, config, config_path: str | None = None, loop=None) -> None:
+    def __init__(
+        self, config, config_path: str | None = None, loop=None, restart: bool = False
+    ) -> None:
         self.config = config
         self.config_path = config_path
         self.loop = loop or asyncio.get_event_loop()
@@ -194,10 +197,16 @@ class Speaker:
         self._targets: dict = {}
         self._paused: set = set()  # sessions whose reading waits for the export backlog
         self._slow_check: asyncio.TimerHandle | None = None
-        gr = config.graceful_restart
         # Our own restart (RFC 4724 §4.1): R bit set, route selection and FIB cleanup deferred
-        # until every neighbor sent End-of-RIB or the selection-deferral timer fires.
-        self.gr_restarting = gr is not None and gr.enabled
+        # until every neighbor sent End-of-RIB or the selection-deferral timer fires. Only a
+        # start whose forwarding state survived is one (decided in start(), _gr_decide):
+        # ``restart`` (bgpd run --graceful-restart), the marker a graceful stop left, or
+        # kernel routes of the previous run adopted.
+        self.gr_requested = restart
+        self.gr_restarting = False
+        self.gr_start: str | None = None  # "restart" or "cold" (None: graceful restart off)
+        self.gr_start_reason: str | None = None
+        self._gr_marker_taken: tuple[str, dict] | None = None  # (path, data) start consumed
         self.gr_waiting: set = set()  # neighbors whose End-of-RIB the restart still waits for
         self.gr_deferral_end: float | None = None
         self._gr_timer: asyncio.TimerHandle | None = None
@@ -290,10 +299,16 @@ class Speaker:
 
     async def start(self) -> None:
         cfg = self.config
+        may_adopt = self._gr_decide()  # before any OPEN is built (the R bit)
         for ncfg in cfg.neighbors:
             self.neighbors[str(ncfg.address)] = Neighbor(self, ncfg, next(self._index))
         self._set_dynamic(cfg)
         self._originate()
+        await self._start_kernel()  # kernel: before any session can change the RIB
+        if may_adopt:
+            self._gr_decide_by_kernel()
+        if self.gr_start is not None:
+            log.info("graceful restart: start", mode=self.gr_start, reason=self.gr_start_reason)
         if self.gr_restarting:
             self.gr_waiting = {a for a, n in self.neighbors.items() if not n.cfg.shutdown}
             delay = float(cfg.graceful_restart.selection_deferral)
@@ -301,7 +316,6 @@ class Speaker:
             self._gr_timer = self.loop.call_later(delay, self._gr_end_restart, "deferral timer")
             if not self.gr_waiting:
                 self.loop.call_soon(self._gr_end_restart, "no neighbors to wait for")
-        await self._start_kernel()  # kernel: before any session can change the RIB
         self._start_listeners()
         if cfg.control_socket:
             self.control = ControlServer(str(cfg.control_socket), self.dispatch)
@@ -321,12 +335,19 @@ class Speaker:
             pid=os.getpid(),
         )
 
-    async def stop(self, message: str = "bgpd is shutting down") -> None:
+    async def stop(self, message: str = "bgpd is shutting down", *, marker: bool = True) -> None:
+        """Stop everything. With graceful restart on, a graceful stop: sessions end without a
+        NOTIFICATION and, when ``marker`` (not after a failed start), the restart marker is
+        left for the next start (which is then a restart if it comes within restart_time)."""
+        gr = self.config.graceful_restart
+        graceful = gr is not None and gr.enabled
+        if graceful and marker:
+            self._gr_leave_marker()
+        elif not marker:
+            self._gr_restore_marker()
         if self.kernel is not None:  # kernel: first, so that closing sessions removes nothing
             await self.kernel.close()
             self.kernel = None
-        gr = self.config.graceful_restart
-        graceful = gr is not None and gr.enabled
         for n in self.neighbors.values():
             if graceful and n.session.established and n.peer_gr is not None:
                 # Going down for a restart: no NOTIFICATION, so that the neighbor keeps our
@@ -546,6 +567,82 @@ class Speaker:
 
     # --- graceful restart (RFC 4724, RFC 8538) ----------------------------------------------
 
+    def _gr_decide(self) -> bool:
+        """Is this start a restart (RFC 4724 §4.1: R bit, deferral, adopt-then-sweep)? Only
+        when the forwarding state of the previous run survived: ``--graceful-restart`` says
+        so (as ``bird -R``, ``gobgpd -r``), or a graceful stop left its marker less than
+        restart_time ago; otherwise a cold start. The marker is consumed either way. Returns
+        whether kernel routes adopted from a previous run may still make it a restart
+        (:meth:`_gr_decide_by_kernel`, once the kernel has started)."""
+        gr = self.config.graceful_restart
+        path = restart_marker_path(self.config)
+        data, problem = take_restart_marker(path)
+        if data is not None:
+            self._gr_marker_taken = (path, data)
+        if gr is None or not gr.enabled:
+            if self.gr_requested:
+                log.warning("--graceful-restart ignored: graceful_restart is off in the config")
+            return False
+        if problem is not None:
+            log.warning("graceful restart: restart marker ignored", path=path, error=problem)
+        if self.gr_requested:
+            self._gr_set_start(True, "requested (--graceful-restart)")
+            return False
+        if data is not None:
+            restart, reason = marker_verdict(data, gr.restart_time)
+            self._gr_set_start(restart, reason)
+            return False  # an expired marker: the peers have dropped our routes already
+        kernel = self.config.kernel
+        fib = kernel is not None and kernel.install
+        reason = "no --graceful-restart, no marker of a graceful stop"
+        self._gr_set_start(False, reason + (", no kernel routes of ours" if fib else ""))
+        return fib
+
+    def _gr_decide_by_kernel(self) -> None:
+        """The kernel adopted routes of ours left by a previous run (``kill -9``, a crash,
+        with ``kernel.persist``): forwarding state survived, this start is a restart."""
+        fib = self.kernel.fib if self.kernel is not None else None
+        adopted = int(fib.stats.get("adopted", 0)) if fib is not None else 0
+        if adopted:
+            self._gr_set_start(True, f"{adopted} kernel routes of a previous run adopted")
+
+    def _gr_set_start(self, restart: bool, reason: str) -> None:
+        changed = restart != self.gr_restarting
+        self.gr_restarting = restart
+        self.gr_start = "restart" if restart else "cold"
+        self.gr_start_reason = reason
+        if changed:
+            self._gr_update_opens()
+
+    def _gr_update_opens(self) -> None:
+        """The OPEN of every next connection follows the restart state (the R bit)."""
+        for n in self.neighbors.values():
+            n.session.fsm.update_settings(self.settings_for(n.cfg, n.asn_mode))
+            n.session.settings = n.session.fsm.settings
+
+    def _gr_leave_marker(self) -> None:
+        gr = self.config.graceful_restart
+        path = restart_marker_path(self.config)
+        try:
+            write_restart_marker(path, gr.restart_time)
+        except OSError as e:
+            log.warning(
+                "graceful restart: cannot write the restart marker", path=path, error=str(e)
+            )
+            return
+        self._gr_marker_taken = None
+        log.info("graceful restart: restart marker left", path=path)
+
+    def _gr_restore_marker(self) -> None:
+        """A start that failed puts back the marker it consumed (same stop time), so that the
+        next attempt is still a restart within restart_time."""
+        if self._gr_marker_taken is None:
+            return
+        path, data = self._gr_marker_taken
+        self._gr_marker_taken = None
+        with contextlib.suppress(OSError):
+            _write_json(path, data)
+
     def _gr_retain(self, n: Neighbor, event) -> bool:
         """Receiving speaker: the session went down; keep the neighbor's routes as stale?"""
         gr = self.config.graceful_restart
@@ -689,9 +786,7 @@ class Speaker:
             self._gr_timer.cancel()
             self._gr_timer = None
         log.info("graceful restart: restart complete", reason=reason)
-        for n in self.neighbors.values():
-            n.session.fsm.update_settings(self.settings_for(n.cfg, n.asn_mode))
-            n.session.settings = n.session.fsm.settings
+        self._gr_update_opens()
         if self.kernel is not None and not self._gr_fib_owed:
             self.kernel.converged(f"graceful restart: {reason}")
         self._schedule_drain()
@@ -705,6 +800,8 @@ class Speaker:
         now = time.monotonic()
         return {
             "enabled": bool(self.config.graceful_restart and self.config.graceful_restart.enabled),
+            "start": self.gr_start,
+            "start_reason": self.gr_start_reason,
             "restarting": self.gr_restarting,
             "waiting_for_eor": sorted(self.gr_waiting),
             "deferral_remaining": (
@@ -1018,7 +1115,20 @@ class Speaker:
 
     def cmd_health(self) -> dict:
         """Liveness and readiness (bgpd/api/health.py); also served on /livez and /readyz."""
-        return health.check(self.snapshot(prefixes=False), time.monotonic()).as_dict()
+        result = health.check(self.snapshot(prefixes=False), time.monotonic()).as_dict()
+        plain = result["ready_reason"]
+        if self.gr_restarting and plain == "not ready: graceful restart in progress":
+            # Not ready because of our own restart: say why it is one and what it waits for.
+            detail = f"{plain}: ours ({self.gr_start_reason})"
+            if self.gr_waiting:
+                detail += f", waiting for End-of-RIB from {', '.join(sorted(self.gr_waiting))}"
+            if self.gr_deferral_end is not None:
+                left = max(0.0, self.gr_deferral_end - time.monotonic())
+                detail += f", {left:.0f} s of selection deferral left"
+            result["ready_reason"] = detail
+            if result["reason"] == plain:
+                result["reason"] = detail
+        return result
 
     # --- control API ------------------------------------------------------------------------------
 
@@ -1397,6 +1507,129 @@ class Speaker:
                     lst.set_md5(n.address, n.cfg.password)
 
 
+# --- graceful restart: the marker of a graceful stop ------------------------------------------
+
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
+
+def restart_marker_path(config) -> str:
+    """Where a graceful stop leaves its marker: ``graceful_restart.restart_marker``, else
+    beside the control socket, named after it (``/run/bgpd/bgpd.sock``:
+    ``/run/bgpd/bgpd.restart``), so that two daemons never share one."""
+    gr = config.graceful_restart
+    if gr is not None and gr.restart_marker:
+        return str(gr.restart_marker)
+    sock = str(config.control_socket)
+    return (sock[: -len(".sock")] if sock.endswith(".sock") else sock) + ".restart"
+
+
+def _boot_id() -> str | None:
+    """This boot of the host (Linux); a marker from another boot means a reboot between."""
+    try:
+        with open(BOOT_ID_PATH) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def _boottime() -> float | None:
+    """Seconds since boot, suspend included: comparable between processes of one boot and
+    immune to changes of the wall clock."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is None:
+        return None
+    try:
+        return time.clock_gettime(clock)
+    except OSError:
+        return None
+
+
+def _write_json(path: str, data: dict) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file renamed over it)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_restart_marker(path: str, restart_time: int) -> None:
+    """Leave the marker of a graceful stop: when (wall clock, and seconds since this boot),
+    who, and the restart time the neighbors were told (how long they keep our routes)."""
+    _write_json(
+        path,
+        {
+            "version": 1,
+            "pid": os.getpid(),
+            "stopped_at": time.time(),
+            "boot_id": _boot_id(),
+            "boottime": _boottime(),
+            "restart_time": restart_time,
+        },
+    )
+
+
+def take_restart_marker(path: str) -> tuple[dict | None, str | None]:
+    """Read and remove the marker: ``(data, None)``, ``(None, None)`` when there is none, or
+    ``(None, problem)`` when it cannot be read (it is removed all the same)."""
+    data = problem = None
+    try:
+        with open(path) as f:
+            data = json.loads(f.read())
+        problem = _marker_problem(data)
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as e:
+        problem = str(e)
+    if problem is not None:
+        data = None
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        log.warning("graceful restart: cannot remove the restart marker", path=path, error=str(e))
+    return data, problem
+
+
+def _marker_problem(data) -> str | None:
+    """What is wrong with a marker's content, or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    number = (int, float)
+    if not isinstance(data.get("stopped_at"), number) or isinstance(data["stopped_at"], bool):
+        return "no stopped_at time"
+    for k, types in (("boottime", number), ("boot_id", str), ("restart_time", int)):
+        if data.get(k) is not None and not isinstance(data[k], types):
+            return f"bad {k}"
+    return None
+
+
+def marker_verdict(marker: dict, restart_time: int) -> tuple[bool, str]:
+    """Whether the marker of a graceful stop makes this start a restart, and why (not): the
+    stop must be of this boot and less than its restart time ago (after that, neighbors
+    have dropped our routes: nothing is left to restart gracefully)."""
+    limit = marker.get("restart_time") or restart_time
+    boot, then_boot = _boot_id(), marker.get("boot_id")
+    if boot and then_boot and boot != then_boot:
+        return False, "the host rebooted since the graceful stop"
+    now = _boottime()
+    if boot and then_boot and now is not None and marker.get("boottime") is not None:
+        age = now - marker["boottime"]
+    else:
+        age = time.time() - marker["stopped_at"]
+    age = max(0.0, age)
+    if age > limit:
+        return False, f"graceful stop {age:.0f} s ago, more than restart_time ({limit} s)"
+    return True, f"graceful stop {age:.1f} s ago (pid {marker.get('pid')})"
+
+
 def _cluster_id(config) -> bytes | None:
     """A reflector: an explicit cluster_id, or the router ID once any neighbor is a client."""
     cid = config.cluster_id
@@ -1490,14 +1723,16 @@ def _path_json(attrs: AttrSet, source: str | None, kind: str = "bgp", best: bool
     }
 
 
-async def _main(config, config_path, ready: asyncio.Event | None = None) -> int:
+async def _main(
+    config, config_path, ready: asyncio.Event | None = None, restart: bool = False
+) -> int:
     loop = asyncio.get_running_loop()
-    speaker = Speaker(config, config_path, loop)
+    speaker = Speaker(config, config_path, loop, restart=restart)
     try:
         await speaker.start()
     except OSError as e:
         log.error("cannot start", error=str(e))
-        await speaker.stop()
+        await speaker.stop(marker=False)
         return 1
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -1530,7 +1765,10 @@ def _sd_notify(message: str) -> None:
         log.warning("sd_notify failed", error=str(e))
 
 
-def run(config, config_path: str | None = None, log_level: str = "info") -> int:
-    """Run the daemon until SIGTERM/SIGINT; returns the exit status."""
+def run(
+    config, config_path: str | None = None, log_level: str = "info", restart: bool = False
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the exit status. ``restart``: this start
+    is a graceful restart whatever the restart marker and the kernel say (``-R``)."""
     configure_logging(log_level)
-    return asyncio.run(_main(config, config_path))
+    return asyncio.run(_main(config, config_path, restart=restart))

@@ -1,8 +1,16 @@
-"""Graceful restart (RFC 4724) between bgpd speakers over real TCP on loopback addresses."""
+"""Graceful restart (RFC 4724) between bgpd speakers over real TCP on loopback addresses.
+
+Which starts are restarts: only one whose forwarding state survived the previous run
+(``bgpd run -R``, the marker a graceful stop leaves, kernel routes adopted: the last one is
+in tests/gr/test_gr_dataplane.py); any other start is a cold start, announcing at once.
+"""
 
 import asyncio
+import contextlib
 import itertools
+import json
 import os
+import socket
 import tempfile
 
 import pytest
@@ -10,7 +18,7 @@ import pytest
 from bgpd.config import parse
 from bgpd.fsm import SessionSettings
 from bgpd.session.peer import PeerSession, Transport
-from bgpd.speaker import Speaker
+from bgpd.speaker import Speaker, restart_marker_path, write_restart_marker
 from bgpd.wire import AttrSet, end_of_rib, intern, pack_announce
 from bgpd.wire import prefix as pfx
 from bgpd.wire.capabilities import GracefulRestart
@@ -51,10 +59,10 @@ def paths(speaker, prefix):
 async def running():
     started = []
 
-    async def start(c):
-        s = Speaker(c, loop=asyncio.get_running_loop())
-        await s.start()
+    async def start(c, restart=False):
+        s = Speaker(c, loop=asyncio.get_running_loop(), restart=restart)
         started.append(s)
+        await s.start()
         return s
 
     yield start
@@ -62,6 +70,9 @@ async def running():
         if not s.stopping.is_set():
             s.stopping.set()
             await s.stop()
+    for s in started:  # the graceful stops' markers (beside the control sockets, in /tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(restart_marker_path(s.config))
 
 
 GR = {"restart_time": 30, "stale_routes_time": 30, "selection_deferral": 10}
@@ -94,9 +105,11 @@ async def test_helper_keeps_stale_routes_and_the_restarted_peer_refreshes_them(r
     assert a.cmd_show_summary()["graceful_restart"]["neighbors"]["127.0.0.92"]["state"] == (
         "restarting"
     )
-    # b comes back restarting: it defers selection until a's End-of-RIB, then sends its own.
+    # b comes back restarting (the marker its graceful stop left): it defers selection
+    # until a's End-of-RIB, then sends its own.
     b2 = await running(b_cfg)
-    assert b2.gr_restarting
+    assert b2.gr_restarting and b2.gr_start == "restart"
+    assert b2.gr_start_reason.startswith("graceful stop "), b2.gr_start_reason
     assert await until(lambda: not b2.gr_restarting)
     assert await until(lambda: not a.gr_in_progress)
     p = paths(a, "10.92.0.0/24")
@@ -194,8 +207,229 @@ async def test_restarting_speaker_defers_until_end_of_rib(running):
     port = next(_ports)
     a_cfg, b_cfg = pair(port, a_gr=None)
     a = await running(a_cfg)  # a plain peer: sends its table and End-of-RIB at once
-    b = await running(b_cfg)
+    b = await running(b_cfg, restart=True)  # bgpd run --graceful-restart
     assert b.gr_restarting and b.cmd_show_summary()["graceful_restart"]["restarting"]
+    assert b.gr_start_reason == "requested (--graceful-restart)"
     assert await until(lambda: not b.gr_restarting, timeout=8)  # well before the 10 s timer
     assert await until(lambda: paths(a, "10.92.0.0/24"))
     assert b.cmd_show_summary()["graceful_restart"]["waiting_for_eor"] == []
+
+
+# --- which start is a restart ------------------------------------------------------------
+
+
+DEAD = "127.0.0.99"  # a configured neighbor nobody answers for
+
+
+def node(port, deferral=30, gr=None, **top):
+    """A (127.0.0.91, network 10.91.0.0/24) with two neighbors: B (127.0.0.92) and DEAD."""
+    data = {
+        "router_id": "10.0.0.91",
+        "asn": 65091,
+        "listen": [{"address": "127.0.0.91", "port": port}],
+        "control_socket": tempfile.mktemp(prefix="bgpd-gr-", suffix=".sock"),
+        "networks": ["10.91.0.0/24"],
+        "graceful_restart": {**GR, "selection_deferral": deferral} if gr is None else gr,
+        "neighbors": [
+            {"address": "127.0.0.92", "asn": 65092, "port": port, "connect_retry": 1},
+            {"address": DEAD, "asn": 65099, "port": port, "connect_retry": 1},
+        ],
+        **top,
+    }
+    return parse(data)
+
+
+def peer_b(port):
+    """B: graceful restart on (so that it records A's capability), A its only neighbor."""
+    return cfg("10.0.0.92", 65092, "127.0.0.92", port, "127.0.0.91", 65091, [], GR)
+
+
+def r_bit(b) -> bool:
+    """The Restart bit of A's OPEN, as B received it."""
+    return b.neighbors["127.0.0.91"].peer_gr.restarting
+
+
+def marker(path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+async def test_cold_start_with_a_dead_neighbor_announces_at_once(running):
+    """The problem this solves: graceful restart on, a first start (or after a reboot) and
+    one neighbor down must not keep the node's routes back for selection_deferral."""
+    port = next(_ports)
+    loop = asyncio.get_running_loop()
+    b = await running(peer_b(port))
+    t0 = loop.time()
+    a = await running(node(port, deferral=30))
+    assert a.gr_start == "cold" and not a.gr_restarting
+    assert "no marker of a graceful stop" in a.gr_start_reason
+    assert await until(lambda: paths(b, "10.91.0.0/24"), timeout=5)
+    assert loop.time() - t0 < 5, "announced at once, not after the 30 s deferral"
+    assert r_bit(b) is False, "no Restart bit in the OPEN of a cold start"
+    gr = a.cmd_show_summary()["graceful_restart"]
+    assert gr["start"] == "cold" and not gr["restarting"] and gr["waiting_for_eor"] == []
+    assert a.cmd_health()["ready_reason"].startswith("not ready: 127.0.0.99 not Established")
+
+
+async def test_graceful_stop_then_start_is_a_restart(running):
+    """SIGTERM (Speaker.stop) leaves the marker; the next start within restart_time takes it:
+    R bit, routes deferred until the deferral timer (the dead neighbor sends no End-of-RIB),
+    marker removed."""
+    port = next(_ports)
+    loop = asyncio.get_running_loop()
+    b = await running(peer_b(port))
+    a_cfg = node(port, deferral=3)
+    a = await running(a_cfg)
+    path = restart_marker_path(a_cfg)
+    assert path == a_cfg.control_socket[: -len(".sock")] + ".restart"
+    assert await until(lambda: paths(b, "10.91.0.0/24") and b.neighbors["127.0.0.91"].peer_gr)
+    assert not os.path.exists(path)
+    await stop_graceful(a)
+    m = marker(path)
+    assert m["pid"] == os.getpid() and m["restart_time"] == GR["restart_time"]
+    assert await until(lambda: paths(b, "10.91.0.0/24")[0]["stale"])  # b helps
+
+    t0 = loop.time()
+    a2 = await running(a_cfg)
+    assert not os.path.exists(path), "the marker is consumed"
+    assert a2.gr_restarting and a2.gr_start == "restart"
+    assert a2.gr_start_reason.startswith("graceful stop ")
+    assert await until(lambda: b.neighbors["127.0.0.91"].session.established)
+    assert r_bit(b) is True
+    assert await until(lambda: a2.gr_waiting == {DEAD}), a2.gr_waiting  # b's End-of-RIB came
+    health = a2.cmd_health()
+    assert not health["ready"]
+    assert health["ready_reason"].startswith(
+        "not ready: graceful restart in progress: ours (graceful stop "
+    )
+    assert "waiting for End-of-RIB from 127.0.0.99" in health["ready_reason"]
+    assert paths(b, "10.91.0.0/24")[0]["stale"], "nothing sent before the deferral ends"
+    assert await until(lambda: not paths(b, "10.91.0.0/24")[0]["stale"], timeout=8)
+    assert loop.time() - t0 >= 2.9
+    assert not a2.gr_restarting and a2.gr_start == "restart"
+
+
+async def test_marker_older_than_restart_time_is_a_cold_start(running):
+    """A graceful stop longer ago than restart_time: the neighbors have dropped our routes,
+    there is nothing to restart gracefully."""
+    port = next(_ports)
+    a_cfg = node(port, gr={**GR, "restart_time": 5})
+    path = restart_marker_path(a_cfg)
+    write_restart_marker(path, 5)
+    m = marker(path)
+    m["stopped_at"] -= 6
+    if m["boottime"] is not None:
+        m["boottime"] -= 6
+    with open(path, "w") as f:
+        json.dump(m, f)
+    a = await running(a_cfg)
+    assert a.gr_start == "cold" and not a.gr_restarting
+    assert "more than restart_time (5 s)" in a.gr_start_reason, a.gr_start_reason
+    assert not os.path.exists(path), "removed all the same"
+
+
+async def test_marker_within_restart_time_is_a_restart(running):
+    port = next(_ports)
+    a_cfg = node(port, gr={**GR, "restart_time": 5})
+    path = restart_marker_path(a_cfg)
+    write_restart_marker(path, 5)
+    a = await running(a_cfg)
+    assert a.gr_start == "restart" and a.gr_restarting
+    assert a.cmd_show_summary()["graceful_restart"]["start_reason"].startswith("graceful stop ")
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        ("{not json", "Expecting property name"),
+        ('"a string"', "not a JSON object"),
+        ('{"pid": 1}', "no stopped_at time"),
+    ],
+)
+async def test_unreadable_marker_is_ignored_and_removed(running, content, why):
+    port = next(_ports)
+    a_cfg = node(port)
+    path = restart_marker_path(a_cfg)
+    with open(path, "w") as f:
+        f.write(content)
+    a = await running(a_cfg)
+    assert a.gr_start == "cold" and not os.path.exists(path)
+
+
+async def test_marker_of_another_boot_is_a_cold_start(running):
+    port = next(_ports)
+    a_cfg = node(port)
+    path = restart_marker_path(a_cfg)
+    write_restart_marker(path, 120)
+    m = marker(path)
+    if m["boot_id"] is None:
+        pytest.skip("no /proc/sys/kernel/random/boot_id here")
+    m["boot_id"] = "00000000-0000-0000-0000-000000000000"
+    with open(path, "w") as f:
+        json.dump(m, f)
+    a = await running(a_cfg)
+    assert a.gr_start == "cold"
+    assert a.gr_start_reason == "the host rebooted since the graceful stop"
+
+
+async def test_restart_flag_is_a_restart_without_a_marker(running):
+    """``bgpd run -R`` (as ``bird -R``, ``gobgpd -r``): the operator says forwarding state
+    was kept; the R bit goes out."""
+    port = next(_ports)
+    b = await running(peer_b(port))
+    a = await running(node(port, deferral=2), restart=True)
+    assert a.gr_restarting and a.gr_start_reason == "requested (--graceful-restart)"
+    assert await until(lambda: b.neighbors["127.0.0.91"].session.established)
+    assert r_bit(b) is True
+    assert await until(lambda: paths(b, "10.91.0.0/24"), timeout=6)  # after the deferral
+
+
+async def test_restart_flag_without_graceful_restart_in_the_config(running):
+    port = next(_ports)
+    a = await running(node(port, gr=False), restart=True)
+    assert a.gr_start is None and not a.gr_restarting
+    assert a.cmd_show_summary()["graceful_restart"]["enabled"] is False
+
+
+async def test_stop_without_graceful_restart_leaves_no_marker(running):
+    port = next(_ports)
+    a_cfg = node(port, gr=False)
+    a = await running(a_cfg)
+    await stop_graceful(a)
+    assert not os.path.exists(restart_marker_path(a_cfg))
+
+
+async def test_failed_start_puts_the_marker_back():
+    """A start that fails (its listen address taken) after taking the marker puts it back,
+    unchanged, so that the next attempt is still a restart (as the unit's Restart= does)."""
+    port = next(_ports)
+    a_cfg = node(port)
+    path = restart_marker_path(a_cfg)
+    write_restart_marker(path, 120)
+    before = marker(path)
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.91", port))
+        taken.listen()
+        a = Speaker(a_cfg, loop=asyncio.get_running_loop())
+        try:
+            with pytest.raises(OSError):
+                await a.start()
+            assert not os.path.exists(path)
+            await a.stop(marker=False)  # what the daemon does when start fails
+        finally:
+            a.stopping.set()
+    try:
+        assert marker(path) == before
+    finally:
+        os.unlink(path)
+
+
+def test_marker_path_is_configurable_and_follows_the_control_socket():
+    base = {"router_id": "10.0.0.1", "asn": 65001}
+    assert restart_marker_path(parse(base)) == "/run/bgpd/bgpd.restart"
+    c = parse({**base, "control_socket": "/run/x/ctl", "graceful_restart": True})
+    assert restart_marker_path(c) == "/run/x/ctl.restart"
+    c = parse({**base, "graceful_restart": {"restart_marker": "/var/lib/bgpd/stopped"}})
+    assert restart_marker_path(c) == "/var/lib/bgpd/stopped"

@@ -69,11 +69,21 @@ def _load(path: str):
     show_default=True,
     help="The lowest level of log events to print.",
 )
-def run(config_path, log_level):
+@click.option(
+    "-R",
+    "--graceful-restart",
+    "restart",
+    is_flag=True,
+    help="This start is a graceful restart (RFC 4724): the forwarding state of the previous "
+    "run was kept. Without it, bgpd decides by itself (docs/cli.md).",
+)
+def run(config_path, log_level, restart):
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
     config = _load(config_path)
     speaker = importlib.import_module("bgpd.speaker")
-    sys.exit(speaker.run(config, config_path=config_path, log_level=log_level.lower()))
+    sys.exit(
+        speaker.run(config, config_path=config_path, log_level=log_level.lower(), restart=restart)
+    )
 
 
 @main.command()

@@ -120,14 +120,42 @@ def neighbor_detail(n: dict) -> str:
 def summary(s: dict) -> str:
     n = s.get("neighbors") or {}
     r = s.get("routes") or {}
-    return "\n".join(
-        (
-            f"BGP router identifier {s['router_id']}, local AS {s['asn']}",
-            f"Up for {duration(s.get('uptime'))}",
-            f"Neighbors: {n.get('total', 0)} configured, {n.get('established', 0)} established",
-            f"Routes: {r.get('ipv4', 0)} IPv4, {r.get('ipv6', 0)} IPv6",
+    lines = [
+        f"BGP router identifier {s['router_id']}, local AS {s['asn']}",
+        f"Up for {duration(s.get('uptime'))}",
+        f"Neighbors: {n.get('total', 0)} configured, {n.get('established', 0)} established",
+        f"Routes: {r.get('ipv4', 0)} IPv4, {r.get('ipv6', 0)} IPv6",
+    ]
+    if "graceful_restart" in s:
+        lines += graceful_restart_lines(s["graceful_restart"] or {})
+    return "\n".join(lines)
+
+
+def graceful_restart_lines(g: dict) -> list[str]:
+    """The graceful restart part of ``show summary``: how this start counted (a restart or
+    a cold start, and why), what our restart still waits for, the neighbors restarting."""
+    if not g.get("enabled"):
+        return ["Graceful restart: off"]
+    kind = {"restart": "restart", "cold": "cold start"}.get(g.get("start") or "", "on")
+    line = f"Graceful restart: {kind}"
+    if g.get("start_reason"):
+        line += f" ({g['start_reason']})"
+    if g.get("restarting"):
+        waiting = g.get("waiting_for_eor") or []
+        line += "; our routes deferred"
+        if waiting:
+            line += " until End-of-RIB from " + ", ".join(waiting)
+        left = g.get("deferral_remaining")
+        if left is not None:
+            line += f", at most {int(left)} s more"
+    elif g.get("start") == "restart":
+        line += "; complete"
+    lines = [line]
+    for addr, st in sorted((g.get("neighbors") or {}).items()):
+        lines.append(
+            f"  Neighbor {addr}: {st.get('state')}, {st.get('stale_routes', 0)} stale routes"
         )
-    )
+    return lines
 
 
 # --- show routes ----------------------------------------------------------------------------

@@ -645,6 +645,11 @@ class GracefulRestart:
     notification: bool = key(
         checks.boolean, True, doc="RFC 8538: NOTIFICATIONs (but Hard Reset) are graceful too"
     )
+    restart_marker: str | None = key(
+        checks.optional(checks.string()),
+        None,
+        doc="file a graceful stop leaves for the next start (null: beside control_socket)",
+    )
 
 
 def _graceful_restart(value: Any) -> "GracefulRestart | None":

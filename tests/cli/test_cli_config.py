@@ -74,8 +74,8 @@ def test_check_needs_a_config(monkeypatch):
 def fake_speaker(monkeypatch):
     calls = []
 
-    def run(config, config_path, log_level):
-        calls.append((config, config_path, log_level))
+    def run(config, config_path, log_level, restart=False):
+        calls.append((config, config_path, log_level, restart))
         return 3
 
     module = types.ModuleType("bgpd.speaker")
@@ -87,14 +87,27 @@ def fake_speaker(monkeypatch):
 def test_run_hands_the_config_to_the_speaker(good, fake_speaker):
     r = invoke("run", "-c", good, "--log-level", "DEBUG")
     assert r.exit_code == 3  # the speaker's exit code
-    ((config, path, level),) = fake_speaker
+    ((config, path, level, restart),) = fake_speaker
     assert config.router_id == "192.0.2.10"
-    assert (path, level) == (good, "debug")
+    assert (path, level, restart) == (good, "debug", False)
 
 
 def test_run_default_log_level(good, fake_speaker):
     invoke("run", "-c", good)
     assert fake_speaker[0][2] == "info"
+
+
+@pytest.mark.parametrize("flag", ["-R", "--graceful-restart"])
+def test_run_graceful_restart_flag(good, fake_speaker, flag):
+    """``bgpd run -R``, as ``bird -R`` and ``gobgpd -r``: this start is a graceful restart."""
+    assert invoke("run", "-c", good, flag).exit_code == 3
+    assert fake_speaker[0][3] is True
+
+
+def test_run_help_names_the_graceful_restart_flag():
+    r = invoke("run", "-h")
+    assert r.exit_code == 0
+    assert "-R, --graceful-restart" in r.stdout
 
 
 def test_run_bad_config_does_not_start(bad, fake_speaker):

@@ -187,6 +187,49 @@ def test_show_summary(daemon):
     assert json.loads(r.stdout) == SUMMARY
 
 
+GR_RESTARTING = {
+    "enabled": True,
+    "start": "restart",
+    "start_reason": "graceful stop 2.5 s ago (pid 4242)",
+    "restarting": True,
+    "waiting_for_eor": ["192.0.2.1"],
+    "deferral_remaining": 231.7,
+    "neighbors": {"192.0.2.9": {"state": "restarting", "stale_routes": 12}},
+}
+
+
+def test_show_summary_graceful_restart(daemon):
+    """How this start counted (restart or cold start, and why) and what our restart waits
+    for; no line at all from a daemon that does not report it."""
+    fake, sock = daemon
+    fake.results["show_summary"] = {**SUMMARY, "graceful_restart": GR_RESTARTING}
+    r = invoke("show", "summary", "-s", sock)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[4:] == [
+        "Graceful restart: restart (graceful stop 2.5 s ago (pid 4242)); our routes deferred"
+        " until End-of-RIB from 192.0.2.1, at most 231 s more",
+        "  Neighbor 192.0.2.9: restarting, 12 stale routes",
+    ]
+
+
+@pytest.mark.parametrize(
+    "gr, line",
+    [
+        ({"enabled": False, "start": None}, "Graceful restart: off"),
+        (
+            {"enabled": True, "start": "cold", "start_reason": "no marker", "restarting": False},
+            "Graceful restart: cold start (no marker)",
+        ),
+        (
+            {**GR_RESTARTING, "restarting": False, "waiting_for_eor": [], "neighbors": {}},
+            "Graceful restart: restart (graceful stop 2.5 s ago (pid 4242)); complete",
+        ),
+    ],
+)
+def test_summary_graceful_restart_line(gr, line):
+    assert tables.summary({**SUMMARY, "graceful_restart": gr}).splitlines()[4:] == [line]
+
+
 def test_show_routes_table(daemon):
     fake, sock = daemon
     fake.results["show_routes"] = ROUTES

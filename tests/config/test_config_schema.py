@@ -523,6 +523,27 @@ def test_yaml_booleans_must_be_booleans():
         )
 
 
+# --- graceful_restart ------------------------------------------------------------------------
+
+
+def test_graceful_restart_defaults_and_restart_marker():
+    assert parse(base()).graceful_restart is None
+    gr = parse(base(graceful_restart=True)).graceful_restart
+    assert (gr.enabled, gr.restart_time, gr.selection_deferral) == (True, 120, 240)
+    assert gr.restart_marker is None  # beside control_socket (bgpd.speaker.restart_marker_path)
+    gr = parse(base(graceful_restart={"restart_marker": "/var/lib/bgpd/restart"})).graceful_restart
+    assert gr.restart_marker == "/var/lib/bgpd/restart"
+
+
+@pytest.mark.parametrize(
+    "marker, reason",
+    [("", "must not be empty"), (5, "expected a string, got integer 5")],
+)
+def test_graceful_restart_restart_marker_errors(marker, reason):
+    e = error_of(base(graceful_restart={"restart_marker": marker}))
+    assert e.key == "graceful_restart.restart_marker" and reason in e.reason, str(e)
+
+
 # --- the documentation covers every key -----------------------------------------------------
 
 

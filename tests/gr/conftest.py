@@ -217,14 +217,14 @@ def gobgp(daemons: Daemons, addresses: AddressPool):
 @pytest.fixture
 def bgpd(daemons: Daemons, addresses: AddressPool):
     """``bgpd(asn=..., neighbors=[...], networks=[...], extra={...})``: a started
-    BgpdProcess on 127.0.0.x (``ns=NS``: an NsBgpd inside that namespace instead)."""
+    GrBgpd on 127.0.0.x (``ns=NS``: an NsBgpd inside that namespace instead)."""
     require_root()
 
     def make(*, start: bool = True, ns=None, **kw) -> bgpd_proc.BgpdProcess:
         kw.setdefault("name", f"bgpd{len(daemons.made) + 1}")
         if ns is None:
             kw.setdefault("address", addresses())
-            p = bgpd_proc.BgpdProcess(**kw)
+            p = gr_helpers.GrBgpd(**kw)
         else:
             p = gr_helpers.NsBgpd(ns, **kw)
         daemons.add(p)

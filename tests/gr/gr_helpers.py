@@ -36,7 +36,29 @@ GR = {"restart_time": 30, "stale_routes_time": 30, "selection_deferral": 20}
 # --------------------------------------------------------------------------------------
 
 
-class NsBgpd(bgpd_proc.BgpdProcess):
+class GrBgpd(bgpd_proc.BgpdProcess):
+    """bgpd, started with ``-R`` (``--graceful-restart``: this start is a restart) when
+    ``restarting`` is set; otherwise bgpd decides itself (the marker of a graceful stop,
+    kernel routes adopted)."""
+
+    def __init__(self, **kw) -> None:
+        self.restarting = False
+        super().__init__(**kw)
+
+    def command(self) -> list[str]:
+        return super().command() + (["-R"] if self.restarting else [])
+
+    @property
+    def marker_path(self) -> Path:
+        """Where its graceful stop leaves the restart marker (beside the control socket)."""
+        return self.socket_path.with_suffix(".restart")
+
+    def start_events(self) -> list[dict]:
+        """Its ``graceful restart: start`` log events: how each start counted, and why."""
+        return [e for e in self.log_events() if e.get("event") == "graceful restart: start"]
+
+
+class NsBgpd(GrBgpd):
     """``bgpd run`` inside a namespace (``ip netns exec NS bgpd run ...``)."""
 
     kind = "bgpd"

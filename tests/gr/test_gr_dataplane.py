@@ -6,7 +6,9 @@ bgpd or BIRD; each learns the other's host network over BGP and installs it in i
 (bgpd ``kernel: {install: true, persist: true}``, BIRD ``protocol kernel { persist; graceful
 restart; }``), graceful restart on both sides. Killed, a speaker's kernel routes stay; the
 survivor keeps the killed one's routes as stale (still installed); the restarted one adopts
-its routes, defers until the survivor's End-of-RIB, re-announces, and nothing is removed.
+its routes, which makes its start a restart (bgpd: no marker after ``kill -9``, no ``-R``;
+BIRD: ``-R``), defers until the survivor's End-of-RIB, re-announces, and nothing is
+removed. The first starts are cold starts.
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def test_bgpd_pair_forwarding_survives_kill_and_restart(namespaces, bgpd, tmp_pa
     # to the routes between the host networks (nothing removed, nothing rewritten).
     adopted = log_events(victim, "kernel: adopted routes from a previous run")
     assert adopted and adopted[-1]["routes"] == 1
+    starts = [(e["mode"], e["reason"]) for e in victim.start_events()]
+    assert starts == [
+        ("cold", "no --graceful-restart, no marker of a graceful stop, no kernel routes of ours"),
+        ("restart", "1 kernel routes of a previous run adopted"),
+    ]
     for mon in monitors:
         assert route_changes(mon) == [], f"routes changed in {mon.ns.name}"
 
@@ -168,6 +175,8 @@ def test_bgpd_pair_both_killed_and_restarted_together(namespaces, bgpd, tmp_path
         ping.kill()
         for mon in monitors:
             mon.stop()
+    for d in (r1, r2):
+        assert [e["mode"] for e in d.start_events()] == ["cold", "restart"]
     print(f"\nGR data plane, bgpd pair, both killed: {result}")
     assert result.lost == [], f"lost {len(result.lost)} packets: {result}"
     for mon in monitors:

@@ -13,6 +13,7 @@ The peer is a bare :class:`PeerSession` whose OPEN and UPDATEs the test controls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import tempfile
@@ -22,7 +23,7 @@ import pytest
 from bgpd.config import parse
 from bgpd.fsm import SessionSettings
 from bgpd.session.peer import PeerSession, Transport
-from bgpd.speaker import Speaker
+from bgpd.speaker import Speaker, restart_marker_path
 from bgpd.wire import AttrSet, end_of_rib, intern, pack_announce
 from bgpd.wire import prefix as pfx
 from bgpd.wire.capabilities import GracefulRestart
@@ -80,6 +81,8 @@ async def helper():
     for s in made:
         s.stopping.set()
         await s.stop()
+        with contextlib.suppress(FileNotFoundError):  # the graceful stop's marker
+            os.unlink(restart_marker_path(s.config))
 
 
 def peer(port: int, *, asn: int = 65096, eor: bool = True, prefixes=(PREFIX,)) -> PeerSession:
@@ -194,9 +197,9 @@ async def test_new_connection_while_established_is_the_peer_restarting(helper):
 
 
 async def test_selection_deferral_timer_ends_our_restart_when_a_neighbor_never_comes():
-    """bgpd restarting, two neighbors: B (graceful restart, not restarting) answers with its
-    table and End-of-RIB, C never comes. Our routes go out only when the selection-deferral
-    timer fires (RFC 4724 §4.1 (b)), not at B's End-of-RIB."""
+    """bgpd restarting (``-R``), two neighbors: B (graceful restart, not restarting) answers
+    with its table and End-of-RIB, C never comes. Our routes go out only when the
+    selection-deferral timer fires (RFC 4724 §4.1 (b)), not at B's End-of-RIB."""
     loop = asyncio.get_running_loop()
     port = next(_ports)
 
@@ -217,12 +220,11 @@ async def test_selection_deferral_timer_ends_our_restart_when_a_neighbor_never_c
 
     started = []
     try:
-        # B first, alone: its own start-up deferral ends by its timer (1 s), then it is a
-        # plain helper (no R bit).
+        # B first, alone: a cold start (no R bit), a plain helper.
         b = Speaker(config("10.0.0.96", 65096, B, [(A, 65095)], ["10.96.0.0/24"], 1), loop=loop)
         await b.start()
         started.append(b)
-        assert await until(lambda: not b.gr_restarting, timeout=5)
+        assert not b.gr_restarting and b.gr_start == "cold"
         a = Speaker(
             config(
                 "10.0.0.95",
@@ -233,6 +235,7 @@ async def test_selection_deferral_timer_ends_our_restart_when_a_neighbor_never_c
                 3,
             ),
             loop=loop,
+            restart=True,
         )
         t0 = loop.time()
         await a.start()
@@ -247,3 +250,5 @@ async def test_selection_deferral_timer_ends_our_restart_when_a_neighbor_never_c
         for s in started:
             s.stopping.set()
             await s.stop()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(restart_marker_path(s.config))

@@ -5,10 +5,12 @@ roles, over sessions on 127.0.0.x carrying IPv4 and IPv6 unicast.
   its restarting mode (BIRD ``-R``, ``gobgpd -r``); meanwhile bgpd keeps its routes marked
   stale (``bgpd show routes --json``: ``"stale": true``); after the restart, what the peer
   announces again is fresh, and its End-of-RIB per family sweeps what it did not.
-* bgpd as the **restarting speaker**: bgpd is killed and restarted; the peer keeps bgpd's
-  routes meanwhile; bgpd's new OPEN carries the Restart bit (seen in the peer's CLI); bgpd
-  defers until the peer's End-of-RIB, then sends its routes and End-of-RIB for IPv4 and for
-  IPv6 (seen in BIRD's packet trace, in GoBGP's per-family state).
+* bgpd as the **restarting speaker**: bgpd is stopped gracefully (SIGTERM, as ``systemctl
+  restart``: the restart marker) or killed and started with ``-R``, and started again; the
+  peer keeps bgpd's routes meanwhile; bgpd's new OPEN carries the Restart bit (seen in the
+  peer's CLI; its first start, a cold start, did not); bgpd defers until the peer's
+  End-of-RIB, then sends its routes and End-of-RIB for IPv4 and for IPv6 (seen in BIRD's
+  packet trace, in GoBGP's per-family state).
 * flushes against a real peer: BIRD back without graceful restart, back without the
   forwarding bit (started without ``-R``), or not back before its restart time.
 """
@@ -165,8 +167,13 @@ def test_bgpd_restarts_bird_helps(bird, bgpd, addresses):
     b.wait_route("10.244.12.0/26")  # BIRD takes bgpd's IPv4 route (not the ::ffff: IPv6 one)
     wait_sync(lambda: established_gr_done(d, a_bird), 20, what="bgpd up")
     wait_sync(lambda: b.log_text().count("Got END-OF-RIB") == 2, 10, what="first EoRs")
+    # The first start is a cold start: no Restart bit, nothing deferred.
+    assert [e["mode"] for e in d.start_events()] == ["cold"]
+    caps = b.show_protocol(a_bgpd).split("Neighbor capabilities")[1]
+    assert "Graceful restart" in caps and "Restart recovery" not in caps, caps
 
-    d.kill()
+    d.stop()  # SIGTERM, as `systemctl restart bgpd`: no NOTIFICATION, the restart marker
+    assert d.marker_path.exists()
     wait_sync(lambda: b.state(a_bgpd) != "Established", 10, what="BIRD sees bgpd gone")
     info = b.show_protocol(a_bgpd)
     assert "Neighbor graceful restart active" in info, info
@@ -174,6 +181,9 @@ def test_bgpd_restarts_bird_helps(bird, bgpd, addresses):
     assert "10.244.12.0/26" in b.routes(), "BIRD keeps bgpd's route while it restarts"
 
     d.start()
+    assert not d.marker_path.exists(), "consumed by the start"
+    last = d.start_events()[-1]
+    assert last["mode"] == "restart" and last["reason"].startswith("graceful stop "), last
     wait_sync(lambda: b.state(a_bgpd) == "Established", 20, what="session back")
     wait_sync(lambda: established_gr_done(d, a_bird), 30, what="bgpd's restart over")
     done = events(d, "graceful restart: restart complete")
@@ -225,13 +235,18 @@ def test_bgpd_restarts_gobgp_helps(gobgp, bgpd, addresses):
             for a in j["afi_safis"]
         ]
 
-    d.kill()
+    d.kill()  # no marker: the restart is said with -R (as gobgpd -r, bird -R)
     wait_sync(lambda: g.state(a_bgpd) != "Established", 10, what="GoBGP sees bgpd gone")
     assert eor_received() == [False, False]
     time.sleep(2)
     assert "2001:db8:12::/64" in g.routes("ipv6"), "GoBGP keeps bgpd's route while it restarts"
 
+    d.restarting = True
     d.start()
+    assert [(e["mode"], e["reason"]) for e in d.start_events()] == [
+        ("cold", "no --graceful-restart, no marker of a graceful stop"),
+        ("restart", "requested (--graceful-restart)"),
+    ]
     wait_sync(lambda: g.state(a_bgpd) == "Established", 20, what="session back")
     wait_sync(lambda: established_gr_done(d, a_gobgp), 30, what="bgpd's restart over")
     done = events(d, "graceful restart: restart complete")
