@@ -92,6 +92,9 @@ _FIELDS = (
 )
 
 
+_SELF = object()  # AttrSet.derive's cached "the set itself"
+
+
 class AttrSet:
     """One route's path attributes. Immutable and interned: compare with ``is``.
 
@@ -199,9 +202,13 @@ class AttrSet:
         """``fn(self)`` computed once per ``purpose`` (an export context) and cached here."""
         cache = self.cache
         try:
-            return cache[purpose]
+            r = cache[purpose]
+            return self if r is _SELF else r
         except KeyError:
-            result = cache[purpose] = fn(self)
+            result = fn(self)
+            # the set itself is not stored in its own cache: that cycle would keep it alive
+            # until a full garbage collection
+            cache[purpose] = _SELF if result is self else result
             return result
 
     def with_next_hop(self, next_hop: bytes | None) -> "AttrSet":
