@@ -124,7 +124,10 @@ async def test_mutated_updates_through_the_speaker():
                 # Our export prepends our AS: a path at the length limit grows past it.
                 assert err is None or "AS numbers" in err.detail, (rp.local, err)
         assert all(n.session.established for n in speaker.neighbors.values())
-        assert len(client.updates()) > 50 and len(ebgp.updates()) > 50  # it was exercised
+        # It was exercised (how much depends on the seed corpus, which grows with fuzzing runs:
+        # the eBGP peer gets fewer, large sets being withdrawn from it rather than sent).
+        assert len(client.updates()) > 50 and len(ebgp.updates()) > 20
+        assert client.announced() and ebgp.announced()
     finally:
         loop.set_exception_handler(old_handler)
         for rp in peers:
