@@ -52,7 +52,8 @@ The memory verdict: the RSS samples after ``--warmup`` (120 s into the churn) gi
 least-squares slope (MiB per hour), and the median of the first 5 minutes after the warm-up is
 compared with the median of the last 5 minutes (a third of the measured period each when the
 run is shorter than 25 minutes). Memory is *flat* when the last median exceeds the first by at
-most max(FLAT_TOLERANCE × first, FLAT_MIN_BYTES) = max(5 %, 4 MiB). Also reported: the average
+most max(FLAT_TOLERANCE × first, FLAT_MIN_BYTES) = max(5 %, 4 MiB) and the slope is at most
+FLAT_MAX_SLOPE (2 MiB/h). Also reported: the average
 CPU % over the churn, VmHWM (peak RSS since start, initial load included), the RSS at
 every 5-minute mark, and everything reflected.
 
@@ -108,6 +109,9 @@ VERSION_ASN = 65000  # community 65000:(version mod 65536)
 #: of the first window by at most max(FLAT_TOLERANCE × first, FLAT_MIN_BYTES).
 FLAT_TOLERANCE = 0.05
 FLAT_MIN_BYTES = 4 * 2**20
+#: ... and the least-squares slope after the warm-up is at most this (MiB per hour): a steady
+#: climb that stays under the window tolerance in half an hour is still a leak over a week.
+FLAT_MAX_SLOPE = 2.0
 #: The windows compared (seconds), shortened to a third of the measured period if need be.
 WINDOW = 300.0
 MIB = 2**20
@@ -888,7 +892,8 @@ def flatness(samples: list, warmup: float, duration: float) -> dict:
         a, b = statistics.median(first), statistics.median(last)
         tol = max(FLAT_TOLERANCE * a, FLAT_MIN_BYTES)
         out.update(first_bytes=a, last_bytes=b, growth_bytes=b - a, tolerance_bytes=tol)
-        out["flat"] = b - a <= tol
+        slope = out.get("slope_mib_per_h")
+        out["flat"] = b - a <= tol and (slope is None or slope <= FLAT_MAX_SLOPE)
     return out
 
 
