@@ -32,6 +32,7 @@ from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
 from bgpd.wire import AttrSet, RouteRefresh, intern
 from bgpd.wire import prefix as pfx
+from bgpd.wire.attrs import SAME
 from bgpd.wire.capabilities import GracefulRestart as GracefulRestartCap
 from bgpd.wire.capabilities import capability_name
 from bgpd.wire.constants import (
@@ -54,11 +55,6 @@ DRAIN_BUDGET = 20000  # prefixes packed per export pass before yielding to the e
 # Reading from peers pauses while the sendable export backlog is above HIGH, resumes below LOW.
 BACKLOG_HIGH = 100_000
 BACKLOG_LOW = 20_000
-
-# Cached "the set itself" in a set's own cache: storing the set there would make it a
-# reference cycle, freed only by a full garbage collection (a churning peer's old attribute
-# sets then piled up between collections: bench/soak.py saw ~15 MiB/h).
-_SAME = object()
 
 log = structlog.get_logger("bgpd")
 
@@ -888,7 +884,7 @@ class Speaker:
         key = n.import_key
         try:
             r = cache[key]
-            return attrs if r is _SAME else r
+            return attrs if r is SAME else r
         except KeyError:
             pass
         why = import_ok(
@@ -903,7 +899,7 @@ class Speaker:
         pol = n.import_policy
         if result is not None and pol is not None and pol.attr_only:
             result = pol.evaluate(attrs, b"", fam, n.route_info)
-        cache[key] = _SAME if result is attrs else result
+        cache[key] = SAME if result is attrs else result
         n.cached_on[id(attrs)] = attrs
         return result
 
@@ -964,7 +960,7 @@ class Speaker:
         key = (group.key, fam, src.index)
         try:
             r = cache[key]
-            return attrs if r is _SAME else r
+            return attrs if r is SAME else r
         except KeyError:
             pass
         target = self._targets[group.key][fam]
@@ -978,7 +974,7 @@ class Speaker:
             if not pol.attr_only:
                 return pol.evaluate(result, prefix, fam, info)  # depends on the prefix: no cache
             result = pol.evaluate(result, prefix, fam, info)
-        cache[key] = _SAME if result is attrs else result
+        cache[key] = SAME if result is attrs else result
         holder = getattr(src.info, "cached_on", None)
         if holder is not None:
             holder[id(attrs)] = attrs

@@ -11,7 +11,7 @@ in the input set's ``cache`` under a key holding exactly those, so a block runs 
 import itertools
 from collections.abc import Callable
 
-from bgpd.wire.attrs import AttrSet
+from bgpd.wire.attrs import SAME, AttrSet
 from bgpd.wire.constants import AS_SEQUENCE
 
 from .match import CommunityPatterns, LargeCommunityPatterns
@@ -34,8 +34,6 @@ ORDER = (
 )
 
 _serial = itertools.count(1)
-SAME = object()  # cached "the block changed nothing" (caching the set in its own cache
-# would make a reference cycle that only the cyclic collector frees)
 
 
 def set_field(field: str, value) -> Step:

@@ -3,7 +3,7 @@
 import itertools
 from collections.abc import Callable
 
-from bgpd.wire.attrs import AttrSet
+from bgpd.wire.attrs import SAME, AttrSet
 
 from .match import Condition, memo
 
@@ -14,7 +14,6 @@ NEXT = "next"
 _ACTIONS = {ACCEPT: ACCEPT, REJECT: REJECT, NEXT: NEXT}
 _uid = itertools.count(1)
 _MISS = object()
-_SAME = object()  # cached verdict "accepted unchanged" (see actions.SAME)
 
 
 class RouteInfo:
@@ -154,9 +153,9 @@ class Policy:
         r = cache.get(key, _MISS)
         if r is _MISS:
             r = self.evaluate(attrs, prefix, family, route)
-            cache[key] = _SAME if r is attrs else r
+            cache[key] = SAME if r is attrs else r
             return r
-        return attrs if r is _SAME else r
+        return attrs if r is SAME else r
 
     def explain(self, attrs: AttrSet, prefix: bytes, family, route: RouteInfo):
         """``(result, steps)``: the verdict and, per term tried, a dict saying whether it
@@ -224,9 +223,9 @@ class PolicyChain:
         r = cache.get(key, _MISS)
         if r is _MISS:
             r = self.evaluate(attrs, prefix, family, route)
-            cache[key] = _SAME if r is attrs else r
+            cache[key] = SAME if r is attrs else r
             return r
-        return attrs if r is _SAME else r
+        return attrs if r is SAME else r
 
     def explain(self, attrs: AttrSet, prefix: bytes, family, route: RouteInfo):
         steps = []

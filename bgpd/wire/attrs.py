@@ -92,7 +92,11 @@ _FIELDS = (
 )
 
 
-_SELF = object()  # AttrSet.derive's cached "the set itself"
+# What a cache on an AttrSet (``AttrSet.cache``: derived sets, policy and import/export
+# verdicts) stores for "the set itself": storing the set in its own cache would make a
+# reference cycle, which only a full garbage collection frees (a churning peer's replaced
+# sets then pile up between collections; tests/faults/test_no_cycles.py).
+SAME = object()
 
 
 class AttrSet:
@@ -203,12 +207,10 @@ class AttrSet:
         cache = self.cache
         try:
             r = cache[purpose]
-            return self if r is _SELF else r
+            return self if r is SAME else r
         except KeyError:
             result = fn(self)
-            # the set itself is not stored in its own cache: that cycle would keep it alive
-            # until a full garbage collection
-            cache[purpose] = _SELF if result is self else result
+            cache[purpose] = SAME if result is self else result
             return result
 
     def with_next_hop(self, next_hop: bytes | None) -> "AttrSet":
