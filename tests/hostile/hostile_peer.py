@@ -13,9 +13,21 @@ import itertools
 import socket
 import tempfile
 
+import pytest
+
 from bgpd.config import parse
 from bgpd.speaker import Speaker
-from bgpd.wire import AttrPool, AttrSet, Context, Framer, Keepalive, Notification, Open, Update
+from bgpd.wire import (
+    DEFAULT_POOL,
+    AttrPool,
+    AttrSet,
+    Context,
+    Framer,
+    Keepalive,
+    Notification,
+    Open,
+    Update,
+)
 from bgpd.wire import prefix as pfx
 from bgpd.wire.attrs import tlv
 from bgpd.wire.capabilities import (
@@ -288,3 +300,16 @@ def routes(speaker: Speaker, prefix: str) -> list[dict]:
     """The paths ``show routes`` lists for ``prefix`` (empty when it is not in the Loc-RIB)."""
     out = speaker.cmd_show_routes(prefix=prefix)["routes"]
     return out[0]["paths"] if out else []
+
+
+@pytest.fixture(autouse=True)
+def restore_default_pool():
+    """The process-wide pool's decode caches as they were before the test (the conftests of
+    tests/hostile and tests/faults make this autouse)."""
+    before = dict(DEFAULT_POOL.by_raw)
+    errors = dict(DEFAULT_POOL.by_raw_error)
+    yield
+    DEFAULT_POOL.by_raw.clear()
+    DEFAULT_POOL.by_raw.update(before)
+    DEFAULT_POOL.by_raw_error.clear()
+    DEFAULT_POOL.by_raw_error.update(errors)
