@@ -13,7 +13,8 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 chmod 777 "$tmp"  # apt's _apt user downloads into it
-(cd "$tmp" && apt-get download -qq bird >/dev/null 2>&1) || {
+(cd "$tmp" && apt-get download -qq bird >/dev/null 2>&1) ||
+  (apt-get update -qq >/dev/null 2>&1 && cd "$tmp" && apt-get download -qq bird >/dev/null 2>&1) || {
   echo "tools/bird16.sh: 'apt-get download bird' failed (apt-get update first?)" >&2
   exit 1
 }
