@@ -51,7 +51,7 @@ async def until(pred, timeout=15.0, step=0.05):
 
 
 def paths(speaker, prefix):
-    r = speaker.cmd_show_routes(prefix=prefix)["routes"]
+    r = speaker.command("show_routes", prefix=prefix)["routes"]
     return r[0]["paths"] if r else []
 
 
@@ -96,22 +96,22 @@ async def test_helper_keeps_stale_routes_and_the_restarted_peer_refreshes_them(r
     b = await running(b_cfg)
     assert await until(lambda: paths(a, "10.92.0.0/24") and paths(b, "10.91.0.0/24"))
     # b goes down for a restart: no NOTIFICATION; a keeps b's route, stale, and says so.
-    assert await until(lambda: not a.gr_restarting and not b.gr_restarting)
+    assert await until(lambda: not a.rde.restarting and not b.rde.restarting)
     await stop_graceful(b)
-    assert await until(lambda: a.neighbors["127.0.0.92"].gr_state == "restarting")
-    assert a.gr_in_progress
+    assert await until(lambda: a.neighbors["127.0.0.92"].peer.helper.state == "restarting")
+    assert a.rde.gr_in_progress
     p = paths(a, "10.92.0.0/24")
     assert p and p[0]["stale"] is True
-    assert a.cmd_show_summary()["graceful_restart"]["neighbors"]["127.0.0.92"]["state"] == (
+    assert a.command("show_summary")["graceful_restart"]["neighbors"]["127.0.0.92"]["state"] == (
         "restarting"
     )
     # b comes back restarting (the marker its graceful stop left): it defers selection
     # until a's End-of-RIB, then sends its own.
     b2 = await running(b_cfg)
-    assert b2.gr_restarting and b2.gr_start == "restart"
-    assert b2.gr_start_reason.startswith("graceful stop "), b2.gr_start_reason
-    assert await until(lambda: not b2.gr_restarting)
-    assert await until(lambda: not a.gr_in_progress)
+    assert b2.rde.restarting and b2.rde.gr.ours.start == "restart"
+    assert b2.rde.gr.ours.reason.startswith("graceful stop "), b2.rde.gr.ours.reason
+    assert await until(lambda: not b2.rde.restarting)
+    assert await until(lambda: not a.rde.gr_in_progress)
     p = paths(a, "10.92.0.0/24")
     assert p and p[0]["stale"] is False
     assert paths(b2, "10.91.0.0/24")
@@ -128,7 +128,7 @@ async def test_restart_timer_expiry_flushes(running):
     assert await until(lambda: paths(a, "10.92.0.0/24") and paths(a, "10.92.0.0/24")[0]["stale"])
     # b's capability said 2 s: after that the stale route is gone.
     assert await until(lambda: not paths(a, "10.92.0.0/24"), timeout=10)
-    assert not a.gr_in_progress
+    assert not a.rde.gr_in_progress
 
 
 async def test_peer_returning_without_graceful_restart_flushes(running):
@@ -138,14 +138,14 @@ async def test_peer_returning_without_graceful_restart_flushes(running):
     b = await running(b_cfg)
     assert await until(lambda: paths(a, "10.92.0.0/24"))
     await stop_graceful(b)
-    assert await until(lambda: a.neighbors["127.0.0.92"].gr_state == "restarting")
+    assert await until(lambda: a.neighbors["127.0.0.92"].peer.helper.state == "restarting")
     # b returns without graceful restart and without the network: a must drop the stale route
     # as soon as the session is up, not wait for a timer.
     _, b_plain = pair(port, b_gr=None, b_networks=())
     b2 = await running(b_plain)
     assert await until(lambda: b2.neighbors["127.0.0.91"].session.established)
     assert await until(lambda: not paths(a, "10.92.0.0/24"))
-    assert not a.gr_in_progress
+    assert not a.rde.gr_in_progress
 
 
 async def test_forwarding_bit_cleared_flushes_that_family(running):
@@ -184,17 +184,17 @@ async def test_forwarding_bit_cleared_flushes_that_family(running):
     b = peer(True)
     b.start()
     assert await until(lambda: paths(a, "10.94.0.0/24"))
-    assert await until(lambda: not a.gr_restarting)  # its own start-up deferral is over
+    assert await until(lambda: not a.rde.restarting)  # its own start-up deferral is over
     b.abort()
-    assert await until(lambda: a.neighbors["127.0.0.94"].gr_state == "restarting")
-    assert a.gr_in_progress
+    assert await until(lambda: a.neighbors["127.0.0.94"].peer.helper.state == "restarting")
+    assert a.rde.gr_in_progress
     assert paths(a, "10.94.0.0/24")[0]["stale"]
     b2 = peer(False)  # back, but IPv4 forwarding state was not preserved
     b2.start()
     try:
         assert await until(lambda: a.neighbors["127.0.0.94"].session.established)
         # Flushed at once (before any End-of-RIB), then the fresh announcement comes back.
-        assert await until(lambda: not a.gr_in_progress)
+        assert await until(lambda: not a.rde.gr_in_progress)
         assert await until(
             lambda: paths(a, "10.94.0.0/24") and not paths(a, "10.94.0.0/24")[0]["stale"]
         )
@@ -208,11 +208,11 @@ async def test_restarting_speaker_defers_until_end_of_rib(running):
     a_cfg, b_cfg = pair(port, a_gr=None)
     a = await running(a_cfg)  # a plain peer: sends its table and End-of-RIB at once
     b = await running(b_cfg, restart=True)  # bgpd run --graceful-restart
-    assert b.gr_restarting and b.cmd_show_summary()["graceful_restart"]["restarting"]
-    assert b.gr_start_reason == "requested (--graceful-restart)"
-    assert await until(lambda: not b.gr_restarting, timeout=8)  # well before the 10 s timer
+    assert b.rde.restarting and b.command("show_summary")["graceful_restart"]["restarting"]
+    assert b.rde.gr.ours.reason == "requested (--graceful-restart)"
+    assert await until(lambda: not b.rde.restarting, timeout=8)  # well before the 10 s timer
     assert await until(lambda: paths(a, "10.92.0.0/24"))
-    assert b.cmd_show_summary()["graceful_restart"]["waiting_for_eor"] == []
+    assert b.command("show_summary")["graceful_restart"]["waiting_for_eor"] == []
 
 
 # --- which start is a restart ------------------------------------------------------------
@@ -246,7 +246,7 @@ def peer_b(port):
 
 def r_bit(b) -> bool:
     """The Restart bit of A's OPEN, as B received it."""
-    return b.neighbors["127.0.0.91"].peer_gr.restarting
+    return b.neighbors["127.0.0.91"].peer.helper.cap.restarting
 
 
 def marker(path) -> dict:
@@ -262,14 +262,14 @@ async def test_cold_start_with_a_dead_neighbor_announces_at_once(running):
     b = await running(peer_b(port))
     t0 = loop.time()
     a = await running(node(port, deferral=30))
-    assert a.gr_start == "cold" and not a.gr_restarting
-    assert "no marker of a graceful stop" in a.gr_start_reason
+    assert a.rde.gr.ours.start == "cold" and not a.rde.restarting
+    assert "no marker of a graceful stop" in a.rde.gr.ours.reason
     assert await until(lambda: paths(b, "10.91.0.0/24"), timeout=5)
     assert loop.time() - t0 < 5, "announced at once, not after the 30 s deferral"
     assert r_bit(b) is False, "no Restart bit in the OPEN of a cold start"
-    gr = a.cmd_show_summary()["graceful_restart"]
+    gr = a.command("show_summary")["graceful_restart"]
     assert gr["start"] == "cold" and not gr["restarting"] and gr["waiting_for_eor"] == []
-    assert a.cmd_health()["ready_reason"].startswith("not ready: 127.0.0.99 not Established")
+    assert a.command("health")["ready_reason"].startswith("not ready: 127.0.0.99 not Established")
 
 
 async def test_graceful_stop_then_start_is_a_restart(running):
@@ -283,7 +283,9 @@ async def test_graceful_stop_then_start_is_a_restart(running):
     a = await running(a_cfg)
     path = restart_marker_path(a_cfg)
     assert path == a_cfg.control_socket[: -len(".sock")] + ".restart"
-    assert await until(lambda: paths(b, "10.91.0.0/24") and b.neighbors["127.0.0.91"].peer_gr)
+    assert await until(
+        lambda: paths(b, "10.91.0.0/24") and b.neighbors["127.0.0.91"].peer.helper.cap
+    )
     assert not os.path.exists(path)
     await stop_graceful(a)
     m = marker(path)
@@ -293,12 +295,14 @@ async def test_graceful_stop_then_start_is_a_restart(running):
     t0 = loop.time()
     a2 = await running(a_cfg)
     assert not os.path.exists(path), "the marker is consumed"
-    assert a2.gr_restarting and a2.gr_start == "restart"
-    assert a2.gr_start_reason.startswith("graceful stop ")
+    assert a2.rde.restarting and a2.rde.gr.ours.start == "restart"
+    assert a2.rde.gr.ours.reason.startswith("graceful stop ")
     assert await until(lambda: b.neighbors["127.0.0.91"].session.established)
     assert r_bit(b) is True
-    assert await until(lambda: a2.gr_waiting == {DEAD}), a2.gr_waiting  # b's End-of-RIB came
-    health = a2.cmd_health()
+    assert await until(lambda: a2.rde.gr.ours.waiting == {DEAD}), (
+        a2.rde.gr.ours.waiting
+    )  # b's End-of-RIB came
+    health = a2.command("health")
     assert not health["ready"]
     assert health["ready_reason"].startswith(
         "not ready: graceful restart in progress: ours (graceful stop "
@@ -307,7 +311,7 @@ async def test_graceful_stop_then_start_is_a_restart(running):
     assert paths(b, "10.91.0.0/24")[0]["stale"], "nothing sent before the deferral ends"
     assert await until(lambda: not paths(b, "10.91.0.0/24")[0]["stale"], timeout=8)
     assert loop.time() - t0 >= 2.9
-    assert not a2.gr_restarting and a2.gr_start == "restart"
+    assert not a2.rde.restarting and a2.rde.gr.ours.start == "restart"
 
 
 async def test_marker_older_than_restart_time_is_a_cold_start(running):
@@ -324,8 +328,8 @@ async def test_marker_older_than_restart_time_is_a_cold_start(running):
     with open(path, "w") as f:
         json.dump(m, f)
     a = await running(a_cfg)
-    assert a.gr_start == "cold" and not a.gr_restarting
-    assert "more than restart_time (5 s)" in a.gr_start_reason, a.gr_start_reason
+    assert a.rde.gr.ours.start == "cold" and not a.rde.restarting
+    assert "more than restart_time (5 s)" in a.rde.gr.ours.reason, a.rde.gr.ours.reason
     assert not os.path.exists(path), "removed all the same"
 
 
@@ -335,8 +339,10 @@ async def test_marker_within_restart_time_is_a_restart(running):
     path = restart_marker_path(a_cfg)
     write_restart_marker(path, 5)
     a = await running(a_cfg)
-    assert a.gr_start == "restart" and a.gr_restarting
-    assert a.cmd_show_summary()["graceful_restart"]["start_reason"].startswith("graceful stop ")
+    assert a.rde.gr.ours.start == "restart" and a.rde.restarting
+    assert a.command("show_summary")["graceful_restart"]["start_reason"].startswith(
+        "graceful stop "
+    )
 
 
 @pytest.mark.parametrize(
@@ -354,7 +360,7 @@ async def test_unreadable_marker_is_ignored_and_removed(running, content, why):
     with open(path, "w") as f:
         f.write(content)
     a = await running(a_cfg)
-    assert a.gr_start == "cold" and not os.path.exists(path)
+    assert a.rde.gr.ours.start == "cold" and not os.path.exists(path)
 
 
 async def test_marker_of_another_boot_is_a_cold_start(running):
@@ -369,8 +375,8 @@ async def test_marker_of_another_boot_is_a_cold_start(running):
     with open(path, "w") as f:
         json.dump(m, f)
     a = await running(a_cfg)
-    assert a.gr_start == "cold"
-    assert a.gr_start_reason == "the host rebooted since the graceful stop"
+    assert a.rde.gr.ours.start == "cold"
+    assert a.rde.gr.ours.reason == "the host rebooted since the graceful stop"
 
 
 async def test_restart_flag_is_a_restart_without_a_marker(running):
@@ -379,7 +385,7 @@ async def test_restart_flag_is_a_restart_without_a_marker(running):
     port = next(_ports)
     b = await running(peer_b(port))
     a = await running(node(port, deferral=2), restart=True)
-    assert a.gr_restarting and a.gr_start_reason == "requested (--graceful-restart)"
+    assert a.rde.restarting and a.rde.gr.ours.reason == "requested (--graceful-restart)"
     assert await until(lambda: b.neighbors["127.0.0.91"].session.established)
     assert r_bit(b) is True
     assert await until(lambda: paths(b, "10.91.0.0/24"), timeout=6)  # after the deferral
@@ -388,8 +394,8 @@ async def test_restart_flag_is_a_restart_without_a_marker(running):
 async def test_restart_flag_without_graceful_restart_in_the_config(running):
     port = next(_ports)
     a = await running(node(port, gr=False), restart=True)
-    assert a.gr_start is None and not a.gr_restarting
-    assert a.cmd_show_summary()["graceful_restart"]["enabled"] is False
+    assert a.rde.gr.ours.start is None and not a.rde.restarting
+    assert a.command("show_summary")["graceful_restart"]["enabled"] is False
 
 
 async def test_stop_without_graceful_restart_leaves_no_marker(running):

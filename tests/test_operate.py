@@ -97,17 +97,17 @@ async def test_dynamic_neighbors_limit(sock_path):
             c.start()
         assert await until(lambda: sum(c.established for c in clients[:200]) == 200, timeout=60)
         assert len(server.neighbors) == 200
-        info = server.cmd_show_neighbors("127.0.1.7")["neighbors"][0]
+        info = server.command("show_neighbors", address="127.0.1.7")["neighbors"][0]
         assert info["dynamic_from"] == "127.0.1.0/24"
         assert info["state"] == "Established"
         # Every node got the server's network.
         assert await until(lambda: all(c.handler_rec.updates for c in clients[:200]))
         # The template makes them reflection clients: the router ID serves as cluster ID.
-        assert server.cluster_id == bytes([10, 0, 0, 61])
+        assert server.rde.identity.cluster_id == bytes([10, 0, 0, 61])
         # The 201st is refused before any state exists for it.
         extra = clients[200]
         extra.start()
-        assert await until(lambda: server.dynamic_refused > 0, timeout=10)
+        assert await until(lambda: server.neighbors.refused > 0, timeout=10)
         await asyncio.sleep(0.5)
         assert not extra.established
         assert "127.0.1.201" not in server.neighbors
@@ -186,7 +186,9 @@ async def test_reload_touches_only_changed_neighbors(tmp_path):
         assert n74.session is before[peers[2]]
         assert n74.session.fsm.stats.established_at == est[peers[2]]
         assert n74.session.established
-        assert server.cmd_show_neighbors(peers[2])["neighbors"][0]["description"] == "y"
+        assert (
+            server.command("show_neighbors", address=peers[2])["neighbors"][0]["description"] == "y"
+        )
         # .72 was told it is deconfigured; .73 comes back; .75 comes up.
         assert await until(lambda: not clients[peers[0]].established)
         assert "Peer De-configured" in (clients[peers[0]].last_error or "")

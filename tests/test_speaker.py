@@ -38,7 +38,9 @@ async def _until(pred, timeout=10.0, step=0.05):
 
 
 def _routes(speaker, family="ipv4"):
-    return {r["prefix"]: r["paths"] for r in speaker.cmd_show_routes(family=family)["routes"]}
+    return {
+        r["prefix"]: r["paths"] for r in speaker.command("show_routes", family=family)["routes"]
+    }
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ async def test_ebgp_session_exchanges_networks(speakers):
     assert path["local_pref"] is None
     v6 = _routes(b, "ipv6")["2001:db8:1::/48"][0]
     assert v6["next_hop"] == "::ffff:127.0.0.21"
-    info = b.cmd_show_neighbors()["neighbors"][0]
+    info = b.command("show_neighbors")["neighbors"][0]
     assert info["state"] == "Established"
     assert info["prefixes"]["received"] == 2
     assert info["prefixes"]["advertised"] == 1

@@ -6,10 +6,13 @@ Attributes that are absent are left out rather than given as null.
 
 from typing import Any
 
+from bgpd.api.render import attrs_to_json, ext_community, next_hops_text
 from bgpd.wire import BGPError, Keepalive, Notification, Open, RouteRefresh, Update
 from bgpd.wire import capabilities as caps
-from bgpd.wire.constants import AFI_IPV4, AFI_IPV6, FAMILY_NAMES, ORIGIN_NAMES, SEGMENT_NAMES
-from bgpd.wire.prefix import addr_to_str, to_str
+from bgpd.wire.constants import AFI_IPV4, AFI_IPV6, FAMILY_NAMES
+from bgpd.wire.prefix import to_str
+
+__all__ = ["attrs_to_json", "ext_community", "family_name", "message_to_json", "error_to_json"]
 
 AFI_NAMES = {1: "ipv4", 2: "ipv6", 25: "l2vpn"}
 SAFI_NAMES = {
@@ -109,71 +112,6 @@ def _prefixes(items, afi: int) -> list:
     return out
 
 
-def _next_hops(raw: bytes) -> list[str]:
-    """The addresses in an MP_REACH_NLRI next hop: one, or global and link-local."""
-    n = len(raw)
-    if n in (4, 16):
-        return [addr_to_str(raw)]
-    if n == 32:
-        return [addr_to_str(raw[:16]), addr_to_str(raw[16:])]
-    return [raw.hex()] if raw else []
-
-
-def _community(c: int) -> str:
-    return f"{c >> 16}:{c & 0xFFFF}"
-
-
-def ext_community(raw: bytes) -> str:
-    """Route target / route origin in text (``rt:65000:1``), anything else as hex."""
-    type_high, subtype = raw[0], raw[1]
-    kind = {2: "rt", 3: "ro"}.get(subtype)
-    if kind is not None:
-        if type_high in (0x00, 0x40):  # two-octet AS specific
-            return f"{kind}:{int.from_bytes(raw[2:4], 'big')}:{int.from_bytes(raw[4:], 'big')}"
-        if type_high in (0x01, 0x41):  # IPv4 address specific
-            return f"{kind}:{addr_to_str(raw[2:6])}:{int.from_bytes(raw[6:], 'big')}"
-        if type_high in (0x02, 0x42):  # four-octet AS specific
-            return f"{kind}:{int.from_bytes(raw[2:6], 'big')}:{int.from_bytes(raw[6:], 'big')}"
-    return raw.hex()
-
-
-def attrs_to_json(a) -> dict:
-    """The path attributes of an :class:`~bgpd.wire.AttrSet` (present ones only)."""
-    out: dict[str, Any] = {}
-    if a is None:
-        return out
-    if a.origin is not None:
-        out["origin"] = ORIGIN_NAMES[a.origin]
-    if a.as_path is not None:
-        out["as_path"] = [{"type": SEGMENT_NAMES[t], "asns": list(asns)} for t, asns in a.as_path]
-    if a.next_hop is not None:
-        out["next_hop"] = ", ".join(_next_hops(a.next_hop))
-    if a.med is not None:
-        out["med"] = a.med
-    if a.local_pref is not None:
-        out["local_pref"] = a.local_pref
-    if a.atomic_aggregate:
-        out["atomic_aggregate"] = True
-    if a.aggregator is not None:
-        asn, ident = a.aggregator
-        out["aggregator"] = {"asn": asn, "address": addr_to_str(ident)}
-    if a.communities:
-        out["communities"] = [_community(c) for c in a.communities]
-    if a.large_communities:
-        out["large_communities"] = [f"{x}:{y}:{z}" for x, y, z in a.large_communities]
-    if a.ext_communities:
-        out["extended_communities"] = [ext_community(e) for e in a.ext_communities]
-    if a.originator_id is not None:
-        out["originator_id"] = addr_to_str(a.originator_id)
-    if a.cluster_list:
-        out["cluster_list"] = [addr_to_str(c) for c in a.cluster_list]
-    if a.unknown:
-        out["unknown"] = [
-            {"code": code, "flags": flags, "value": value.hex()} for flags, code, value in a.unknown
-        ]
-    return out
-
-
 def _update(msg: Update) -> dict:
     out: dict[str, Any] = {
         "withdrawn": _prefixes(msg.withdrawn, AFI_IPV4),
@@ -184,7 +122,7 @@ def _update(msg: Update) -> dict:
         mp = msg.mp_reach
         attrs["mp_reach"] = {
             **_family(mp.afi, mp.safi),
-            "next_hops": _next_hops(mp.next_hop),
+            "next_hops": next_hops_text(mp.next_hop),
             "nlri": _prefixes(mp.nlri, mp.afi) if mp.afi in (AFI_IPV4, AFI_IPV6) else [],
         }
     if msg.mp_unreach is not None:

@@ -7,16 +7,8 @@ import yaml
 
 from .checks import describe
 from .errors import ConfigError, Invalid
-from .schema import (
-    VALIDATORS,
-    Config,
-    Neighbor,
-    Sections,
-    Template,
-    _template_asn,
-    _TopTimers,
-    _unknown_key_reason,
-)
+from .fields import join_key, section
+from .schema import VALIDATORS, Config, Neighbor, Template, _template_asn, _TopTimers
 
 
 class _Located(Exception):
@@ -28,64 +20,16 @@ class _Located(Exception):
 
 
 def _join(prefix: str, suffix: str | None) -> str:
-    if not suffix:
-        return prefix
-    if not prefix or suffix.startswith("["):
-        return prefix + suffix
-    return f"{prefix}.{suffix}"
+    return join_key(prefix, suffix)
 
 
 def _section(cls: type, data: Any, path: str, outer: dict) -> Any:
-    """Parse the mapping ``data`` at key ``path`` into ``cls``.
-
-    ``outer`` holds the parsed values of the enclosing section, where inheriting keys find
-    their defaults.
-    """
-    if not isinstance(data, dict):
-        raise _Located(path, f"expected a mapping, got {describe(data)}")
-    # YAML key -> field (they differ where the YAML key is a Python keyword, e.g. import)
-    fields = {(f.metadata.get("yaml") or f.name): f for f in dataclasses.fields(cls)}
-    for name in data:
-        if name not in fields:
-            shown = name if isinstance(name, str) else repr(name)
-            raise _Located(_join(path, shown), _unknown_key_reason(name, fields))
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        meta = f.metadata
-        where = _join(path, name)
-        if name in data:
-            values[f.name] = _value(meta["check"], data[name], where, values, meta["uses"])
-        elif meta["inherit"] and f.name in outer:
-            values[f.name] = outer[f.name]
-        elif f.default is not dataclasses.MISSING:
-            values[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            values[f.name] = f.default_factory()
-        else:
-            raise _Located(where, "required key is missing")
-    obj = cls(**values)
-    validate = VALIDATORS.get(cls)
-    if validate is not None:
-        try:
-            validate(obj, frozenset(data))
-        except Invalid as e:
-            raise _Located(_join(path, e.key), e.reason)
-    return obj
-
-
-def _value(check, raw: Any, where: str, siblings: dict, uses: tuple[str, ...]) -> Any:
-    if isinstance(check, Sections):
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            raise _Located(where, f"expected a list, got {describe(raw)}")
-        return tuple(
-            _section(check.cls, item, f"{where}[{i}]", siblings) for i, item in enumerate(raw)
-        )
+    """Parse the mapping ``data`` at key ``path`` into ``cls`` (:func:`.fields.section`);
+    ``outer`` holds the parsed values of the enclosing section (inherited keys)."""
     try:
-        return check(raw, *(siblings[u] for u in uses))
+        return section(cls, data, outer, VALIDATORS)
     except Invalid as e:
-        raise _Located(_join(where, e.key), e.reason)
+        raise _Located(_join(path, e.key), e.reason) from None
 
 
 def parse(data: Any, file: str = "<string>") -> Config:

@@ -8,56 +8,19 @@ section's validator at the end of this module.
 
 import difflib
 import ipaddress
-from dataclasses import MISSING, dataclass, field
-from dataclasses import fields as dataclasses_fields
+from dataclasses import dataclass
 from typing import Any
+
+from bgpd.rib import filters
 
 from . import checks
 from .checks import FAMILIES, Checker, describe
 from .errors import Invalid
+from .fields import Sections, join_key, key, mapping_of, section, unknown_key_reason
 
 DEFAULT_CONTROL_SOCKET = "/run/bgpd/bgpd.sock"
 DEFAULT_HOLD_TIME = 90
 DEFAULT_CONNECT_RETRY = 30
-
-
-class Sections:
-    """A list of sub-sections (``listen``, ``neighbors``), each parsed as ``cls``."""
-
-    def __init__(self, cls: type) -> None:
-        self.cls = cls
-
-
-def key(
-    check: "Checker | Sections",
-    default: Any = MISSING,
-    *,
-    doc: str,
-    session: bool = False,
-    inherit: bool = False,
-    uses: tuple[str, ...] = (),
-    repr: bool = True,
-    name: str | None = None,
-):
-    """Declare a config key.
-
-    ``session``: changing it needs the BGP session to be re-established (see :mod:`.diff`).
-    ``inherit``: when absent, the value of the same key of the enclosing section is used.
-    ``uses``: keys of the same section, declared before this one, passed to ``check`` by name.
-    ``name``: the YAML key when it differs from the field name (``import`` is a keyword).
-    """
-    metadata = {
-        "check": check,
-        "doc": doc,
-        "session": session,
-        "inherit": inherit,
-        "uses": uses,
-        "yaml": name,
-    }
-    if isinstance(default, dict | list | set):
-        empty = type(default)
-        return field(default_factory=empty, metadata=metadata, repr=repr)
-    return field(default=default, metadata=metadata, repr=repr)
 
 
 # --- checkers that only make sense for one key ---------------------------------------------
@@ -153,7 +116,7 @@ def _metrics(value: Any) -> "Metrics | None":
         raise Invalid(f"expected {{address: ADDRESS, port: PORT}} or null, got {describe(value)}")
     for k in value:
         if k not in ("address", "port"):
-            raise Invalid(_unknown_key_reason(k, ("address", "port")), str(k))
+            raise Invalid(unknown_key_reason(k, ("address", "port")), str(k))
     out = {}
     for k, check in (("address", checks.ip_address), ("port", checks.integer(1, 65535))):
         if k in value:
@@ -217,7 +180,7 @@ def _add_path_directions(value: Any, where: str) -> tuple[bool, bool]:
         )
     for k in value:
         if k not in _ADD_PATH_DIRECTIONS:
-            raise Invalid(_unknown_key_reason(k, _ADD_PATH_DIRECTIONS), f"{prefix}{k}")
+            raise Invalid(unknown_key_reason(k, _ADD_PATH_DIRECTIONS), f"{prefix}{k}")
     out = []
     for direction in _ADD_PATH_DIRECTIONS:
         try:
@@ -240,7 +203,7 @@ def _add_path(value: Any, families: tuple[str, ...]) -> AddPath:
         if k in _ADD_PATH_DIRECTIONS:
             raise Invalid("write either {send, receive} or per family {ipv4: ..., ipv6: ...}", k)
         if k not in FAMILIES:
-            raise Invalid(_unknown_key_reason(k, FAMILIES + _ADD_PATH_DIRECTIONS), str(k))
+            raise Invalid(unknown_key_reason(k, FAMILIES + _ADD_PATH_DIRECTIONS), str(k))
         if k not in families:
             raise Invalid(f"{k} is not one of this neighbor's families {list(families)}", k)
         send, receive = _add_path_directions(v, k)
@@ -251,52 +214,7 @@ def _add_path(value: Any, families: tuple[str, ...]) -> AddPath:
     return AddPath(frozenset(send_fams), frozenset(receive_fams))
 
 
-def _unknown_key_reason(name: Any, known) -> str:
-    if not isinstance(name, str):
-        return f"keys must be strings, got {describe(name)}"
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    if close:
-        return f"unknown key (did you mean '{close[0]}'?)"
-    return f"unknown key (known keys: {', '.join(known)})"
-
-
 # --- kernel and host routes (bgpd/kernel, docs/kernel.md) -----------------------------------
-
-
-def _join_key(name: str, sub: str | None) -> str:
-    if not sub:
-        return name
-    return name + sub if sub.startswith("[") else f"{name}.{sub}"
-
-
-def _mapping_of(cls: type, validate=None) -> Checker:
-    """A checker for a mapping parsed into the frozen dataclass ``cls`` field by field, with
-    the same ``key(...)`` declarations, defaults and key paths as the sections above."""
-
-    def check(value: Any):
-        if not isinstance(value, dict):
-            raise Invalid(f"expected a mapping, got {describe(value)}")
-        fields = {(f.metadata.get("yaml") or f.name): f for f in dataclasses_fields(cls)}
-        for k in value:
-            if k not in fields:
-                raise Invalid(_unknown_key_reason(k, fields), str(k))
-        values: dict[str, Any] = {}
-        for name, f in fields.items():
-            if name in value:
-                try:
-                    values[f.name] = f.metadata["check"](
-                        value[name], *(values[u] for u in f.metadata["uses"])
-                    )
-                except Invalid as e:
-                    raise Invalid(e.reason, _join_key(name, e.key)) from None
-            elif f.default is MISSING and f.default_factory is MISSING:
-                raise Invalid("required key is missing", name)
-        obj = cls(**values)
-        if validate is not None:
-            validate(obj, frozenset(value))
-        return obj
-
-    return check
 
 
 def _list_of(check_item: Checker, what: str) -> Checker:
@@ -310,7 +228,7 @@ def _list_of(check_item: Checker, what: str) -> Checker:
             try:
                 out.append(check_item(item))
             except Invalid as e:
-                raise Invalid(e.reason, _join_key(f"[{i}]", e.key)) from None
+                raise Invalid(e.reason, join_key(f"[{i}]", e.key)) from None
         return tuple(out)
 
     return check
@@ -360,34 +278,34 @@ def _rt_protocol(value: Any) -> int:
 
 
 def _prefix_entries(value: Any) -> tuple[str, ...]:
-    """``["10.244.0.0/16 le 32", ...]``: the prefix-list grammar of docs/policy.md."""
-    from bgpd.policy import PolicyError
-    from bgpd.policy.values import parse_prefix_entry
-
+    """``["10.244.0.0/16 le 32", ...]``: the prefix-list grammar (bgpd/rib/filters.py)."""
     if not isinstance(value, list):
         raise Invalid(f"expected a list of prefixes like '10.0.0.0/8 le 32', got {describe(value)}")
     out = []
     for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise Invalid(
+                f"expected a prefix like '10.0.0.0/8 le 32', got {describe(item)}", f"[{i}]"
+            )
         try:
-            parse_prefix_entry(item, f"[{i}]")
-        except PolicyError as e:
-            raise Invalid(e.reason, f"[{i}]") from None
+            filters.parse_prefix_entry(item)
+        except ValueError as e:
+            raise Invalid(str(e), f"[{i}]") from None
         out.append(" ".join(item.split()))
     return tuple(out)
 
 
 def _interface_globs(value: Any) -> tuple[str, ...]:
     """``["-cali*", "-kube-ipvs*", "*"]``: ordered globs, the first match decides."""
-    from bgpd.policy import PolicyError
-    from bgpd.policy.values import parse_interface_glob
-
     if not isinstance(value, list) or not value:
         raise Invalid(f"expected a non-empty list of interface globs, got {describe(value)}")
     for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise Invalid(f"expected an interface name or glob, got {describe(item)}", f"[{i}]")
         try:
-            parse_interface_glob(item, f"[{i}]")
-        except PolicyError as e:
-            raise Invalid(e.reason, f"[{i}]") from None
+            filters.parse_interface_glob(item)
+        except ValueError as e:
+            raise Invalid(str(e), f"[{i}]") from None
     return tuple(v.strip() for v in value)
 
 
@@ -467,13 +385,13 @@ class HostRoutes:
     """``host_routes``: routes from the host into the RIB (docs/kernel.md)."""
 
     kernel: HostKernelRoutes | None = key(
-        checks.optional(_mapping_of(HostKernelRoutes)), None, doc="learn kernel routes"
+        checks.optional(mapping_of(HostKernelRoutes)), None, doc="learn kernel routes"
     )
     connected: HostConnected | None = key(
-        checks.optional(_mapping_of(HostConnected)), None, doc="learn connected networks"
+        checks.optional(mapping_of(HostConnected)), None, doc="learn connected networks"
     )
     static: tuple[StaticRoute, ...] = key(
-        _list_of(_mapping_of(StaticRoute, _check_static), "static routes"),
+        _list_of(mapping_of(StaticRoute, _check_static), "static routes"),
         (),
         doc="static routes",
     )
@@ -653,16 +571,11 @@ class GracefulRestart:
 
 
 def _graceful_restart(value: Any) -> "GracefulRestart | None":
-    from .loader import _Located, _section
-
     if value is None or value is False:
         return None
     if value is True:
         value = {}
-    try:
-        return _section(GracefulRestart, value, "", {})
-    except _Located as e:
-        raise Invalid(e.reason, e.key) from None
+    return section(GracefulRestart, value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -707,10 +620,10 @@ class Config:
     )
 
     kernel: Kernel | None = key(
-        checks.optional(_mapping_of(Kernel)), None, doc="install routes into the kernel"
+        checks.optional(mapping_of(Kernel)), None, doc="install routes into the kernel"
     )
     host_routes: HostRoutes | None = key(
-        checks.optional(_mapping_of(HostRoutes, _check_host_routes)),
+        checks.optional(mapping_of(HostRoutes, _check_host_routes)),
         None,
         doc="kernel, connected and static routes into the RIB",
     )

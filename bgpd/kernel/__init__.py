@@ -8,14 +8,21 @@ asyncio parts; :mod:`.service` puts them together for the speaker.
 """
 
 from .fib import FibWriter
-from .learn import HostRoutes, HostWatcher, InterfaceFilter, PrefixFilter, StaticRoute
+from .learn import (
+    HostRoutes,
+    HostWatcher,
+    InterfaceFilter,
+    LocRibSink,
+    PrefixFilter,
+    RouteSink,
+    StaticRoute,
+)
 from .routes import FibSettings, HostRoute, HostSource, KernelRoute, Unresolved
-from .service import RT_TABLES, Kernel, KernelSettings
+from .service import Kernel, KernelSettings
 from .state import HostState
 from .translate import translate
 
 __all__ = [
-    "RT_TABLES",
     "FibSettings",
     "FibWriter",
     "HostRoute",
@@ -27,7 +34,9 @@ __all__ = [
     "Kernel",
     "KernelRoute",
     "KernelSettings",
+    "LocRibSink",
     "PrefixFilter",
+    "RouteSink",
     "StaticRoute",
     "Unresolved",
     "translate",

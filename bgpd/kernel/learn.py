@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fnmatch
 import ipaddress
-import re
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import structlog
 
+from bgpd.rib.filters import InterfaceGlobs, PrefixList
 from bgpd.wire import AttrSet, intern
-from bgpd.wire.constants import ORIGIN_IGP
+from bgpd.wire.constants import AFI_IPV4, AFI_IPV6, ORIGIN_IGP
 
 from .netlink import (
     HOST_GROUPS,
@@ -78,90 +76,24 @@ STATIC_TYPES = {
 # Source indexes of the host sources (neighbors count up from 1, ``networks`` is 0): they key
 # the export caches, so they must differ from every other source's.
 KERNEL_INDEX, CONNECTED_INDEX, STATIC_INDEX = -1, -2, -3
-_MAX_BITS = {AF_INET: 32, AF_INET6: 128}
+AFI_OF_AF = {AF_INET: AFI_IPV4, AF_INET6: AFI_IPV6}
 
 
 # --- filters -------------------------------------------------------------------------------------
 
 
 class PrefixFilter:
-    """``["10.244.0.0/16 le 32", "192.0.2.0/24", "2001:db8::/32 ge 48 le 64"]``: a route
-    matches an entry when its first ``L`` bits equal the entry's network (``/L``) and its
-    length lies in ``ge..le`` (default: exactly ``L``; ``le`` alone: ``L..le``; ``ge`` alone:
-    ``ge..max``), the grammar of the policy language's prefix lists."""
+    """Which kernel routes are learned: a prefix list (bgpd/rib/filters.py) asked with the
+    kernel's address family (``AF_INET``/``AF_INET6``)."""
 
     def __init__(self, entries) -> None:
-        self.entries: list[tuple[int, int, int, int, int]] = []  # af, L, top bits, ge, le
-        for text in entries:
-            self.entries.append(parse_prefix_entry(text))
+        self.plist = PrefixList(entries)
 
     def __call__(self, af: int, prefix: bytes) -> bool:
-        plen = prefix[0]
-        value = int.from_bytes(prefix[1:], "big")
-        nbits = (len(prefix) - 1) << 3
-        for eaf, length, bits, ge, le in self.entries:
-            if (
-                eaf == af
-                and ge <= plen <= le
-                and length <= plen
-                and (value >> (nbits - length) if length else 0) == bits
-            ):
-                return True
-        return False
+        return self.plist(AFI_OF_AF[af], prefix)
 
 
-def parse_prefix_entry(text: str) -> tuple[int, int, int, int, int]:
-    words = str(text).split()
-    net = ipaddress.ip_network(words[0], strict=True)
-    af = AF_INET if net.version == 4 else AF_INET6
-    top = _MAX_BITS[af]
-    length = net.prefixlen
-    bounds = {}
-    rest = words[1:]
-    if len(rest) % 2:
-        raise ValueError(f"{text!r}: expected 'PREFIX [ge N] [le M]'")
-    for k in range(0, len(rest), 2):
-        word, num = rest[k].lower(), rest[k + 1]
-        if word not in ("ge", "le") or not num.isdigit() or not length <= int(num) <= top:
-            raise ValueError(f"{text!r}: bad {rest[k]} {num}")
-        bounds[word] = int(num)
-    ge = bounds.get("ge", length)
-    le = bounds.get("le", top if "ge" in bounds else length)
-    if ge > le:
-        raise ValueError(f"{text!r}: le {le} is less than ge {ge}")
-    bits = int(net.network_address) >> (top - length) if length else 0
-    return af, length, bits, ge, le
-
-
-class InterfaceFilter:
-    """Ordered interface globs: the first that matches decides (``-glob`` excludes); no match
-    excludes, except that a list made only of exclusions ends with an implicit ``*`` (the
-    rule of the policy language's ``interface`` match)."""
-
-    def __init__(self, globs) -> None:
-        self.rules = []
-        for g in globs:
-            g = str(g).strip()
-            include = not g.startswith("-")
-            pattern = g if include else g[1:].strip()
-            self.rules.append((include, re.compile(fnmatch.translate(pattern))))
-        self.fallback = all(not inc for inc, _rx in self.rules)
-        self._seen: dict = {}
-
-    def __call__(self, name: str | None) -> bool:
-        if name is None:
-            return False
-        r = self._seen.get(name)
-        if r is None:
-            if len(self._seen) > 4096:
-                self._seen.clear()  # pod interfaces come and go
-            r = self.fallback
-            for include, rx in self.rules:
-                if rx.match(name):
-                    r = include
-                    break
-            self._seen[name] = r
-        return r
+InterfaceFilter = InterfaceGlobs  # which interfaces' networks are learned, in order
 
 
 class StaticRoute(NamedTuple):
@@ -177,23 +109,57 @@ class StaticRoute(NamedTuple):
 # --- the host sources -------------------------------------------------------------------------
 
 
+class RouteSink(Protocol):
+    """Where host routes go: the route engine (:class:`bgpd.rde.Rde`, through the daemon)
+    or, for tests and tools, the Loc-RIBs themselves (:class:`LocRibSink`). ``families`` is
+    the set of families it carries; :meth:`commit` ends a batch of changes."""
+
+    families: frozenset
+
+    def announce(self, source, family, prefixes, attrs) -> None: ...
+
+    def withdraw(self, source, family, prefixes) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class LocRibSink:
+    """A :class:`RouteSink` writing straight into ``locs`` (family -> LocRib)."""
+
+    def __init__(self, locs: dict, on_commit=None) -> None:
+        self.locs = locs
+        self.families = frozenset(locs)
+        self.on_commit = on_commit
+
+    def announce(self, source, family, prefixes, attrs) -> None:
+        self.locs[family].announce(source, prefixes, attrs)
+
+    def withdraw(self, source, family, prefixes) -> None:
+        self.locs[family].withdraw(source, prefixes)
+
+    def commit(self) -> None:
+        for loc in self.locs.values():
+            loc.commit()
+        if self.on_commit is not None:
+            self.on_commit()
+
+
 class HostRoutes:
     """The kernel, connected and static sources, and the host state behind them."""
 
     def __init__(
         self,
-        locs: dict,
+        routes: RouteSink,
         *,
         state: HostState | None = None,
         settings: FibSettings | None = None,
         kernel_prefixes: PrefixFilter | None = None,
         interfaces: InterfaceFilter | None = None,
         static=(),
-        commit: Callable[[], None] | None = None,
         local_as: int = 0,
     ) -> None:
         settings = settings or FibSettings()
-        self.locs = locs  # family -> LocRib
+        self.routes = routes
         self.state = state or HostState(settings.table)
         self.settings = settings
         self.kernel_prefixes = kernel_prefixes
@@ -203,7 +169,6 @@ class HostRoutes:
         self.static = HostSource("static", STATIC_INDEX, local_as)
         self.attrs = intern(AttrSet(origin=ORIGIN_IGP, as_path=()))
         self.static_routes = [_static_route(s) for s in static]
-        self.commit = commit
         self.fib = None  # the FibWriter, told about host state changes
         self._touched: set = set()  # (af, dst) of kernel routes to look at again
         self._flushed: set = set()
@@ -224,19 +189,19 @@ class HostRoutes:
 
     def _set(self, src: HostSource, af: int, prefix: bytes, route: HostRoute | None) -> bool:
         fam = FAMILY_OF_AF[af]
-        loc = self.locs.get(fam)
-        if loc is None:
+        sink = self.routes
+        if fam not in sink.families:
             return False
         routes = src.routes[fam]
         old = routes.get(prefix)
         if old == route:
             return False
         if old is not None:
-            loc.withdraw(src, [prefix])
+            sink.withdraw(src, fam, [prefix])
             del routes[prefix]
         if route is not None:
             routes[prefix] = route
-            loc.announce(src, [prefix], self.attrs)
+            sink.announce(src, fam, [prefix], self.attrs)
         return True
 
     def load_static(self) -> None:
@@ -254,11 +219,7 @@ class HostRoutes:
         self._commit()
 
     def _commit(self) -> None:
-        if self.commit is not None:
-            self.commit()
-        else:
-            for loc in self.locs.values():
-                loc.commit()
+        self.routes.commit()
 
     def _learn_kernel(self, af: int, dst: bytes) -> None:
         want = None

@@ -3,27 +3,33 @@
 :class:`Kernel` builds, from the ``kernel:`` and ``host_routes:`` config sections
 (:class:`KernelSettings`), the host sources (:class:`~.learn.HostRoutes`), the netlink
 watcher that feeds them (:class:`~.learn.HostWatcher`) and the FIB writer
-(:class:`~.fib.FibWriter`), and decides when the initial convergence is done: End-of-RIB from
-every neighbor that was expected up, or ``sweep_timeout`` seconds after start.
+(:class:`~.fib.FibWriter`). When the initial convergence is done (End-of-RIB from every
+neighbor expected up, or ``sweep_timeout`` seconds after start: the route engine decides,
+bgpd/rde/graceful.py), the daemon calls :meth:`Kernel.converged` and the writer sweeps what a
+previous run left installed and nobody confirmed.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from .fib import FibWriter
-from .learn import HostRoutes, HostWatcher, InterfaceFilter, PrefixFilter, StaticRoute
+from .learn import (
+    HostRoutes,
+    HostWatcher,
+    InterfaceFilter,
+    LocRibSink,
+    PrefixFilter,
+    RouteSink,
+    StaticRoute,
+)
 from .netlink import RouteSocket
 from .routes import FibSettings, HostSource
 from .state import HostState
 
 log = structlog.get_logger("bgpd.kernel")
-
-RT_TABLES = {"main": 254, "local": 255, "default": 253}
 
 
 @dataclass(frozen=True)
@@ -88,16 +94,17 @@ class Kernel:
         locs: dict,
         settings: KernelSettings,
         *,
-        commit: Callable[[], None] | None = None,
+        routes: RouteSink | None = None,
         accept=None,
         local_as: int = 0,
-        neighbors=(),
     ) -> None:
+        """``locs``: the Loc-RIBs the FIB writer installs from (as their listener);
+        ``routes``: where host routes go (default: straight into ``locs``)."""
         self.settings = settings
         fs = FibSettings(settings.table, settings.protocol, settings.metric)
         self.state = HostState(settings.table)
         self.host = HostRoutes(
-            locs,
+            routes if routes is not None else LocRibSink(locs),
             state=self.state,
             settings=fs,
             kernel_prefixes=(
@@ -109,17 +116,12 @@ class Kernel:
                 InterfaceFilter(settings.interfaces) if settings.interfaces is not None else None
             ),
             static=settings.static,
-            commit=commit,
             local_as=local_as,
         )
         self.locs = locs
         self.accept = accept
         self.fib: FibWriter | None = None
         self.watcher: HostWatcher | None = None
-        self.expected = set(neighbors)  # names whose End-of-RIB we wait for
-        self._eor: dict = {}
-        self._done: set = set()
-        self._timer: asyncio.TimerHandle | None = None
         self.converged_reason: str | None = None
 
     @property
@@ -128,7 +130,6 @@ class Kernel:
 
     async def start(self) -> None:
         s = self.settings
-        loop = asyncio.get_running_loop()
         channel = None
         try:
             if s.fib and s.install:
@@ -154,13 +155,6 @@ class Kernel:
         except BaseException:
             await self.close()
             raise
-        if self.fib is not None:
-            if not self.expected:
-                self.converged("no neighbors to wait for")
-            else:
-                self._timer = loop.call_later(
-                    s.sweep_timeout, self.converged, f"{s.sweep_timeout:g} s after start"
-                )
         log.info(
             "kernel started",
             install=self.fib is not None,
@@ -171,30 +165,12 @@ class Kernel:
             static=len(s.static),
         )
 
-    def end_of_rib(self, name: str, family, families) -> None:
-        """Neighbor ``name`` sent End-of-RIB for ``family`` (of its negotiated ``families``)."""
-        if self.converged_reason is not None:
-            return
-        seen = self._eor.setdefault(name, set())
-        seen.add(family)
-        if seen >= set(families):
-            self._done.add(name)
-        if self.expected <= self._done:
-            self.converged("End-of-RIB from every neighbor")
-
-    @property
-    def waiting_for_eor(self) -> bool:
-        return self.fib is not None and self.converged_reason is None
-
     def converged(self, reason: str = "") -> None:
         """The initial convergence is done: sweep what a previous run left and nobody
         confirmed."""
         if self.converged_reason is not None:
             return
         self.converged_reason = reason or "done"
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self.fib is not None:
             log.info("kernel: initial convergence", reason=self.converged_reason)
             self.fib.initial_convergence_done()
@@ -223,9 +199,6 @@ class Kernel:
         return out
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self.watcher is not None:
             await self.watcher.close()
             self.watcher = None

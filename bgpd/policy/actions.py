@@ -11,7 +11,7 @@ in the input set's ``cache`` under a key holding exactly those, so a block runs 
 import itertools
 from collections.abc import Callable
 
-from bgpd.wire.attrs import SAME, AttrSet
+from bgpd.wire.attrs import AttrSet
 from bgpd.wire.constants import AS_SEQUENCE
 
 from .match import CommunityPatterns, LargeCommunityPatterns
@@ -123,13 +123,7 @@ def build(steps: list[Step], uses_local_as: bool, uses_next_hop_self: bool):
         return attrs.replace(**changes) if changes else attrs
 
     def remember(attrs: AttrSet, route, key) -> AttrSet:
-        cache = attrs.cache
-        r = cache.get(key)
-        if r is None:
-            r = compute(attrs, route)
-            cache[key] = SAME if r is attrs else r
-            return r
-        return attrs if r is SAME else r
+        return attrs.memo(key, compute, route)
 
     if uses_local_as and uses_next_hop_self:
 
@@ -152,12 +146,6 @@ def build(steps: list[Step], uses_local_as: bool, uses_next_hop_self: bool):
         key = ("policy", "set", serial)
 
         def apply(attrs, route):
-            cache = attrs.cache
-            r = cache.get(key)
-            if r is None:
-                r = compute(attrs, route)
-                cache[key] = SAME if r is attrs else r
-                return r
-            return attrs if r is SAME else r
+            return attrs.memo(key, compute, route)
 
     return apply

@@ -3,7 +3,7 @@
 import itertools
 from collections.abc import Callable
 
-from bgpd.wire.attrs import SAME, AttrSet
+from bgpd.wire.attrs import AttrSet
 
 from .match import Condition, memo
 
@@ -13,7 +13,6 @@ NEXT = "next"
 
 _ACTIONS = {ACCEPT: ACCEPT, REJECT: REJECT, NEXT: NEXT}
 _uid = itertools.count(1)
-_MISS = object()
 
 
 class RouteInfo:
@@ -149,13 +148,7 @@ class Policy:
         if not self.attr_only:
             return self.evaluate(attrs, prefix, family, route)
         key = ("policy", self.uid, cache_key, route.local_as, route.next_hop_self)
-        cache = attrs.cache
-        r = cache.get(key, _MISS)
-        if r is _MISS:
-            r = self.evaluate(attrs, prefix, family, route)
-            cache[key] = SAME if r is attrs else r
-            return r
-        return attrs if r is SAME else r
+        return attrs.memo(key, self.evaluate, prefix, family, route)
 
     def explain(self, attrs: AttrSet, prefix: bytes, family, route: RouteInfo):
         """``(result, steps)``: the verdict and, per term tried, a dict saying whether it
@@ -219,13 +212,7 @@ class PolicyChain:
                     return None
             return attrs
         key = ("policy", self.uid, cache_key, route.local_as, route.next_hop_self)
-        cache = attrs.cache
-        r = cache.get(key, _MISS)
-        if r is _MISS:
-            r = self.evaluate(attrs, prefix, family, route)
-            cache[key] = SAME if r is attrs else r
-            return r
-        return attrs if r is SAME else r
+        return attrs.memo(key, self.evaluate, prefix, family, route)
 
     def explain(self, attrs: AttrSet, prefix: bytes, family, route: RouteInfo):
         steps = []

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Callable
 from typing import NamedTuple
 
+from bgpd.rib.filters import InterfaceGlobs, PrefixList
 from bgpd.wire.constants import AFI_IPV4, AFI_IPV6
 
 from .values import MAX_LEN, PrefixEntry, as_path_text
@@ -41,11 +42,7 @@ def memo(test: Test) -> Test:
     key = ("policy", "cond", next(_memo_serial))
 
     def remembered(attrs, prefix, family, route) -> bool:
-        cache = attrs.cache
-        r = cache.get(key)
-        if r is None:
-            r = cache[key] = test(attrs, prefix, family, route)
-        return r
+        return attrs.memo(key, test, prefix, family, route)
 
     return remembered
 
@@ -71,50 +68,11 @@ ORDER = (
 
 
 def prefix_test(entries: list[PrefixEntry]) -> Test:
-    """Any-of over prefix-list entries, on the wire-format prefix.
-
-    Entries are indexed per family by their length ``L``, then by the top ``L`` bits of their
-    network, giving a bit mask of the accepted route lengths (bit ``n`` set: length ``n`` is
-    within some entry's ``ge..le``). A route of length ``plen`` is tested at each distinct
-    ``L <= plen``: shift its address to ``L`` bits, look the value up, test bit ``plen``.
-    The cost grows with the number of distinct entry lengths, not the number of entries.
-    """
-    index: dict[int, dict[int, dict[int, int]]] = {}
-    for e in entries:
-        by_value = index.setdefault(e.afi, {}).setdefault(e.length, {})
-        mask = 0
-        for n in range(e.ge, e.le + 1):
-            mask |= 1 << n
-        by_value[e.value] = by_value.get(e.value, 0) | mask
-    levels = {
-        afi: tuple((length, by_len[length]) for length in sorted(by_len))
-        for afi, by_len in index.items()
-    }
-    lengths = {}  # afi -> mask of every length any entry accepts: a one-step reject
-    for afi, lv in levels.items():
-        m = 0
-        for _length, table in lv:
-            for v in table.values():
-                m |= v
-        lengths[afi] = m
-    get_levels = levels.get
-    get_lengths = lengths.get
-    from_bytes = int.from_bytes
+    """Any-of over prefix-list entries, on the wire-format prefix (bgpd/rib/filters.py)."""
+    plist = PrefixList(entries)
 
     def test(attrs, prefix, family, route) -> bool:
-        afi = family[0]
-        plen = prefix[0]
-        if not (get_lengths(afi, 0) >> plen) & 1:
-            return False
-        bits = (len(prefix) - 1) << 3
-        r = from_bytes(prefix[1:], "big")
-        for length, table in get_levels(afi):
-            if length > plen:
-                return False
-            m = table.get(r >> (bits - length))
-            if m is not None and (m >> plen) & 1:
-                return True
-        return False
+        return plist(family[0], prefix)
 
     return test
 
@@ -232,15 +190,16 @@ class LargeCommunityPatterns:
 # --- AS path, origin, next hop --------------------------------------------------------------
 
 
+def _as_path_text(attrs) -> str:
+    return as_path_text(attrs.as_path)
+
+
 def as_path_test(regexes) -> Test:
     """Any regex found (``re.search``) in the AS path text, rendered once per attribute set."""
     searches = tuple(r.search for r in regexes)
 
     def test(attrs, prefix, family, route) -> bool:
-        cache = attrs.cache
-        text = cache.get(AS_PATH_TEXT)
-        if text is None:
-            text = cache[AS_PATH_TEXT] = as_path_text(attrs.as_path)
+        text = attrs.memo(AS_PATH_TEXT, _as_path_text)
         for search in searches:  # noqa: SIM110
             if search(text) is not None:
                 return True
@@ -325,30 +284,7 @@ def neighbor_test(networks: list) -> Test:
 
 
 def interface_test(rules: list) -> Test:
-    """Globs over ``route.interface``; the first rule that matches decides (an exclusion
-    ``-glob`` rejects, an inclusion accepts); when none matches the route is not matched, except
-    that a list of exclusions only ends with an implicit ``*``. Routes without an interface
-    never match. Verdicts are remembered per interface name."""
-    rules = list(rules)
-    fallback = all(not include for include, _rx in rules)
-    seen: dict = {}
-
-    def decide(name: str | None) -> bool:
-        if name is None:
-            return False
-        for include, rx in rules:
-            if rx.match(name):
-                return include
-        return fallback
-
-    def test(attrs, prefix, family, route) -> bool:
-        name = route.interface
-        try:
-            return seen[name]
-        except KeyError:
-            if len(seen) >= SEEN_LIMIT:
-                seen.clear()  # pod interfaces come and go: keep the memo bounded
-            result = seen[name] = decide(name)
-            return result
-
-    return test
+    """Globs over ``route.interface``, in order (bgpd/rib/filters.py); routes without an
+    interface never match."""
+    globs = InterfaceGlobs(rules)
+    return lambda attrs, prefix, family, route: globs(route.interface)

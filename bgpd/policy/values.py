@@ -5,11 +5,11 @@ Everything here turns config text into plain ints, tuples and compiled regexes, 
 results never parse text or build ``ipaddress`` objects while evaluating a route.
 """
 
-import fnmatch
 import ipaddress
 import re
-from typing import NamedTuple
 
+from bgpd.rib import filters
+from bgpd.rib.filters import MAX_LEN, PrefixEntry
 from bgpd.wire.constants import (
     AFI_IPV4,
     AFI_IPV6,
@@ -23,7 +23,7 @@ from bgpd.wire.constants import (
 
 from .errors import PolicyError
 
-MAX_LEN = {AFI_IPV4: 32, AFI_IPV6: 128}
+__all__ = ["MAX_LEN", "PrefixEntry"]  # re-exported: the policy's own names for them
 FAMILY_TEXT = {AFI_IPV4: "IPv4", AFI_IPV6: "IPv6"}
 
 # Well-known communities (RFC 1997 and later registrations) by the names the config accepts.
@@ -88,17 +88,6 @@ def need_int(value, path: str, lo: int, hi: int, what: str = "an integer") -> in
 # --- prefixes and addresses -----------------------------------------------------------------
 
 
-class PrefixEntry(NamedTuple):
-    """One prefix-list entry: routes of family ``afi`` whose first ``length`` bits equal
-    ``value`` and whose own length lies in ``ge..le``."""
-
-    afi: int
-    length: int
-    value: int  # the top ``length`` bits of the network address, as an int
-    ge: int
-    le: int
-
-
 def parse_network(text: str, path: str, what: str = "prefix"):
     """An ``ipaddress`` network from ``"P/L"`` or a bare address (a host route)."""
     try:
@@ -119,37 +108,12 @@ def network_bits(net) -> tuple[int, int, int]:
 
 
 def parse_prefix_entry(value, path: str) -> PrefixEntry:
-    """``"P"`` (exact), ``"P ge N"``, ``"P le M"`` or ``"P ge N le M"``."""
+    """``"P"`` (exact), ``"P ge N"``, ``"P le M"`` or ``"P ge N le M"`` (bgpd/rib/filters.py)."""
     text = need_str(value, path, "a prefix like '10.0.0.0/8 ge 24 le 32'")
-    words = text.split()
-    net = parse_network(words[0], path)
-    afi, length, bits = network_bits(net)
-    top = MAX_LEN[afi]
-    bounds: dict[str, int] = {}
-    rest = words[1:]
-    if len(rest) % 2:
-        raise PolicyError(path, f"{text!r}: expected 'PREFIX [ge N] [le M]'")
-    for k in range(0, len(rest), 2):
-        word, num = rest[k].lower(), rest[k + 1]
-        if word not in ("ge", "le"):
-            raise PolicyError(path, f"{text!r}: unknown word {rest[k]!r} (expected ge or le)")
-        if word in bounds:
-            raise PolicyError(path, f"{text!r}: {word} given twice")
-        if not num.isdigit():
-            raise PolicyError(path, f"{text!r}: {word} needs a prefix length, got {num!r}")
-        n = int(num)
-        if not length <= n <= top:
-            raise PolicyError(
-                path,
-                f"{text!r}: {word} {n} is out of range for this {FAMILY_TEXT[afi]} prefix "
-                f"({length}..{top})",
-            )
-        bounds[word] = n
-    ge = bounds.get("ge", length)
-    le = bounds.get("le", top if "ge" in bounds else length)
-    if ge > le:
-        raise PolicyError(path, f"{text!r}: le {le} is less than ge {ge}")
-    return PrefixEntry(afi, length, bits, ge, le)
+    try:
+        return filters.parse_prefix_entry(text)
+    except ValueError as e:
+        raise PolicyError(path, str(e)) from None
 
 
 def parse_address(value, path: str, what: str = "an IP address") -> bytes:
@@ -287,8 +251,7 @@ def as_path_text(as_path) -> str:
 def parse_interface_glob(value, path: str) -> tuple[bool, re.Pattern]:
     """``"cali*"`` (include) or ``"-kube*"`` (exclude): ``(include, compiled glob)``."""
     text = need_str(value, path, "an interface name or glob")
-    include = not text.startswith("-")
-    glob = text if include else text[1:].strip()
-    if not glob:
-        raise PolicyError(path, f"{text!r}: nothing after '-'")
-    return include, re.compile(fnmatch.translate(glob))
+    try:
+        return filters.parse_interface_glob(text)
+    except ValueError as e:
+        raise PolicyError(path, str(e)) from None

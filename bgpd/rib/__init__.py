@@ -16,18 +16,6 @@ class Rib:
         self.loc: dict = {f: LocRib(f, self.cfg) for f in families}
         self.exporter = Exporter(self.loc)
 
-    def apply_update(self, source: Source, update) -> None:
-        """Apply one decoded UPDATE from ``source`` (withdrawals first, then announcements)."""
-        loc = self.loc
-        for fam, keys in update.unreach():
-            t = loc.get(fam)
-            if t is not None:
-                t.withdraw(source, keys)
-        for fam, attrs, keys in update.reach():
-            t = loc.get(fam)
-            if t is not None:
-                t.announce(source, keys, attrs)
-
     def flush(self, source: Source, families=None) -> None:
         for fam, t in self.loc.items():
             if families is None or fam in families:

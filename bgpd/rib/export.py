@@ -5,7 +5,8 @@ an :class:`ExportGroup`. A group keeps, per family, the set of prefixes whose ad
 changed (``pending``: prefix -> the best candidate before the change); nothing else. When its
 members can take more output, :meth:`ExportGroup.drain` reads the current Loc-RIB state for a
 batch of pending prefixes, computes the outgoing attribute set per (attribute set, source)
-through ``export_fn`` (cached by the caller on the set), buckets prefixes by outgoing set and
+through its export ``context`` (an :class:`ExportFn`, which caches its results on the set),
+buckets prefixes by outgoing set and
 packs each bucket once; the same bytes go to every member. A slow peer therefore costs memory
 bounded by the table, never a backlog, and the latest state always wins.
 
@@ -18,21 +19,30 @@ pending (the initial table, then End-of-RIB); once both it and the steady group 
 export context have nothing pending, it merges into that group.
 """
 
-from collections.abc import Callable
+from typing import Protocol
 
-from bgpd.wire import Context, end_of_rib, pack_announce, pack_withdraw
+from bgpd.wire import AttrSet, Context, end_of_rib, pack_announce, pack_withdraw
 
 from .source import Source
 from .table import Dest, LocRib, candidates_of
 
-ExportFn = Callable  # (group, source, attrs, prefix, family) -> AttrSet | None
+
+class ExportFn(Protocol):
+    """The export rules of a group: the set its members receive for a route from ``source``
+    (None: not sent). ``prefix_dependent``: the result depends on the prefix, not only on
+    (source, set), so one result is never reused for a run of prefixes. The route engine's
+    ``ExportContext`` is the one implementation (bgpd/rde/exports.py)."""
+
+    prefix_dependent: bool
+
+    def __call__(self, source: Source, attrs: AttrSet, prefix: bytes, family) -> AttrSet | None: ...
 
 
 class ExportGroup:
     __slots__ = (
         "key",
         "ctx",
-        "export_fn",
+        "context",
         "families",
         "members",
         "pending",
@@ -44,10 +54,10 @@ class ExportGroup:
         "__weakref__",
     )
 
-    def __init__(self, key, ctx: Context, export_fn: ExportFn, families, index: int = 0) -> None:
+    def __init__(self, key, ctx: Context, context: ExportFn, families, index: int = 0) -> None:
         self.key = key
         self.ctx = ctx
-        self.export_fn = export_fn
+        self.context = context
         self.families = tuple(families)
         self.members: list = []
         self.pending: dict = {f: {} for f in self.families}
@@ -57,8 +67,8 @@ class ExportGroup:
         # Messages a member gets once its initial table is out (End-of-RIB, or EoRR).
         self.trailer: dict = {}
         self.index = index
-        # export_fn's result depends on the prefix, not only on (source, attribute set)
-        self.prefix_dependent = False
+        # the context's result depends on the prefix, not only on (source, attribute set)
+        self.prefix_dependent = bool(getattr(context, "prefix_dependent", False))
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -134,7 +144,7 @@ class ExportGroup:
         reused without another lookup; buckets are keyed by object ids (C-level hashing).
         """
         table_get = loc.table.get
-        export = self.export_fn
+        export = self.context
         ctx = self.ctx
         buckets: dict = {}  # (id(out attrs), id(excluded member source)) -> [attrs, excl, prefixes]
         withdraws: dict = {}
@@ -169,7 +179,7 @@ class ExportGroup:
             if old is None and attrs is last_attrs and src is last_src and not prefix_dependent:
                 last_bucket.append(p)
                 continue
-            result = export(self, src, attrs, p, fam)
+            result = export(src, attrs, p, fam)
             if result is None:
                 if old is None:
                     last_src, last_attrs, last_bucket = src, attrs, skip
@@ -213,7 +223,7 @@ class ExportGroup:
     def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
         """ADD-PATH send: every candidate path goes out with a path id of its own."""
         table = loc.table
-        export = self.export_fn
+        export = self.context
         ctx = self.ctx
         adv = self.advertised[fam]
         buckets: dict = {}
@@ -224,7 +234,7 @@ class ExportGroup:
             for c in candidates_of(table.get(p)):
                 src = c.source
                 attrs = c.attrs_for(fam, p)
-                result = export(self, src, attrs, p, fam)
+                result = export(src, attrs, p, fam)
                 if result is None:
                     continue
                 pid = _path_id(c)
@@ -299,14 +309,14 @@ class Exporter:
         return list(self.steady.values()) + self.syncing
 
     def join(
-        self, member, key, ctx: Context, export_fn: ExportFn, families, trailer=None
+        self, member, key, ctx: Context, context: ExportFn, families, trailer=None
     ) -> ExportGroup:
         """``member`` (with .source, .writable) starts receiving its initial table.
 
         ``trailer`` is what it gets once the table is out: End-of-RIB per family by default.
         """
         self._index += 1
-        g = ExportGroup(key, ctx, export_fn, families, self._index)
+        g = ExportGroup(key, ctx, context, families, self._index)
         g.members.append(member)
         member.source.group = g
         g.full_sync(self.locribs)
@@ -318,7 +328,7 @@ class Exporter:
         return g
 
     def rejoin(
-        self, member, key, ctx, export_fn, families, trailer=None, resync: bool = False
+        self, member, key, ctx, context, families, trailer=None, resync: bool = False
     ) -> ExportGroup:
         """``member`` gets its table again (route refresh), keeping what was still pending.
 
@@ -327,7 +337,7 @@ class Exporter:
         """
         old = member.source.group
         self.leave(member)
-        g = self.join(member, key, ctx, export_fn, families, trailer)
+        g = self.join(member, key, ctx, context, families, trailer)
         if resync:
             for fam in g.families:
                 g.pending[fam] = dict.fromkeys(g.pending[fam], MAYBE)
@@ -408,7 +418,7 @@ class Exporter:
         """Move ``slow`` members out of ``g`` into a new group with the same state (what is
         pending, and for ADD-PATH what was sent); it merges back once both are idle."""
         self._index += 1
-        ng = ExportGroup(g.key, g.ctx, g.export_fn, g.families, self._index)
+        ng = ExportGroup(g.key, g.ctx, g.context, g.families, self._index)
         ng.prefix_dependent = g.prefix_dependent
         ng.pending = {f: dict(p) for f, p in g.pending.items()}
         ng.advertised = {f: {p: dict(d) for p, d in adv.items()} for f, adv in g.advertised.items()}

@@ -35,7 +35,6 @@ class Source:
         "group",
         "stale",
         "igp_cost",
-        "info",
         "paths",
         "tx_id",
         "__weakref__",
@@ -70,7 +69,6 @@ class Source:
         self.group = None  # the export group this source (as a neighbor) belongs to
         self.stale: dict = {}  # family -> set of stale keys (graceful restart)
         self.igp_cost = 0
-        self.info = None  # free slot for the speaker (its Neighbor object)
         self.paths: dict = {}  # path id -> Path, the candidates of an ADD-PATH source
         self.tx_id = next(_tx_ids)
 

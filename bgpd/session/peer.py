@@ -12,6 +12,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 import structlog
 
@@ -122,25 +124,39 @@ class _Conn(asyncio.Protocol):
         return name[0] if name else None
 
 
-class PeerSession:
-    """One configured (or dynamic) neighbor's session.
+class SessionHandler(TypingProtocol):
+    """What a session reports, to the daemon (bgpd/speaker/daemon.py), which forwards the
+    routing part to the route engine."""
 
-    ``handler`` receives: ``session_established(session)``, ``session_down(session, event)``,
-    ``updates_received(session, updates)``, ``route_refresh_received(session, rr)`` and
-    ``session_writable(session)``.
-    """
+    def session_established(self, session: "PeerSession") -> None: ...
+
+    def session_down(self, session: "PeerSession", event: ev.SessionDown) -> None: ...
+
+    def updates_received(self, session: "PeerSession", updates: list) -> None: ...
+
+    def route_refresh_received(self, session: "PeerSession", rr) -> None: ...
+
+    def session_writable(self, session: "PeerSession") -> None: ...
+
+
+class PeerSession:
+    """One configured (or dynamic) neighbor's session; it reports to ``handler`` (a
+    :class:`SessionHandler`). ``owner`` is whatever the handler wants back with each report
+    (the daemon's neighbor)."""
 
     def __init__(
         self,
         settings: SessionSettings,
         transport: Transport,
-        handler,
+        handler: SessionHandler,
         loop: asyncio.AbstractEventLoop | None = None,
         clock: Callable[[], float] = time.monotonic,
+        owner: Any = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.handler = handler
+        self.owner = owner
         self.loop = loop or asyncio.get_event_loop()
         self.clock = clock
         self.fsm = Protocol(settings)

@@ -17,7 +17,7 @@ List (treat-as-withdraw).
 
 import weakref
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .constants import (
     AS_CONFED_SEQUENCE,
@@ -97,6 +97,7 @@ _FIELDS = (
 # reference cycle, which only a full garbage collection frees (a churning peer's replaced
 # sets then pile up between collections; tests/faults/test_no_cycles.py).
 SAME = object()
+_MISS = object()  # AttrSet.memo: nothing cached under the key
 
 
 class AttrSet:
@@ -202,16 +203,25 @@ class AttrSet:
         values.update(changes)
         return intern(AttrSet(**values))
 
+    def memo(self, key, fn: Callable[..., Any], *args) -> Any:
+        """``fn(self, *args)`` computed once per ``key`` and remembered in :attr:`cache`.
+
+        The one memo of everything computed from a set alone (or from the set and what the
+        key names): import and export verdicts, derived sets, policy results. A result that
+        is the set itself is stored as :data:`SAME` (never the set: that would be a reference
+        cycle); None is a result like any other.
+        """
+        cache = self.cache
+        r = cache.get(key, _MISS)
+        if r is _MISS:
+            r = fn(self, *args)
+            cache[key] = SAME if r is self else r
+            return r
+        return self if r is SAME else r
+
     def derive(self, purpose, fn: Callable[["AttrSet"], "AttrSet"]) -> "AttrSet":
         """``fn(self)`` computed once per ``purpose`` (an export context) and cached here."""
-        cache = self.cache
-        try:
-            r = cache[purpose]
-            return self if r is SAME else r
-        except KeyError:
-            result = fn(self)
-            cache[purpose] = SAME if result is self else result
-            return result
+        return self.memo(purpose, fn)
 
     def with_next_hop(self, next_hop: bytes | None) -> "AttrSet":
         if next_hop == self.next_hop:

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bgpd.config import parse
 from bgpd.speaker import Speaker
+from bgpd.speaker.status import snapshot
 
 A, B = "127.0.0.141", "127.0.0.142"
 
@@ -78,29 +79,29 @@ async def pair():
 
 async def test_snapshot_and_metrics_of_an_established_session(pair):
     a, b = pair
-    assert a.cmd_health()["ready"] is False  # not Established yet, within the first 30 s
+    assert a.command("health")["ready"] is False  # not Established yet, within the first 30 s
     assert await _until(lambda: a.neighbors[B].session.established)
-    assert await _until(lambda: len(b.rib.loc[(1, 1)]) == 3 and len(a.rib.loc[(1, 1)]) == 3)
+    assert await _until(lambda: len(b.rde.rib.loc[(1, 1)]) == 3 and len(a.rde.rib.loc[(1, 1)]) == 3)
 
-    snap = a.snapshot()
+    snap = snapshot(a)
     (n,) = snap["neighbors"]
     assert n["address"] == B and n["asn"] == 65002 and n["state"] == "Established"
     assert n["enabled"] is True and n["dynamic"] is False
     # B sends its one IPv4 network; A advertises its two IPv4 and one IPv6 networks
     assert n["prefixes"] == {"received": 1, "accepted": 1, "advertised": 3}
-    assert a.cmd_show_neighbors(B)["neighbors"][0]["prefixes"] == n["prefixes"]
+    assert a.command("show_neighbors", address=B)["neighbors"][0]["prefixes"] == n["prefixes"]
     assert n["messages"]["in"]["open"] == 1 and n["messages"]["out"]["open"] == 1
     assert n["updates"]["out"] >= 1 and n["updates"]["in"] >= 1
     assert n["updates"]["in"] == n["messages"]["in"]["update"]
     assert snap["rib"] == {"ipv4": 3, "ipv6": 1}
     assert snap["fib"] is None  # no FIB writer
     assert snap["reloads"] == {"ok": 0, "error": 0, "last_timestamp": None, "last_result": None}
-    assert "prefixes" not in a.snapshot(prefixes=False)["neighbors"][0]
+    assert "prefixes" not in snapshot(a, prefixes=False)["neighbors"][0]
 
-    h = a.cmd_health()
+    h = a.command("health")
     assert (h["live"], h["ready"]) == (True, True)
     assert h["reason"] == "ready: 1 of 1 neighbors Established"
-    assert a.dispatch("health", {}) == h  # what the control socket answers
+    assert a.command("health") == h  # what the control socket answers
 
     url = f"http://127.0.0.1:{a.metrics.port}/metrics"
     body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
@@ -123,17 +124,17 @@ async def test_snapshot_and_metrics_of_an_established_session(pair):
     # The session goes down: a flap, and not ready any more (every neighbor, first 30 s).
     b.neighbors[A].session.stop()
     assert await _until(lambda: not a.neighbors[B].session.established)
-    snap = a.snapshot()
+    snap = snapshot(a)
     assert snap["neighbors"][0]["flaps"] == 1
     assert snap["neighbors"][0]["prefixes"]["advertised"] == 0
-    assert a.cmd_health()["ready"] is False
+    assert a.command("health")["ready"] is False
 
 
 async def test_reload_counts_reach_the_snapshot(pair, tmp_path):
     a, _ = pair
     a.config_path = str(tmp_path / "missing.yaml")
     assert a.reload()["ok"] is False
-    r = a.snapshot(prefixes=False)["reloads"]
+    r = snapshot(a, prefixes=False)["reloads"]
     assert (r["ok"], r["error"], r["last_result"]) == (0, 1, "error")
 
 
@@ -148,11 +149,8 @@ class FakeFib:
 
 async def test_fib_in_the_snapshot(tmp_path):
     s = Speaker(_cfg("10.0.0.9", 65009, A, 179, B, 65002, []), loop=asyncio.get_running_loop())
-    assert s.snapshot()["fib"] is None  # no FIB writer: the fib metrics are left out
-    s.fib = FakeFib()
-    assert s.snapshot()["fib"] == {"routes": 10, "sync_errors": 2}
-    s.fib = None
+    assert snapshot(s)["fib"] is None  # no FIB writer: the fib metrics are left out
     s.kernel = type("Kernel", (), {"fib": FakeFib()})()  # the kernel service holding it
-    assert s.snapshot()["fib"] == {"routes": 10, "sync_errors": 2}
+    assert snapshot(s)["fib"] == {"routes": 10, "sync_errors": 2}
     s.kernel.fib = None  # kernel service without route installation
-    assert s.snapshot()["fib"] is None
+    assert snapshot(s)["fib"] is None

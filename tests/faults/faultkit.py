@@ -49,7 +49,7 @@ __all__ = [
 def rib_view(speaker) -> dict:
     """``{(family, prefix): (path, ...)}`` for every Loc-RIB entry, paths in a fixed order."""
     out = {}
-    for entry in speaker.cmd_show_routes(limit=None)["routes"]:
+    for entry in speaker.command("show_routes", limit=None)["routes"]:
         paths = tuple(
             sorted(
                 tuple(sorted((k, _freeze(v)) for k, v in p.items() if k not in ("kernel",)))
@@ -63,7 +63,9 @@ def rib_view(speaker) -> dict:
 def adj_in_view(speaker, neighbor: str) -> dict:
     """``{(family, prefix): path}`` of one neighbor's Adj-RIB-In (``show routes received``)."""
     out = {}
-    for entry in speaker.cmd_show_routes(neighbor=neighbor, received=True, limit=None)["routes"]:
+    for entry in speaker.command("show_routes", neighbor=neighbor, received=True, limit=None)[
+        "routes"
+    ]:
         for p in entry["paths"]:
             key = (entry["family"], entry["prefix"], p.get("path_id"))
             out[key] = tuple(sorted((k, _freeze(v)) for k, v in p.items()))
@@ -154,7 +156,7 @@ async def clean_view(
 
 
 def _loc_count(speaker) -> int:
-    return sum(len(loc.table) for loc in speaker.rib.loc.values())
+    return sum(len(loc.table) for loc in speaker.rde.rib.loc.values())
 
 
 # --- leaks -----------------------------------------------------------------------------------

@@ -251,32 +251,35 @@ async def keepalives(peers, every: float = 5.0) -> None:
 def internal_state(speaker) -> dict:
     """What the speaker holds per session and could accumulate: export groups, the Loc-RIBs'
     listeners, export contexts, batches not committed, paused readers, neighbors."""
-    ex = speaker.rib.exporter
+    ex = speaker.rde.rib.exporter
     return {
         "steady_groups": len(ex.steady),
         "syncing_groups": len(ex.syncing),
         "pending": sum(g.pending_count() for g in ex.groups()),
         "trailers": sum(len(g.trailer) for g in ex.groups()),
         "members": sorted(m.address for g in ex.groups() for m in g.members),
-        "listeners": {str(f): len(loc.listeners) for f, loc in speaker.rib.loc.items()},
-        "uncommitted": sum(len(loc.touched) + len(loc.dirty) for loc in speaker.rib.loc.values()),
-        "export_contexts": len(speaker._targets),
-        "group_policies": len(speaker._group_policy),
-        "paused_readers": len(speaker._paused),
+        "listeners": {str(f): len(loc.listeners) for f, loc in speaker.rde.rib.loc.items()},
+        "uncommitted": sum(
+            len(loc.touched) + len(loc.dirty) for loc in speaker.rde.rib.loc.values()
+        ),
+        "export_contexts": len(speaker.rde.exports),
+        "export_holders": len(speaker.rde.exports.holders),
+        "paused_readers": len(speaker.rde.paused),
+        "peers": len(speaker.rde.peers),
         "neighbors": len(speaker.neighbors),
-        "dynamic_members": sum(len(m) for *_x, m in speaker._dynamic),
-        "stale": sum(len(n.source.stale) for n in speaker.neighbors.values()),
-        "gr_timers": sum(n.gr_timer is not None for n in speaker.neighbors.values()),
+        "dynamic_members": sum(len(m) for *_x, m in speaker.neighbors.dynamic),
+        "stale": sum(len(n.peer.source.stale) for n in speaker.neighbors.values()),
+        "gr_timers": sum(("gr", n.peer) in speaker.rde.timers for n in speaker.neighbors.values()),
         "foreign_candidates": foreign_candidates(speaker),
     }
 
 
 def foreign_candidates(speaker) -> int:
     """Loc-RIB candidates whose source is neither ours nor a current neighbor's."""
-    live = {id(n.source) for n in speaker.neighbors.values()} | {id(speaker.local)}
+    live = {id(n.peer.source) for n in speaker.neighbors.values()} | {id(speaker.rde.local)}
     return sum(
         id(c.source) not in live
-        for loc in speaker.rib.loc.values()
+        for loc in speaker.rde.rib.loc.values()
         for entry in loc.table.values()
         for c in candidates_of(entry)
     )
@@ -293,10 +296,10 @@ def dead_cache_entries(speaker) -> int:
     sets = {
         id(a): a
         for n in speaker.neighbors.values()
-        for adj in n.source.adj_in.values()
+        for adj in n.peer.source.adj_in.values()
         for a in adj.values()
     }
-    live = {n.index for n in speaker.neighbors.values()} | {speaker.local.index}
+    live = {n.peer.index for n in speaker.neighbors.values()} | {speaker.rde.local.index}
     dead = 0
     for a in sets.values():
         for k in a.cache:
@@ -316,7 +319,7 @@ def memory() -> tuple[int, int]:
 
 
 def exported_all(speaker) -> bool:
-    return not speaker.rib.exporter.has_work() and speaker._drain_handle is None
+    return not speaker.rde.rib.exporter.has_work() and not speaker.rde.wants_drain
 
 
 # --- a neighbor that flaps every 100 ms for a minute -----------------------------------------
@@ -536,9 +539,9 @@ async def test_peer_flapping_every_100ms_for_a_minute():
         await leaks.check(connections={FEEDER: 1, RECEIVER: 1, FLAPPER: 1}, allow_fds=2)
         state = internal_state(speaker)
         assert state == {**state0, "members": sorted([FEEDER, RECEIVER, FLAPPER])}, state
-        assert adj_in_view(speaker, FEEDER) and speaker.neighbors[FEEDER].received_count() == len(
-            FEED
-        )
+        assert adj_in_view(speaker, FEEDER) and speaker.neighbors[
+            FEEDER
+        ].peer.received_count() == len(FEED)
         # ... and memory does not grow with the number of flaps: from a sixth of the cycles
         # to the end, five times as many flaps as before, the process holds about the same.
         if samples:
@@ -709,7 +712,7 @@ async def test_200_sessions_drop_and_return_at_random():
                 node.kick.clear()
                 n = speaker.neighbors.get(node.address)
                 if n is not None:
-                    gone.append((node.address, weakref.ref(n), weakref.ref(n.source)))
+                    gone.append((node.address, weakref.ref(n), weakref.ref(n.peer.source)))
                 await node.down(r.choice(STYLES))
                 await asyncio.sleep(
                     r.choice((0, r.uniform(0, 0.5), r.uniform(0.5, 4), r.uniform(0.5, 4)))
@@ -737,7 +740,9 @@ async def test_200_sessions_drop_and_return_at_random():
         assert await until(
             lambda: (
                 exported_all(speaker)
-                and all(speaker.neighbors[n.address].received_count() == len(n.held) for n in nodes)
+                and all(
+                    speaker.neighbors[n.address].peer.received_count() == len(n.held) for n in nodes
+                )
             ),
             30,
         )
@@ -780,7 +785,7 @@ async def test_200_sessions_drop_and_return_at_random():
         # every neighbor of a session that ended is gone, those back are new ones
         assert sorted(n.address for n in dynamic()) == sorted(n.address for n in nodes)
         gc.collect()
-        current = {a: (n, n.source) for a, n in speaker.neighbors.items()}
+        current = {a: (n, n.peer.source) for a, n in speaker.neighbors.items()}
         alive = [
             (a, obj)
             for a, n, src in gone
@@ -833,14 +838,17 @@ async def test_sessions_that_come_and_go_leave_no_cached_results():
         block = attr_block(SHARED_HOP, 100, 0)  # both send the same attributes
         stays.send(update(block, P("10.1.0.0/24")))
         assert await until(lambda: len(receiver.view) == 1)
-        shared = speaker.neighbors["127.0.4.1"].source.adj_in[(1, 1)][P("10.1.0.0/24")]
+        shared = speaker.neighbors["127.0.4.1"].peer.source.adj_in[(1, 1)][P("10.1.0.0/24")]
         entries = len(shared.cache)
         for k in range(10):
             comes = await SinkPeer("127.0.4.2", address, port, ASN).connect()
             peers.append(comes)
             comes.send(update(block, P("10.2.0.0/24")))
             assert await until(lambda: len(receiver.view) == 2)
-            assert speaker.neighbors["127.0.4.2"].source.adj_in[(1, 1)][P("10.2.0.0/24")] is shared
+            assert (
+                speaker.neighbors["127.0.4.2"].peer.source.adj_in[(1, 1)][P("10.2.0.0/24")]
+                is shared
+            )
             await drop(comes, STYLES[k % len(STYLES)], rng)
             assert await until(
                 lambda: len(receiver.view) == 1 and "127.0.4.2" not in speaker.neighbors

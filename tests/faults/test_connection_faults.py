@@ -25,11 +25,11 @@ import structlog
 from faultkit import Leaks, RawPeer, clean_view, rib_view, speaker_config, start_speaker, until
 from hostile_peer import P, ibgp_route, message
 
+from bgpd.api.render import path_to_json
 from bgpd.fsm import State
 from bgpd.fsm import protocol as fsm_protocol
 from bgpd.session import peer as session_peer
 from bgpd.session import tcp
-from bgpd.speaker import _path_json
 from bgpd.wire import Context, Framer, Keepalive, Notification, Open, decode_message
 from bgpd.wire import prefix as pfx
 from bgpd.wire.capabilities import FourOctetAS, Multiprotocol, RouteRefresh
@@ -149,11 +149,11 @@ class Bed:
         return self.speaker.neighbors[address].session
 
     def loc_count(self) -> int:
-        return sum(len(loc.table) for loc in self.speaker.rib.loc.values())
+        return sum(len(loc.table) for loc in self.speaker.rde.rib.loc.values())
 
     def advertised(self) -> dict:
         """What the speaker says it sends the receiver: prefix -> path."""
-        routes = self.speaker.cmd_show_routes(neighbor=RECEIVER, advertised=True, limit=None)
+        routes = self.speaker.command("show_routes", neighbor=RECEIVER, advertised=True, limit=None)
         return {e["prefix"]: e["paths"][0] for e in routes["routes"]}
 
     def received(self) -> dict:
@@ -170,7 +170,7 @@ class Bed:
         out = {}
         for (fam, k), attrs in attrs_of.items():
             if id(attrs) not in rendered:
-                rendered[id(attrs)] = _path_json(attrs, None, "bgp", best=True)
+                rendered[id(attrs)] = path_to_json(attrs, None, "bgp", best=True)
             out[pfx.to_str(k, fam[0])] = rendered[id(attrs)]
         return out
 

@@ -36,7 +36,7 @@ async def test_replaced_attribute_sets_are_freed_without_the_garbage_collector()
         client = await RawPeer(CLIENT, SPEAKER, PORT, 65000).connect()
         ebgp = await RawPeer(EBGP, SPEAKER, PORT, 65009).connect()
         peers += [feeder, client, ebgp]
-        adj = speaker.neighbors[FEEDER].source.adj_in[IPV4_UNICAST]
+        adj = speaker.neighbors[FEEDER].peer.source.adj_in[IPV4_UNICAST]
         gc.collect()
         gc.disable()
         old = []

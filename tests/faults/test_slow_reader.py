@@ -65,8 +65,8 @@ async def test_slow_reader_catches_up_exactly():
         slow = await RawPeer(SLOW, SPEAKER, PORT, 65002, rcvbuf=4096).connect()
         peers += [feeder, fast, slow]
         assert await until(lambda: all(n.session.established for n in speaker.neighbors.values()))
-        assert await until(lambda: not speaker.rib.exporter.syncing)
-        groups = {a: n.source.group for a, n in speaker.neighbors.items()}
+        assert await until(lambda: not speaker.rde.rib.exporter.syncing)
+        groups = {a: n.peer.source.group for a, n in speaker.neighbors.items()}
         assert groups[SLOW] is groups[FAST]
         sock = speaker.neighbors[SLOW].session.conn.transport.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -94,9 +94,9 @@ async def test_slow_reader_catches_up_exactly():
             return {k: a[5][0] & 0xFFFF for k, a in peer_view(peer).items()}
 
         assert await until(lambda: meds(fast) == want, timeout=20, step=0.5), diff(meds(fast), want)
-        assert await until(lambda: groups[SLOW] is not speaker.neighbors[SLOW].source.group, 5), (
-            "the slow peer never left its group"
-        )
+        assert await until(
+            lambda: groups[SLOW] is not speaker.neighbors[SLOW].peer.source.group, 5
+        ), "the slow peer never left its group"
         assert slow.raw_received < 1 << 20
 
         slow.resume_reading()
@@ -105,7 +105,10 @@ async def test_slow_reader_catches_up_exactly():
         assert slow.notifications() == [] and fast.notifications() == []
         # Once idle again it merges back into the fast peer's group.
         assert await until(
-            lambda: speaker.neighbors[SLOW].source.group is speaker.neighbors[FAST].source.group,
+            lambda: (
+                speaker.neighbors[SLOW].peer.source.group
+                is speaker.neighbors[FAST].peer.source.group
+            ),
             timeout=10,
         )
 

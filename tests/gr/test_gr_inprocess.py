@@ -44,7 +44,7 @@ async def until(pred, timeout=15.0, step=0.02):
 
 
 def paths(speaker, prefix=PREFIX):
-    r = speaker.cmd_show_routes(prefix=prefix)["routes"]
+    r = speaker.command("show_routes", prefix=prefix)["routes"]
     return r[0]["paths"] if r else []
 
 
@@ -117,10 +117,10 @@ async def _stale_after_abort(start, **gr):
     a, port = await start(**gr)
     b = peer(port)
     b.start()
-    assert await until(lambda: paths(a) and not a.gr_restarting)
+    assert await until(lambda: paths(a) and not a.rde.restarting)
     b.abort()  # gone without a NOTIFICATION: a keeps the route, stale
     n = a.neighbors[B]
-    assert await until(lambda: n.gr_state == "restarting")
+    assert await until(lambda: n.peer.helper.state == "restarting")
     assert paths(a)[0]["stale"] is True
     return a, port, n
 
@@ -136,7 +136,7 @@ async def test_failed_connection_of_a_restarting_neighbor_keeps_its_stale_routes
         await asyncio.sleep(0.1)
     finally:
         bad.close()
-    assert n.gr_state == "restarting", "a connection that never came up ends nothing"
+    assert n.peer.helper.state == "restarting", "a connection that never came up ends nothing"
     p = paths(a)
     assert p and p[0]["stale"] is True, "the stale route must be kept"
     # The real restart: refreshed, End-of-RIB, no longer stale.
@@ -144,7 +144,9 @@ async def test_failed_connection_of_a_restarting_neighbor_keeps_its_stale_routes
     b2.start()
     try:
         assert await until(lambda: n.session.established)
-        assert await until(lambda: n.gr_state is None and paths(a) and not paths(a)[0]["stale"])
+        assert await until(
+            lambda: n.peer.helper.state is None and paths(a) and not paths(a)[0]["stale"]
+        )
     finally:
         b2.close()
 
@@ -156,12 +158,12 @@ async def test_stale_routes_timer_sweeps_what_no_end_of_rib_confirmed(helper):
     b2.start()
     try:
         assert await until(lambda: n.session.established)
-        assert await until(lambda: n.gr_state == "refreshing")
-        assert paths(a)[0]["stale"] is True and a.gr_in_progress
+        assert await until(lambda: n.peer.helper.state == "refreshing")
+        assert paths(a)[0]["stale"] is True and a.rde.gr_in_progress
         await asyncio.sleep(1.0)
         assert paths(a), "kept until stale_routes_time"
         assert await until(lambda: not paths(a), timeout=5)  # then swept
-        assert n.gr_state is None and not a.gr_in_progress
+        assert n.peer.helper.state is None and not a.rde.gr_in_progress
         assert paths(a, "10.97.0.0/24") and not paths(a, "10.97.0.0/24")[0]["stale"]
         assert n.session.established, "the session stays up"
     finally:
@@ -178,7 +180,7 @@ async def test_new_connection_while_established_is_the_peer_restarting(helper):
     b = peer(port)
     b.start()
     n = a.neighbors[B]
-    assert await until(lambda: paths(a) and not a.gr_restarting and n.session.established)
+    assert await until(lambda: paths(a) and not a.rde.restarting and n.session.established)
     # b dies silently: no FIN, no more KEEPALIVEs (a's hold timer would take 90 s).
     if b._timer is not None:
         b._timer.cancel()
@@ -190,7 +192,7 @@ async def test_new_connection_while_established_is_the_peer_restarting(helper):
     try:
         assert await until(lambda: b2.established, timeout=4), "b2 refused while b looks up"
         assert paths(a), "the route was kept across the restart"
-        assert await until(lambda: n.gr_state is None and not paths(a)[0]["stale"])
+        assert await until(lambda: n.peer.helper.state is None and not paths(a)[0]["stale"])
     finally:
         b2.close()
         b.conn.transport.abort()
@@ -224,7 +226,7 @@ async def test_selection_deferral_timer_ends_our_restart_when_a_neighbor_never_c
         b = Speaker(config("10.0.0.96", 65096, B, [(A, 65095)], ["10.96.0.0/24"], 1), loop=loop)
         await b.start()
         started.append(b)
-        assert not b.gr_restarting and b.gr_start == "cold"
+        assert not b.rde.restarting and b.rde.gr.ours.start == "cold"
         a = Speaker(
             config(
                 "10.0.0.95",
@@ -241,11 +243,11 @@ async def test_selection_deferral_timer_ends_our_restart_when_a_neighbor_never_c
         await a.start()
         started.append(a)
         assert await until(lambda: paths(a, "10.96.0.0/24"), timeout=5)  # B's table is in
-        assert a.gr_restarting and a.gr_waiting == {"127.0.0.99"}
+        assert a.rde.restarting and a.rde.gr.ours.waiting == {"127.0.0.99"}
         assert not paths(b, "10.95.0.0/24"), "nothing sent before the deferral ends"
         assert await until(lambda: paths(b, "10.95.0.0/24"), timeout=6)
         assert loop.time() - t0 >= 2.9
-        assert not a.gr_restarting and a.gr_deferral_end is None
+        assert not a.rde.restarting and a.rde.gr.ours.deferral_end is None
     finally:
         for s in started:
             s.stopping.set()

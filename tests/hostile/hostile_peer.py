@@ -298,7 +298,7 @@ async def start_speaker(cfg) -> Speaker:
 
 def routes(speaker: Speaker, prefix: str) -> list[dict]:
     """The paths ``show routes`` lists for ``prefix`` (empty when it is not in the Loc-RIB)."""
-    out = speaker.cmd_show_routes(prefix=prefix)["routes"]
+    out = speaker.command("show_routes", prefix=prefix)["routes"]
     return out[0]["paths"] if out else []
 
 

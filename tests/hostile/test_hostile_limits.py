@@ -277,11 +277,11 @@ async def test_max_prefixes_warn(rig):
         for m in _announce(_prefixes(80)):
             rp.send(m)
         n = speaker.neighbors["127.0.0.106"]
-        assert await until(lambda: n.received_count() == 80)
+        assert await until(lambda: n.peer.received_count() == 80)
     warnings = [e for e in logs if e["event"] == "maximum prefixes exceeded"]
     assert len(warnings) == 1 and warnings[0]["limit"] == 50, logs
     assert n.session.established and not rp.eof and rp.notifications() == []
-    assert len(speaker.rib.loc[IPV4_UNICAST]) == 80  # warn keeps them
+    assert len(speaker.rde.rib.loc[IPV4_UNICAST]) == 80  # warn keeps them
 
 
 async def test_max_prefixes_stop_and_restart(rig):
@@ -306,7 +306,7 @@ async def test_max_prefixes_stop_and_restart(rig):
     assert (cease.code, cease.subcode) == (6, 1)
     assert await until(lambda: rp.eof)
     assert not n.session.established
-    assert await until(lambda: len(speaker.rib.loc[IPV4_UNICAST]) == 0), "routes kept"
+    assert await until(lambda: len(speaker.rde.rib.loc[IPV4_UNICAST]) == 0), "routes kept"
     assert "maximum prefix limit 50 exceeded" in (n.session.last_error or "")
     # Refused while stopped; accepted again after restart_after (1 s).
     assert not n.session.enabled
@@ -314,7 +314,7 @@ async def test_max_prefixes_stop_and_restart(rig):
     again = await peer("127.0.0.107", 65001)
     for m in _announce(_prefixes(10)):
         again.send(m)
-    assert await until(lambda: len(speaker.rib.loc[IPV4_UNICAST]) == 10)
+    assert await until(lambda: len(speaker.rde.rib.loc[IPV4_UNICAST]) == 10)
     s = speaker.neighbors["127.0.0.108"].session
     assert s.established and s.fsm.stats.established_at == other_since
     assert not other.eof
@@ -381,7 +381,7 @@ async def _slow_peer_setup(rig):
     slow = await peer("127.0.0.112", 65002, rcvbuf=4096)
     fast = await peer("127.0.0.113", 65002)
     # wait for the End-of-RIBs: every group is idle, the peers merged into one steady group
-    assert await until(lambda: not speaker.rib.exporter.syncing)
+    assert await until(lambda: not speaker.rde.rib.exporter.syncing)
     # Small kernel buffers on both ends (loopback would otherwise absorb megabytes, the whole
     # table): what the slow peer does not read then backs up into the speaker.
     sock = speaker.neighbors["127.0.0.112"].session.conn.transport.get_extra_info("socket")
@@ -390,7 +390,7 @@ async def _slow_peer_setup(rig):
 
 
 def _groups(speaker) -> dict:
-    return {a: n.source.group for a, n in speaker.neighbors.items()}
+    return {a: n.peer.source.group for a, n in speaker.neighbors.items()}
 
 
 async def _send_table(feeder: RawPeer, med: int) -> None:
@@ -405,8 +405,8 @@ async def test_slow_peer_memory_is_bounded_by_the_table(rig):
     stays near the high-water mark."""
     speaker, feeder, slow, fast = await _slow_peer_setup(rig)
     slow.stop_reading()
-    exporter: Exporter = speaker.rib.exporter
-    adj = speaker.neighbors["127.0.0.111"].source.adj_in[IPV4_UNICAST]
+    exporter: Exporter = speaker.rde.rib.exporter
+    adj = speaker.neighbors["127.0.0.111"].peer.source.adj_in[IPV4_UNICAST]
     last = _prefixes(TABLE)[-1]
     slow_session = speaker.neighbors["127.0.0.112"].session
     worst = 0
@@ -416,7 +416,7 @@ async def test_slow_peer_memory_is_bounded_by_the_table(rig):
         for _ in range(10):
             await asyncio.sleep(0.02)
             worst = max(worst, *(g.pending_count() for g in exporter.groups()))
-    assert len(speaker.rib.loc[IPV4_UNICAST]) == TABLE
+    assert len(speaker.rde.rib.loc[IPV4_UNICAST]) == TABLE
     assert 0 < worst <= TABLE, worst
     assert slow_session.write_buffer_size() <= WRITE_HIGH + 1024 * 1024
     assert slow.raw_received < 1024 * 1024  # it really read (almost) nothing

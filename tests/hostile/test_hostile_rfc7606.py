@@ -359,7 +359,7 @@ async def rig():
 def stored(speaker, address: str, prefix: str):
     fam = (2, 1) if ":" in prefix else (1, 1)
     key = pfx.from_str(prefix)
-    return speaker.neighbors[address].source.adj_in[fam].get(key)
+    return speaker.neighbors[address].peer.source.adj_in[fam].get(key)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

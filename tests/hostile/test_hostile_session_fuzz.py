@@ -107,7 +107,7 @@ async def test_mutated_updates_through_the_speaker():
             await feeder.drain()
             await asyncio.sleep(0)
         want = expected_table(wires)
-        adj = speaker.neighbors[FEEDER].source.adj_in
+        adj = speaker.neighbors[FEEDER].peer.source.adj_in
 
         def got():
             return {fam: set(adj[fam]) for fam in (IPV4_UNICAST, IPV6_UNICAST)}

@@ -1,4 +1,8 @@
-"""Helpers of the kernel tests: namespaces, polling, processes, an in-memory kernel."""
+"""Helpers of the kernel tests: namespaces, polling, processes, an in-memory kernel.
+
+Namespaces, links and addresses are made with pyroute2 (netlink, no ``ip`` processes);
+route listings are ``ip route show`` text, which is what the assertions compare.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import itertools
 import os
 import subprocess
 import time
+
+from pyroute2 import NetNS
+from pyroute2 import netns as pr2netns
 
 from bgpd.kernel.netlink import RTM_NEWROUTE, RouteMsg
 
@@ -47,9 +54,13 @@ class Netns:
         return len(self.routes(*selector, family=family))
 
     def up(self, ifname: str, *addrs: str) -> None:
-        self.ip("link", "set", ifname, "up")
-        for a in addrs:
-            self.ip("addr", "add", a, "dev", ifname)
+        """Set ``ifname`` up and add ``addrs`` (``"10.0.0.1/24"``, ``"2001:db8::1/64"``)."""
+        with NetNS(self.name) as nl:
+            (idx,) = nl.link_lookup(ifname=ifname)
+            nl.link("set", index=idx, state="up")
+            for a in addrs:
+                address, _, plen = a.partition("/")
+                nl.addr("add", index=idx, address=address, prefixlen=int(plen or 128))
 
     def __repr__(self) -> str:
         return f"Netns({self.name})"
@@ -61,23 +72,25 @@ class Namespaces:
 
     def __call__(self) -> Netns:
         name = f"bgpdt-{os.getpid()}-{next(_counter)}"
-        ip("netns", "add", name)
+        pr2netns.create(name)
         ns = Netns(name)
         self.made.append(ns)
-        ns.ip("link", "set", "lo", "up")
+        ns.up("lo")
         return ns
 
     def veth(self, a: Netns, a_if: str, b: Netns | None, b_if: str) -> None:
         """A veth pair, created inside ``a`` (never in the host's namespace); the peer
         goes to ``b`` (None: stays in ``a``)."""
-        if b is None or b is a:
-            a.ip("link", "add", a_if, "type", "veth", "peer", "name", b_if)
-        else:
-            a.ip("link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b.name)
+        peer: dict = {"ifname": b_if}
+        if b is not None and b is not a:
+            peer["net_ns_fd"] = b.name
+        with NetNS(a.name) as nl:
+            nl.link("add", ifname=a_if, kind="veth", peer=peer)
 
     def close(self) -> None:
         for ns in reversed(self.made):
-            ip("netns", "del", ns.name, check=False)
+            with contextlib.suppress(OSError):
+                pr2netns.remove(ns.name)
         self.made.clear()
 
 

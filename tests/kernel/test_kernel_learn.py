@@ -2,7 +2,14 @@
 
 import ipaddress
 
-from bgpd.kernel import HostRoute, HostRoutes, InterfaceFilter, PrefixFilter, StaticRoute
+from bgpd.kernel import (
+    HostRoute,
+    HostRoutes,
+    InterfaceFilter,
+    LocRibSink,
+    PrefixFilter,
+    StaticRoute,
+)
 from bgpd.kernel.netlink import (
     AF_INET,
     AF_INET6,
@@ -51,9 +58,8 @@ def make(**kw):
     locs = {IPV4_UNICAST: LocRib(IPV4_UNICAST), IPV6_UNICAST: LocRib(IPV6_UNICAST)}
     commits = []
     h = HostRoutes(
-        locs,
+        LocRibSink(locs, on_commit=lambda: commits.append(1)),
         settings=FibSettings(254, 186, 0),
-        commit=lambda: (commits.append(1), [t.commit() for t in locs.values()]),
         **kw,
     )
     h.fib = StubFib()

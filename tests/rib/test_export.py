@@ -40,7 +40,7 @@ BETTER = A(as_path=(seq(65001),), next_hop=ip("192.0.2.9"), local_pref=300)
 V6 = A(as_path=(seq(65001),), next_hop=NH6, local_pref=100)
 
 
-def identity(group, src, attrs, prefix, fam):
+def identity(src, attrs, prefix, fam):
     return attrs
 
 
@@ -314,7 +314,7 @@ def test_prefix_announced_and_withdrawn_in_one_batch_sends_nothing(h):
 
 def test_new_filtered_prefix_sends_nothing(h):
     a = h.member("a")
-    h.join(a, export=lambda g, src, attrs, p, fam: None if attrs is R2 else attrs)
+    h.join(a, export=lambda src, attrs, p, fam: None if attrs is R2 else attrs)
     h.settle()
     h.announce(h.local, [P1], R2)
     out, _ = h.drain()
@@ -517,29 +517,30 @@ def test_rejoin_keeps_withdrawals_pending_in_the_old_group(h):
     assert h.views[a].routes[IPV4] == {P2: R1}
 
 
-# --- export_fn -------------------------------------------------------------------------------
+# --- the export context -------------------------------------------------------------------------------
 
 
-def test_export_fn_receives_group_source_attrs_prefix_family(h):
+def test_export_context_receives_source_attrs_prefix_family(h):
     calls = []
 
-    def export(group, src, attrs, prefix, fam):
-        calls.append((group, src, attrs, prefix, fam))
+    def export(src, attrs, prefix, fam):
+        calls.append((src, attrs, prefix, fam))
         return attrs
 
     a = h.member("a")
     g = h.join(a, export=export)
+    assert g.context is export
     h.announce(h.local, [P1], R1)
     h.announce(h.local, [V1], V6, IPV6)
     h.settle()
-    assert sorted(calls, key=lambda c: c[4]) == [
-        (g, h.local, R1, P1, IPV4),
-        (g, h.local, V6, V1, IPV6),
+    assert sorted(calls, key=lambda c: c[3]) == [
+        (h.local, R1, P1, IPV4),
+        (h.local, V6, V1, IPV6),
     ]
 
 
-def test_export_fn_returning_none_filters(h):
-    def no_export(group, src, attrs, prefix, fam):
+def test_export_context_returning_none_filters(h):
+    def no_export(src, attrs, prefix, fam):
         return None if NO_EXPORT in attrs.communities else attrs
 
     tagged = R1.replace(communities=(NO_EXPORT,))
@@ -560,10 +561,10 @@ def test_export_fn_returning_none_filters(h):
     assert h.views[a].routes[IPV4] == {P1: R2}
 
 
-def test_export_fn_rewrites_attributes(h):
+def test_export_context_rewrites_attributes(h):
     nh_self = ip("198.51.100.1")
 
-    def nhs(group, src, attrs, prefix, fam):
+    def nhs(src, attrs, prefix, fam):
         return attrs.replace(next_hop=nh_self, local_pref=120)
 
     a = h.member("a")
@@ -774,7 +775,7 @@ def test_addpath_unchanged_paths_are_not_resent(h):
 
 
 def test_addpath_filtered_candidates_are_not_sent(h):
-    def no_export(group, src, attrs, prefix, fam):
+    def no_export(src, attrs, prefix, fam):
         return None if NO_EXPORT in attrs.communities else attrs
 
     a = h.member("a")
@@ -849,7 +850,7 @@ def test_prefix_dependent_export_is_evaluated_per_prefix(h):
     """Prefixes from one UPDATE share (source, attrs); with a prefix-list export policy the
     drain must not reuse the first prefix's verdict for the rest of the run."""
 
-    def only_p2(group, src, attrs, prefix, fam):
+    def only_p2(src, attrs, prefix, fam):
         return attrs if prefix == P2 else None
 
     a = h.member("a")
@@ -864,7 +865,7 @@ def test_prefix_dependent_export_is_evaluated_per_prefix(h):
 def test_attr_only_export_reuses_one_verdict_per_run(h):
     calls = []
 
-    def counting(group, src, attrs, prefix, fam):
+    def counting(src, attrs, prefix, fam):
         calls.append(prefix)
         return attrs
 

@@ -15,16 +15,6 @@ from bgpd.rib import (
     candidates_of,
     multipath_of,
 )
-from bgpd.wire import (
-    Action,
-    BGPError,
-    Context,
-    Update,
-    decode_update,
-    pack_announce,
-    pack_withdraw,
-)
-from bgpd.wire.constants import ERR_UPDATE, UPD_MISSING_WELLKNOWN
 
 P1 = P("10.0.1.0/24")
 P2 = P("10.0.2.0/24")
@@ -186,53 +176,21 @@ def test_flush_withdraws_everything_of_one_source(loc):
     assert loc.commit() == {}
 
 
-def test_rib_flush_and_apply_update_per_family():
+def test_rib_flush_per_family():
+    """Receiving goes through the route engine (tests/rde/test_engine.py); this is the
+    RIB's own per-family flush."""
     rib = Rib()
     s = ebgp("e")
     v6 = P("2001:db8:1::/48")
-    nh6 = ip("2001:db8::1")
-    ctx = Context()
-    msgs = pack_announce(IPV4, OK, [P1, P2], ctx) + pack_announce(
-        IPV6, A(as_path=(seq(65001),), next_hop=nh6), [v6], ctx
-    )
-    for m in msgs:
-        rib.apply_update(s, decode_update(m[19:], ctx))
+    rib.loc[IPV4].announce(s, [P1, P2], OK)
+    rib.loc[IPV6].announce(s, [v6], A(as_path=(seq(65001),), next_hop=ip("2001:db8::1")))
     rib.commit()
-    assert set(rib.loc[IPV4].table) == {P1, P2}
-    assert rib.loc[IPV6].table == {v6: s}
-    assert s.adj_in[IPV6][v6].next_hop == nh6
-
-    (w,) = pack_withdraw(IPV4, [P1], ctx)
-    rib.apply_update(s, decode_update(w[19:], ctx))
-    rib.commit()
-    assert set(rib.loc[IPV4].table) == {P2}
-
     rib.flush(s, families=[IPV6])
     rib.commit()
-    assert rib.loc[IPV6].table == {} and set(rib.loc[IPV4].table) == {P2}
+    assert rib.loc[IPV6].table == {} and set(rib.loc[IPV4].table) == {P1, P2}
     rib.flush(s)
     rib.commit()
     assert rib.loc[IPV4].table == {}
-
-
-def test_apply_update_withdraws_before_announcing():
-    rib = Rib()
-    s = ebgp("e")
-    rib.apply_update(s, Update(withdrawn=[P1], attrs=OK, nlri=[P1]))
-    rib.commit()
-    assert rib.loc[IPV4].table == {P1: s}
-
-
-def test_apply_update_treat_as_withdraw():
-    rib = Rib()
-    s = ebgp("e")
-    rib.apply_update(s, Update(attrs=OK, nlri=[P1, P2]))
-    rib.commit()
-    err = BGPError(ERR_UPDATE, UPD_MISSING_WELLKNOWN, b"", Action.WITHDRAW, "test")
-    rib.apply_update(s, Update(attrs=GOOD, nlri=[P1], error=err))
-    rib.commit()
-    assert rib.loc[IPV4].table == {P2: s}
-    assert s.adj_in[IPV4] == {P2: OK}
 
 
 # --- ADD-PATH receive --------------------------------------------------------------------------

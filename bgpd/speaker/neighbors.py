@@ -1,0 +1,240 @@
+"""Neighbors at run time: configured and dynamic, each a session plus the engine's peer."""
+
+import dataclasses
+import ipaddress
+import time
+from collections.abc import Mapping
+
+import structlog
+
+from bgpd.fsm import SessionSettings
+from bgpd.session.listener import Listener
+from bgpd.session.peer import PeerSession, Transport
+from bgpd.session.tcp import ttl_for
+from bgpd.wire.capabilities import GracefulRestart as GracefulRestartCap
+from bgpd.wire.constants import FAMILY_BY_NAME
+
+log = structlog.get_logger("bgpd")
+
+
+class Neighbor:
+    """One neighbor: its configuration, its session and the route engine's peer."""
+
+    __slots__ = ("cfg", "address", "session", "peer", "dynamic_from", "state_since", "__weakref__")
+
+    def __init__(self, cfg, session: PeerSession, peer, dynamic_from: str | None = None) -> None:
+        self.cfg = cfg
+        self.address = str(cfg.address)
+        self.session = session
+        self.peer = peer
+        self.dynamic_from = dynamic_from  # the dynamic_neighbors range it came from
+        self.state_since = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"Neighbor({self.address!r})"
+
+
+def same_family(a: str, b: str) -> bool:
+    return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
+
+
+class NeighborTable(Mapping):
+    """Address -> :class:`Neighbor`, for configured neighbors and those made from a dynamic
+    range's template; builds each one's session settings and transport from the config."""
+
+    def __init__(self, speaker) -> None:
+        self.speaker = speaker
+        self._all: dict[str, Neighbor] = {}
+        self.dynamic: list = []  # (network, DynamicNeighbors, Template, [addresses])
+        self.refused = 0  # connections refused by a dynamic range's limit
+
+    def __getitem__(self, address: str) -> Neighbor:
+        return self._all[address]
+
+    def __iter__(self):
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    # --- config to runtime objects ------------------------------------------------------------
+
+    def local_as_for(self, cfg) -> int:
+        return cfg.local_as or self.speaker.config.asn
+
+    def settings_for(self, cfg, asn_mode=None) -> SessionSettings:
+        config = self.speaker.config
+        fams = tuple(FAMILY_BY_NAME[f] for f in cfg.families)
+        add_path = {}
+        for fam_name in cfg.families:
+            mode = cfg.add_path.mode(fam_name)
+            if mode:
+                add_path[FAMILY_BY_NAME[fam_name]] = mode
+        kwargs = dict(
+            local_as=self.local_as_for(cfg),
+            peer_as=None if asn_mode in ("any", "external") else cfg.asn,
+            router_id=str(config.router_id),
+            hold_time=cfg.hold_time,
+            connect_retry=cfg.connect_retry,
+            passive=cfg.passive,
+            delay_open=cfg.delay_open,
+            families=fams,
+            route_refresh=cfg.route_refresh,
+            extended_message=cfg.extended_message,
+            four_octet_as=cfg.four_octet_as,
+            add_path=add_path,
+        )
+        if cfg.keepalive is not None:
+            kwargs["keepalive"] = cfg.keepalive
+        gr = config.graceful_restart
+        if gr is not None and gr.enabled:
+            # R bit while our own restart is in progress; forwarding preserved per family when
+            # the kernel keeps our routes across the restart (or there is no FIB to lose).
+            kernel = config.kernel
+            forwarding = kernel is None or not kernel.install or kernel.persist
+            kwargs["graceful_restart"] = GracefulRestartCap(
+                restart_time=gr.restart_time,
+                restarting=self.speaker.rde.restarting,
+                notification=gr.notification,
+                families=tuple((a, sf, forwarding) for a, sf in fams),
+            )
+        return SessionSettings(**kwargs)
+
+    def _default_source(self, cfg) -> str | None:
+        """Without ``source_address``, connect from our listen address of the same family
+        (when there is exactly one), so that the peer sees the address it has configured."""
+        listen = self.speaker.config.listen
+        same = [str(x.address) for x in listen if same_family(str(x.address), str(cfg.address))]
+        return same[0] if len(set(same)) == 1 else None
+
+    def transport_for(self, cfg) -> Transport:
+        ebgp = cfg.asn != self.local_as_for(cfg)
+        ttl, min_ttl = ttl_for(ebgp, cfg.ttl_security, cfg.multihop)
+        local = str(cfg.source_address) if cfg.source_address else self._default_source(cfg)
+        return Transport(
+            remote_address=str(cfg.address),
+            remote_port=cfg.port,
+            local_address=local,
+            password=cfg.password,
+            ttl=ttl,
+            min_ttl=min_ttl,
+            connect_timeout=min(float(cfg.connect_retry), 30.0),
+        )
+
+    # --- adding and removing ------------------------------------------------------------------
+
+    def add(self, cfg, dynamic_from: str | None = None, asn_mode=None) -> Neighbor:
+        """A neighbor, its session (not started) and its peer in the route engine."""
+        sp = self.speaker
+        session = PeerSession(
+            self.settings_for(cfg, asn_mode), self.transport_for(cfg), sp, sp.loop
+        )
+        peer = sp.rde.add_peer(
+            cfg,
+            local_as=self.local_as_for(cfg),
+            dynamic=dynamic_from is not None,
+            asn_mode=asn_mode,
+            link=session,
+        )
+        n = Neighbor(cfg, session, peer, dynamic_from)
+        session.owner = n
+        self._all[n.address] = n
+        return n
+
+    def remove(self, n: Neighbor, subcode: int = 3, message: str = "") -> None:
+        """Close a neighbor's session, withdraw its routes, forget it."""
+        n.session.close(subcode=subcode, message=message)
+        self.speaker.rde.remove_peer(n.peer)
+        if self._all.get(n.address) is n:
+            del self._all[n.address]
+        for _net, _d, _t, members in self.dynamic:
+            if n.address in members:
+                members.remove(n.address)
+        self.speaker.kick()
+
+    def update_opens(self) -> None:
+        """The OPEN of every next connection follows the restart state (the R bit)."""
+        for n in self._all.values():
+            n.session.fsm.update_settings(self.settings_for(n.cfg, n.peer.asn_mode))
+            n.session.settings = n.session.fsm.settings
+
+    # --- dynamic neighbors --------------------------------------------------------------------
+
+    def set_dynamic(self, config) -> None:
+        old = {str(net): members for net, _d, _t, members in self.dynamic}
+        self.dynamic = []
+        for d in config.dynamic_neighbors:
+            net = ipaddress.ip_network(d.range)
+            self.dynamic.append((net, d, config.templates[d.template], old.get(str(net), [])))
+
+    def lookup(self, address: str):
+        """The session for a connection from ``address`` (the listener asks), or None."""
+        n = self._all.get(address)
+        if n is not None:
+            return n.session
+        return self._dynamic_neighbor(address)
+
+    def _dynamic_neighbor(self, address: str):
+        """A connection from inside a dynamic range: make a passive neighbor from its template.
+
+        The limit is checked before anything is allocated; refusals are counted, not logged
+        per connection.
+        """
+        if not self.dynamic:
+            return None
+        ip = ipaddress.ip_address(address)
+        for net, d, tpl, members in self.dynamic:
+            if ip.version != net.version or ip not in net:
+                continue
+            if len(members) >= d.limit:
+                self.refused += 1
+                if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
+                    log.warning(
+                        "dynamic neighbor limit reached",
+                        range=str(net),
+                        limit=d.limit,
+                        refused=self.refused,
+                    )
+                return None
+            mode = tpl.asn
+            asn = mode if isinstance(mode, int) else self.speaker.config.asn
+            cfg = dataclasses.replace(
+                tpl.neighbor, address=address, asn=asn, passive=True, template=tpl.name
+            )
+            n = self.add(cfg, dynamic_from=str(net), asn_mode=mode)
+            members.append(address)
+            n.session.start()
+            log.info("dynamic neighbor", peer=address, range=str(net), template=tpl.name)
+            return n.session
+        return None
+
+    # --- listeners ----------------------------------------------------------------------------
+
+    def start_listeners(self) -> list:
+        sp = self.speaker
+        cfg = sp.config
+        gtsm = any(n.ttl_security for n in cfg.neighbors)
+        out = []
+        for lcfg in cfg.listen:
+            lst = Listener(str(lcfg.address), lcfg.port, self.lookup, sp.loop)
+            for n in cfg.neighbors:
+                if n.password and same_family(str(n.address), str(lcfg.address)):
+                    lst.md5[str(n.address)] = n.password
+            for net, _d, tpl, _members in self.dynamic:
+                pw = tpl.neighbor.password
+                if pw and same_family(str(net.network_address), str(lcfg.address)):
+                    lst.md5_ranges[str(net)] = pw
+            lst.start()
+            if gtsm:
+                lst.set_ttl(255)
+            out.append(lst)
+        return out
+
+    def set_listener_keys(self, lst: Listener) -> None:
+        for n in self._all.values():
+            if (
+                n.dynamic_from is None
+                and same_family(n.address, lst.address)
+                and lst.md5.get(n.address) != n.cfg.password
+            ):
+                lst.set_md5(n.address, n.cfg.password)
