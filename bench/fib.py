@@ -105,7 +105,7 @@ def count_routes(ns: str, proto: str) -> int:
 
 async def bgpd_runs(ns: str, n: int, repeat: int, batch: int) -> dict:
     rib = Rib()
-    k = Kernel(rib.loc, KernelSettings(fib=True, netns=ns, persist=False), commit=rib.commit)
+    k = Kernel(rib.loc, KernelSettings(fib=True, netns=ns, persist=False))
     await k.start()
     k.fib.batch = batch
     src = Source("192.0.2.2", "bgp", asn=65001, local_as=65000, address_key=b"\x02")

@@ -996,7 +996,7 @@ _IDLE = ("EpollSelector.select (selectors.py", "select (selectors.py", "poll (se
 _DISPATCH = ("BaseEventLoop._run_once (asyncio/base_events.py", "Handle._run (asyncio/events.py")
 #: Phases of the reflector's work, by a frame that marks them (first match from the leaf up).
 PHASES = (
-    ("export: pack + queue (Speaker._drain)", "Speaker._drain (bgpd/speaker.py"),
+    ("export: pack + queue (Speaker._drain)", "Speaker._drain (bgpd/speaker/daemon.py"),
     ("import: Loc-RIB commit + export bookkeeping", "LocRib.commit (bgpd/rib/table.py"),
     ("import: Adj-RIB-In/Loc-RIB apply", "LocRib.announce (bgpd/rib/table.py"),
     ("import: decode (framing, UPDATE, attrs)", "Protocol.receive_data (bgpd/fsm/protocol.py"),

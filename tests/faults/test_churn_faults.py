@@ -263,7 +263,9 @@ def internal_state(speaker) -> dict:
             len(loc.touched) + len(loc.dirty) for loc in speaker.rde.rib.loc.values()
         ),
         "export_contexts": len(speaker.rde.exports),
-        "export_holders": len(speaker.rde.exports.holders),
+        "holders_of_gone_peers": len(
+            set(speaker.rde.exports.holders) - {p.index for p in speaker.rde.peers.values()}
+        ),
         "paused_readers": len(speaker.rde.paused),
         "peers": len(speaker.rde.peers),
         "neighbors": len(speaker.neighbors),
@@ -466,7 +468,7 @@ async def test_peer_flapping_every_100ms_for_a_minute():
                 assert await until(
                     lambda: (
                         not flapper.session.established
-                        and flapper.received_count() == 0
+                        and flapper.peer.received_count() == 0
                         and exported_all(speaker)
                     ),
                     10,
@@ -481,7 +483,7 @@ async def test_peer_flapping_every_100ms_for_a_minute():
         for m in msgs:
             final.send(m)
         await final.drain()
-        assert await until(lambda: flapper.received_count() == len(held), 20)
+        assert await until(lambda: flapper.peer.received_count() == len(held), 20)
         assert await until(lambda: exported_all(speaker), 20)
 
         print(
