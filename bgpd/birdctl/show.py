@@ -534,11 +534,14 @@ def _show_net(snap: Snapshot, net: Route, q: RouteQuery, cnt: _Counters, now) ->
             continue
         if q.export_mode:
             passed = True  # BGP and Kernel take the optimal route only
+            exported = q.export_protocol in path.exported_to
+            rejected = q.export_protocol in path.export_rejected_by
             if q.export_mode == "preexport":
-                show = path.protocol != q.export_protocol
+                show = exported or rejected
+            elif q.export_mode == "export":
+                show = exported
             else:
-                exported = q.export_protocol in path.exported_to
-                show = exported == (q.export_mode == "export")
+                show = rejected
             if not show:
                 if q.primary_only:
                     break

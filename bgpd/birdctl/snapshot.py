@@ -249,8 +249,13 @@ class RoutePath:
     bgp: BgpAttrs | None = None  # the route came from BGP
     extra_attrs: tuple[tuple[str, str], ...] = ()  # other ``show route all`` attribute
     #   lines in order, label and value, e.g. ("Kernel.source", "3"), ("Kernel.metric", "0")
-    exported_to: frozenset[str] = frozenset()  # protocols this route is exported to (as
-    #   primary route of its network), for ``show route export P`` / ``noexport P``
+    # ``show route export P`` lists the primary routes whose path has P in exported_to
+    # (P's export filter accepts it), ``noexport P`` those with P in export_rejected_by
+    # (offered to P, its filter rejects it), ``preexport P`` both. A protocol in neither
+    # set is not offered the route at all (BIRD's import_control veto, e.g. a route that
+    # cannot be sent to that peer): listed by none of the three.
+    exported_to: frozenset[str] = frozenset()
+    export_rejected_by: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

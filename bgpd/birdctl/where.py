@@ -188,8 +188,8 @@ def _cmp(a, b) -> int:
 def _match(a, b) -> bool:
     """BIRD's ``~``."""
     if isinstance(b, ValueSet):
-        if b.kind == "pair" and isinstance(a, tuple) and a and isinstance(a[0], tuple):
-            return any(b.contains(x) for x in a)  # clist ~ pair set
+        if b.kind == "pair" and isinstance(a, tuple) and all(isinstance(x, tuple) for x in a):
+            return any(b.contains(x) for x in a)  # clist ~ pair set (an empty clist too)
         return b.contains(a)
     if isinstance(b, PathMask):
         if not isinstance(a, tuple):
@@ -464,8 +464,8 @@ def compile_where(
     def predicate(route: Route, path: RoutePath) -> bool:
         try:
             v = expr((route, path))
-        except _Undefined:
-            return False
+        except (_Undefined, TypeError, ValueError, IndexError, AttributeError):
+            return False  # BIRD: a run-time error in the filter, the route is not shown
         return v is True
 
     return predicate, p.pos
