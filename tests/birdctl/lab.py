@@ -444,3 +444,37 @@ def lab_snapshot(dyn: Dynamic, version: str = "1.6.8") -> Snapshot:
         version=version,
     )
     return Snapshot(status, tuple(protocols), tuple(routes), dyn.memory)
+
+
+DYNAMIC_COMMANDS = [
+    "show status",
+    "show protocols all",
+    "show route",
+    f"show route export {MESH}",
+    "show route export kernel1",
+    f"show route noexport {MESH}",
+    "show route noexport kernel1",
+    "show memory",
+]
+
+
+def capture(sock, commands: list[str]):
+    """BIRD's replies to ``commands`` and the Dynamic values of the same moment (the
+    DYNAMIC_COMMANDS are sent on the same connection right after)."""
+    from helpers import query
+
+    replies = query(sock, *commands, *DYNAMIC_COMMANDS)
+    theirs = dict(zip(commands, replies[1 : 1 + len(commands)], strict=True))
+    d = dict(zip(DYNAMIC_COMMANDS, replies[1 + len(commands) :], strict=True))
+    dyn = read_dynamic(
+        status=d["show status"],
+        protos_all=d["show protocols all"],
+        routes=d["show route"],
+        exports={MESH: d[f"show route export {MESH}"], "kernel1": d["show route export kernel1"]},
+        noexports={
+            MESH: d[f"show route noexport {MESH}"],
+            "kernel1": d["show route noexport kernel1"],
+        },
+        memory=d["show memory"],
+    )
+    return replies[0], theirs, dyn

@@ -106,25 +106,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def captured(bird_lab):
-    """BIRD's replies to READ_ONLY and the snapshot of the same moment."""
-    extra = [
-        f"show route export {M}",
-        "show route export kernel1",
-        f"show route noexport {M}",
-        "show route noexport kernel1",
-    ]
-    replies = query(bird_lab.sock, *READ_ONLY, *extra)
-    by_cmd = dict(zip(READ_ONLY + extra, replies[1:], strict=False))
-    n = len(READ_ONLY)
-    dyn = lab.read_dynamic(
-        status=by_cmd["show status"],
-        protos_all=by_cmd["show protocols all"],
-        routes=by_cmd["show route"],
-        exports={M: replies[n + 1], "kernel1": replies[n + 2]},
-        noexports={M: replies[n + 3], "kernel1": replies[n + 4]},
-        memory=by_cmd["show memory"],
-    )
-    return replies[0], by_cmd, dyn
+    """BIRD's replies to READ_ONLY and the values of the same moment."""
+    return lab.capture(bird_lab.sock, READ_ONLY)
 
 
 @pytest.fixture(scope="module")
