@@ -41,6 +41,11 @@ NODE = "Node_192_0_2_9"
 PASSIVE = "Global_192_0_2_8"
 ACTIVE = "Global_192_0_2_7"
 
+# "1006-  Description:    " is 23 characters: 487 more make the longest line BIRD sends
+# (510 + newline), one more overflows into "8000-<line overflow>" (nest/cli.c cli_printf)
+LONG_FITS = "f" * 487
+LONG_OVERFLOWS = "o" * 488
+
 BIRD16_CFG = f"""\
 router id 192.0.2.1;
 protocol static {{
@@ -73,11 +78,13 @@ protocol bgp {NODE} from bgp_template {{
   disabled;
 }}
 protocol bgp {PASSIVE} from bgp_template {{
+  description "{LONG_FITS}";
   neighbor 192.0.2.8 as 64512;
   passive;
   graceful restart on;
 }}
 protocol bgp {ACTIVE} from bgp_template {{
+  description "{LONG_OVERFLOWS}";
   neighbor 192.0.2.7 as 64512;
   connect delay time 30;
 }}
@@ -333,8 +340,22 @@ def lab_snapshot(dyn: Dynamic, version: str = "1.6.8") -> Snapshot:
             ),
         ),
         proto(NODE, "BGP", 100, "ACCEPT", disabled=True, bgp=bgp(NODE, "192.0.2.9", 64512)),
-        proto(PASSIVE, "BGP", 100, "ACCEPT", bgp=bgp(PASSIVE, "192.0.2.8", 64512)),
-        proto(ACTIVE, "BGP", 100, "ACCEPT", bgp=bgp(ACTIVE, "192.0.2.7", 64512)),
+        proto(
+            PASSIVE,
+            "BGP",
+            100,
+            "ACCEPT",
+            description=LONG_FITS,
+            bgp=bgp(PASSIVE, "192.0.2.8", 64512),
+        ),
+        proto(
+            ACTIVE,
+            "BGP",
+            100,
+            "ACCEPT",
+            description=LONG_OVERFLOWS,
+            bgp=bgp(ACTIVE, "192.0.2.7", 64512),
+        ),
     ]
     # BIRD lists protocols in its global list order: read it from its reply
     order = list(dyn.protos)

@@ -143,6 +143,9 @@ def test_lab_covers_what_calico_sees(captured):
     rows = "\n".join(by_cmd["show protocols"])
     assert f" {M} BGP      master   up" in rows and "Established" in rows
     assert "Passive" in rows and f" {lab.NODE} BGP      master   down" in rows
+    details = by_cmd["show protocols all"]
+    assert f"1006-  Description:    {lab.LONG_FITS}" in details  # 510 characters
+    assert "8000-<line overflow>" in details
     routes = "\n".join(by_cmd["show route"])
     for word in ("blackhole", "unreachable", "prohibited", " dev bcv0 ", "[AS65002i]", "kernel1"):
         assert word in routes
