@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +21,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lab  # noqa: E402
-from helpers import ThreadedServer, query, wait_for  # noqa: E402
+from helpers import ThreadedServer, query, skip_or_fail, stop_pid_file, wait_for  # noqa: E402
 
 BIRD2 = "/usr/sbin/bird"
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -65,27 +57,6 @@ def serve(tmp_sock_dir):
 
 def _run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
-
-
-def _stop(pid_file: Path) -> None:
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass
@@ -193,8 +164,8 @@ def bird_lab(bird16):
         wait_for(ready, 60, "BIRD 1.6.8 to establish with BIRD 2 and learn its routes")
         yield the_lab
     finally:
-        _stop(d / "b16.pid")
-        _stop(d / "b2.pid")
+        stop_pid_file(d / "b16.pid")
+        stop_pid_file(d / "b2.pid")
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)

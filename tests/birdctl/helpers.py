@@ -5,7 +5,9 @@ between two daemons (times, ticking timers, memory sizes)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -13,6 +15,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from bgpd.birdctl.engine import BirdCli, ControlHandler
 from bgpd.birdctl.server import BirdControlServer
@@ -130,3 +134,30 @@ def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"timed out waiting for {what}")
+
+
+def skip_or_fail(reason: str) -> None:
+    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
+        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def stop_pid_file(pid_file: Path) -> None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
