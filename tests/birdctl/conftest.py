@@ -1,7 +1,7 @@
 """Fixtures of the birdctl tests.
 
 ``bird_lab`` (session): real BIRD 1.6.8 in a network namespace of its own, peered over a
-veth pair with a BIRD 2 in a second namespace (see lab.py), both stopped by PID and both
+veth pair with a BIRD 2 in a second namespace (see bc_lab.py), both stopped by PID and both
 namespaces deleted at teardown, even when a test fails. Needs root, iproute2, BIRD 2
 (``/usr/sbin/bird``, Debian ``bird2``) and BIRD 1.6.8 (the ``bird16`` fixture).
 ``serve``: our control socket on a snapshot, in a background thread.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lab  # noqa: E402
-from helpers import ThreadedServer, query, skip_or_fail, stop_pid_file, wait_for  # noqa: E402
+import bc_lab as lab  # noqa: E402
+from bc_helpers import ThreadedServer, query, skip_or_fail, stop_pid_file, wait_for  # noqa: E402
 
 BIRD2 = "/usr/sbin/bird"
 

@@ -1,12 +1,12 @@
-"""Calico's Go parsers (ported in calico_parsers.py) on BIRD 1.6.8's real replies and on ours:
+"""Calico's Go parsers (ported in bc_calico_parsers.py) on BIRD 1.6.8's real replies and on ours:
 each must accept both, and read the same values from both (clock times normalised)."""
 
 from __future__ import annotations
 
-import calico_parsers as cp
-import lab
+import bc_calico_parsers as cp
+import bc_lab as lab
 import pytest
-from helpers import ThreadedServer, normalise, query
+from bc_helpers import ThreadedServer, normalise, query
 
 PEERS = [lab.MESH, lab.NODE, lab.PASSIVE, lab.ACTIVE]
 COMMANDS = ["show status", "show protocols", "show route"] + [

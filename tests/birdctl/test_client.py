@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from helpers import run_client
+from bc_helpers import run_client
 
 from bgpd.birdctl.snapshot import Protocol, Snapshot, Status
 

@@ -1,16 +1,16 @@
 """Real clients against our server: BIRD 1.6.8's ``birdc``, Debian bird2's ``birdc`` and
 ``birdcl``, and our ``bgpd-birdcl``, each run once against real BIRD 1.6.8 (the lab) and
 once against our server serving the lab's snapshot: same exit status, same stdout after
-:func:`helpers.normalise` (clock times, ticking timers, memory sizes)."""
+:func:`bc_helpers.normalise` (clock times, ticking timers, memory sizes)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import lab
+import bc_lab as lab
 import pytest
-from helpers import ThreadedServer, normalise, query, run_client
+from bc_helpers import ThreadedServer, normalise, query, run_client
 
 M = lab.MESH
 COMMANDS = [

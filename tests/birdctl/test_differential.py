@@ -3,16 +3,16 @@
 BIRD runs the lab of lab.py. Every command below is sent to it on one connection (before
 the greeting is read), then our server, serving :func:`lab.lab_snapshot` of the same
 state, gets the same commands. Both replies are compared line for line after
-:func:`helpers.normalise`, which replaces only clock times and dates, the remaining seconds
+:func:`bc_helpers.normalise`, which replaces only clock times and dates, the remaining seconds
 of ticking timers and ``show memory`` sizes: codes, prefixes, columns, padding, words and
 every other value must be identical.
 """
 
 from __future__ import annotations
 
-import lab
+import bc_lab as lab
 import pytest
-from helpers import normalise, query
+from bc_helpers import normalise, query
 
 from bgpd.birdctl.engine import ConfigureResult
 
@@ -113,7 +113,7 @@ def captured(bird_lab):
 @pytest.fixture(scope="module")
 def ours(captured, tmp_path_factory):
     greeting, by_cmd, dyn = captured
-    from helpers import ThreadedServer
+    from bc_helpers import ThreadedServer
 
     snap = lab.lab_snapshot(dyn)
     handler = Recorder("bird16.cfg")

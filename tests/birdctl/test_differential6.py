@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ThreadedServer, normalise, query, skip_or_fail, stop_pid_file, wait_for
-from lab import parse_time, read_dynamic
+from bc_helpers import ThreadedServer, normalise, query, skip_or_fail, stop_pid_file, wait_for
+from bc_lab import parse_time, read_dynamic
 
 from bgpd.birdctl.snapshot import Protocol, Route, RoutePath, RouteStats, Snapshot, Status
 

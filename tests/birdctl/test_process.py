@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import query, run_client, wait_for
+from bc_helpers import query, run_client, wait_for
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

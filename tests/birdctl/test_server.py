@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime
 
-from helpers import query
+from bc_helpers import query
 
 from bgpd.birdctl.engine import ConfigureResult
 from bgpd.birdctl.snapshot import Protocol, Snapshot, Status

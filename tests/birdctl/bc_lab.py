@@ -482,7 +482,7 @@ DYNAMIC_COMMANDS = [
 def capture(sock, commands: list[str]):
     """BIRD's replies to ``commands`` and the Dynamic values of the same moment (the
     DYNAMIC_COMMANDS are sent on the same connection right after)."""
-    from helpers import query
+    from bc_helpers import query
 
     replies = query(sock, *commands, *DYNAMIC_COMMANDS)
     theirs = dict(zip(commands, replies[1 : 1 + len(commands)], strict=True))
