@@ -1,7 +1,7 @@
 """Differential layout tests: real BIRD 1.6.8's replies against ours, line by line.
 
-BIRD runs the lab of lab.py. Every command below is sent to it on one connection (before
-the greeting is read), then our server, serving :func:`lab.lab_snapshot` of the same
+BIRD runs the lab of bc_lab.py. Every command below is sent to it on one connection (the
+first before the greeting is read), then our server, serving :func:`lab.lab_snapshot` of the same
 state, gets the same commands. Both replies are compared line for line after
 :func:`bc_helpers.normalise`, which replaces only clock times and dates, the remaining seconds
 of ticking timers and ``show memory`` sizes: codes, prefixes, columns, padding, words and
