@@ -33,6 +33,7 @@ ALL = frozenset(
         "speaker",
         "cli",
         "log",
+        "birdctl",
     }
 )
 
@@ -75,6 +76,11 @@ RULES: dict[str, Rule] = {
     "cli": Rule(
         frozenset({"api", "config", "speaker", "wire"}),
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
+    ),
+    "birdctl": Rule(
+        frozenset(),
+        why="BIRD's control socket and process contract: the daemon hands it a plain-data "
+        "snapshot and a handler, it reaches nothing of ours",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything: the daemon"),
 }
