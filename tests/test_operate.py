@@ -215,3 +215,65 @@ async def test_reload_touches_only_changed_neighbors(tmp_path):
         for c in clients.values():
             c.close()
         await server.stop()
+
+
+async def test_reload_applies_static_host_routes_and_says_what_needs_a_restart(tmp_path):
+    """Issue 19: removing a static host route and reloading withdrew nothing ("ok", the block
+    stayed announced). Static routes are applied at once, as BIRD's configure does; what a
+    reload cannot apply is named in the reply, and the rest of the file still is."""
+    loop = asyncio.get_running_loop()
+    port = next(_ports)
+    server_addr, peer = "127.0.0.76", "127.0.0.77"
+    a, b, c = "10.76.1.0/26", "10.76.2.0/26", "10.76.3.0/26"
+    base = {
+        "router_id": "10.0.0.76",
+        "asn": 64512,
+        "listen": [{"address": server_addr, "port": port}],
+        "control_socket": str(tmp_path / "bgpd.sock"),
+        "neighbors": [{"address": peer, "asn": 64512, "port": port, "passive": True}],
+        "host_routes": {
+            "static": [{"prefix": a, "blackhole": True}, {"prefix": b, "blackhole": True}]
+        },
+    }
+    cfg_path = tmp_path / "bgpd.yaml"
+    _write(cfg_path, base)
+    from bgpd.config import load
+    from bgpd.wire import prefix as pfx
+
+    server = Speaker(load(str(cfg_path)), str(cfg_path), loop=loop)
+    await server.start()
+    cl = client(loop, peer, server_addr, port)
+    rec = cl.handler_rec
+    held: set = set()
+
+    def view():
+        for u in rec.updates[len(view.seen) :]:
+            held.difference_update(u.withdrawn)
+            held.update(u.nlri)
+        view.seen = list(rec.updates)
+        return {pfx.to_str(p, 1) for p in held}
+
+    view.seen = []
+    try:
+        cl.start()
+        assert await until(lambda: view() == {a, b})
+        est = server.neighbors[peer].session.fsm.stats.established_at
+        new = dict(
+            base,
+            host_routes={
+                "static": [{"prefix": a, "blackhole": True}, {"prefix": c, "blackhole": True}]
+            },
+            control_socket=str(tmp_path / "other.sock"),
+        )
+        _write(cfg_path, new)
+        result = server.reload()
+        assert result["ok"], result
+        assert result["restart_needed"] == ["control_socket: the control socket is bound at start"]
+        assert "needs a restart" in result["message"]
+        assert await until(lambda: view() == {a, c}), view()
+        assert server.neighbors[peer].session.fsm.stats.established_at == est  # no reset
+        routes = {r["prefix"] for r in server.command("show_routes")["routes"]}
+        assert routes == {a, c}
+    finally:
+        cl.close()
+        await server.stop()

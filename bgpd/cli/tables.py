@@ -172,7 +172,10 @@ def routes_table(routes: list[dict]) -> str:
             rows.append(("", route["prefix"], "", "", "", "", "", "", ""))
         for i, p in enumerate(paths):
             n_paths += 1
-            status = "*" + (">" if p.get("best") else "=" if p.get("multipath") else "")
+            if p.get("filtered"):
+                status = "F"  # received, dropped by import (shown with --received)
+            else:
+                status = "*" + (">" if p.get("best") else "=" if p.get("multipath") else "")
             rows.append(
                 (
                     status,
@@ -188,4 +191,8 @@ def routes_table(routes: list[dict]) -> str:
             )
     headers = ("", "Prefix", "Next hop", "From", "Source", "MED", "LocPrf", "Origin", "AS path")
     body = table(headers, rows, right=frozenset({5, 6}))
-    return f"{body}\n\n{len(routes)} prefixes, {n_paths} paths (> best, = multipath)"
+    reasons = sorted(
+        {p["filtered"] for r in routes for p in r.get("paths") or () if p.get("filtered")}
+    )
+    note = "".join(f"\nF: filtered on import: {why}" for why in reasons)
+    return f"{body}\n\n{len(routes)} prefixes, {n_paths} paths (> best, = multipath){note}"

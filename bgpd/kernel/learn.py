@@ -221,6 +221,35 @@ class HostRoutes:
     def _commit(self) -> None:
         self.routes.commit()
 
+    def reconfigure(
+        self,
+        *,
+        kernel_prefixes: PrefixFilter | None,
+        interfaces: InterfaceFilter | None,
+        static=(),
+    ) -> None:
+        """A reload: new learning filters and static routes, applied at once to what the
+        host has now (as BIRD's ``configure`` does for its kernel, direct and static
+        protocols); one commit for all of it."""
+        self.kernel_prefixes = kernel_prefixes
+        self.interfaces = interfaces
+        self.static_routes = [_static_route(s) for s in static]
+        want = {(af, prefix) for af, prefix, _route in self.static_routes}
+        for fam, routes in self.static.routes.items():
+            af = AF_OF_AFI[fam[0]]
+            for p in list(routes):
+                if (af, p) not in want:
+                    self._set(self.static, af, p, None)
+        for af, prefix, route in self.static_routes:
+            self._set(self.static, af, prefix, route)
+        seen = {(af, dst) for af, dst, _metric in self.state.routes}
+        for fam, routes in self.kernel.routes.items():
+            seen.update((AF_OF_AFI[fam[0]], p) for p in routes)
+        for af, dst in seen:
+            self._learn_kernel(af, dst)
+        self._learn_connected()
+        self._commit()
+
     def _learn_kernel(self, af: int, dst: bytes) -> None:
         want = None
         filt = self.kernel_prefixes

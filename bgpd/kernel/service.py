@@ -175,6 +175,34 @@ class Kernel:
             log.info("kernel: initial convergence", reason=self.converged_reason)
             self.fib.initial_convergence_done()
 
+    def reconfigure(self, settings: KernelSettings) -> list[str]:
+        """A reload: apply new host-route settings (static routes, what is learned from the
+        kernel and from interfaces) at once. Returns what cannot change without a restart
+        (FIB table, protocol, metric, installing, persisting; learning from netlink when
+        this run started without it), each as ``"key: why"``; the rest is applied."""
+        old = self.settings
+        need = []
+        for key in ("fib", "table", "protocol", "metric", "install", "persist"):
+            if getattr(old, key) != getattr(settings, key):
+                need.append(f"kernel.{key}: the FIB writer is set up at start")
+        if settings.netlink and self.watcher is None:
+            need.append("host_routes: learning from the kernel starts with the daemon")
+        if need:
+            return need
+        self.settings = settings
+        self.host.reconfigure(
+            kernel_prefixes=(
+                PrefixFilter(settings.learn_prefixes)
+                if settings.learn_prefixes is not None
+                else None
+            ),
+            interfaces=(
+                InterfaceFilter(settings.interfaces) if settings.interfaces is not None else None
+            ),
+            static=settings.static,
+        )
+        return []
+
     def status(self, family, prefix: bytes) -> str | None:
         """For ``show routes``: installed / adopted / why not, or None."""
         return self.fib.status(family, prefix) if self.fib is not None else None

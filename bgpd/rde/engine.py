@@ -110,6 +110,7 @@ class Rde:
             peer.joined = False
         self.rib.flush(peer.source)
         peer.source.paths.clear()
+        peer.clear_filtered()
         self.rib.commit()
         self.exports.forget(peer, self.rib.loc)
         self.timers.cancel(("gr", peer))
@@ -145,6 +146,7 @@ class Rde:
         peer.negotiated = neg
         peer.local_address = local_address
         peer.eor = set()
+        peer.clear_filtered()  # the peer sends everything again
         out += self.gr.returned(peer, neg, now)
         self._join(peer, neg)
         self._drain = True
@@ -172,6 +174,7 @@ class Rde:
         self.gr.clear(peer)
         self.rib.flush(peer.source)
         peer.source.paths.clear()
+        peer.clear_filtered()
         self.rib.commit()
         self._drain = True
         return out

@@ -230,6 +230,7 @@ class GracefulRestart:
         if peer.negotiated is None:
             self.rib.flush(src)
             src.paths.clear()
+            peer.clear_filtered()
         self.rib.commit()
         self.wants_drain = True
         if peer.dynamic and peer.negotiated is None:

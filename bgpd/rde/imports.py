@@ -27,8 +27,14 @@ class ImportPipeline:
         self.identity = identity
 
     def apply(self, peer, locs: dict, updates) -> None:
-        """Apply a batch of decoded UPDATEs from ``peer`` to the Loc-RIBs (not committed)."""
+        """Apply a batch of decoded UPDATEs from ``peer`` to the Loc-RIBs (not committed).
+
+        What the loop checks or the import policy drop is kept in ``peer.filtered`` (as
+        BIRD's ``import keep filtered``): it was received, it is shown with the reason, it
+        is not a candidate. Costs nothing while a peer has nothing filtered.
+        """
         src = peer.source
+        filtered = peer.filtered
         accepted_for = self.accepted
         per_prefix = peer.import_policy is not None and not peer.import_policy.attr_only
         for u in updates:
@@ -36,6 +42,10 @@ class ImportPipeline:
                 t = locs.get(fam)
                 if t is not None:
                     t.withdraw(src, keys)
+                    flt = filtered[fam]
+                    if flt:
+                        for k in keys:
+                            flt.pop(k, None)
             for fam, attrs, keys in u.reach():
                 t = locs.get(fam)
                 if t is None:
@@ -44,10 +54,25 @@ class ImportPipeline:
                     self._per_prefix(peer, t, attrs, fam, keys)
                     continue
                 accepted = accepted_for(peer, attrs, fam)
+                flt = filtered[fam]
                 if accepted is None:
                     t.withdraw(src, keys)  # filtered: drop what we may have had
+                    flt.update(dict.fromkeys(keys, attrs))
                 else:
                     t.announce(src, keys, accepted)
+                    if flt:
+                        for k in keys:
+                            flt.pop(k, None)
+
+    def why_filtered(self, peer, attrs: AttrSet, fam, prefix: bytes) -> str:
+        """Why import dropped a route (for ``show routes --received``): the loop check that
+        failed, or the import policy."""
+        ident = self.identity
+        src = peer.source
+        why = import_ok(
+            attrs, src, src.local_as, ident.router_id, ident.cluster_id, peer.cfg.allow_own_as
+        )
+        return why or f"rejected by import policy {peer.import_policy.name}"
 
     def accepted(self, peer, attrs: AttrSet, fam):
         """Loop prevention and an attribute-only import policy, once per (peer, set)."""
@@ -71,8 +96,10 @@ class ImportPipeline:
         groups (the loop checks are still per set: the policy is not attr-only, so
         :meth:`accepted` leaves it out)."""
         src = peer.source
+        flt = peer.filtered[fam]
         if self.accepted(peer, attrs, fam) is None:
             t.withdraw(src, keys)
+            flt.update(dict.fromkeys(keys, attrs))
             return
         pol = peer.import_policy
         info = peer.route_info
@@ -87,5 +114,9 @@ class ImportPipeline:
                 groups.setdefault(r, []).append(key)
         if rejected:
             t.withdraw(src, rejected)
+            flt.update(dict.fromkeys(rejected, attrs))
         for r, ks in groups.items():
             t.announce(src, ks, r)
+            if flt:
+                for k in ks:
+                    flt.pop(k, None)

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from bgpd.policy import RouteInfo, chain
 from bgpd.rib import Source
+from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 
 from .graceful import HelperState
 
@@ -61,6 +62,7 @@ class Peer:
         "joined",
         "negotiated",
         "local_address",
+        "filtered",
         "__weakref__",
     )
 
@@ -100,6 +102,8 @@ class Peer:
         self.joined = False  # a member of an export group (Established)
         self.negotiated = None  # the session's negotiated parameters while Established
         self.local_address: str | None = None  # our end of the session, while Established
+        # received but dropped by import (loop checks, policy): family -> {key: attrs}
+        self.filtered: dict = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
 
     def __repr__(self) -> str:
         return f"Peer({self.address!r}, index={self.index})"
@@ -127,8 +131,20 @@ class Peer:
     def unwritable_since(self) -> float | None:
         return self.link.unwritable_since
 
-    def received_count(self) -> int:
+    def accepted_count(self) -> int:
+        """Routes in the Adj-RIB-In that import accepted (candidates in the Loc-RIB)."""
         return sum(len(t) for t in self.source.adj_in.values())
+
+    def filtered_count(self) -> int:
+        return sum(len(t) for t in self.filtered.values())
+
+    def received_count(self) -> int:
+        """Everything the peer announced and did not withdraw: accepted and filtered."""
+        return self.accepted_count() + self.filtered_count()
+
+    def clear_filtered(self) -> None:
+        for t in self.filtered.values():
+            t.clear()
 
     def stale_count(self) -> int:
         return sum(len(v) for v in self.source.stale.values())

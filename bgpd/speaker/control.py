@@ -79,12 +79,18 @@ def show_routes(
     for fam in fams:
         fname = FAMILY_NAMES[fam]
         if n is not None and received:
-            adj = n.peer.source.adj_in[fam]
-            for key, attrs in sorted(adj.items(), key=lambda kv: _sort_key(kv[0])):
+            # the Adj-RIB-In: what import accepted, and what it dropped with the reason
+            peer = n.peer
+            items = [(k, a, None) for k, a in peer.source.adj_in[fam].items()]
+            items += [(k, a, True) for k, a in peer.filtered[fam].items()]
+            for key, attrs, dropped in sorted(items, key=lambda kv: _sort_key(kv[0])):
                 p = key[1] if isinstance(key, tuple) else key
                 if want is not None and p != want:
                     continue
                 path = path_to_json(attrs, n.address, "bgp")
+                path["filtered"] = (
+                    rde.imports.why_filtered(peer, attrs, fam, p) if dropped else None
+                )
                 if isinstance(key, tuple):
                     path["path_id"] = key[0]
                 out.append({"prefix": pfx.to_str(p, fam[0]), "family": fname, "paths": [path]})

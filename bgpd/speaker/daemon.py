@@ -119,7 +119,7 @@ class Speaker:
             self.neighbors.add(ncfg)
         self.neighbors.set_dynamic(cfg)
         rde.originate(self.networks_of(cfg))
-        await self._start_kernel()  # before any session can change the RIB
+        await self.start_kernel()  # before any session can change the RIB
         if may_adopt:
             reason = RestartDecision.by_kernel(self.kernel)
             if reason is not None and rde.set_start(True, reason):
@@ -134,14 +134,7 @@ class Speaker:
         if cfg.control_socket:
             self.control = ControlServer(str(cfg.control_socket), control.dispatcher(self))
             await self.control.start()
-        if cfg.metrics is not None:
-            self.metrics = MetricsServer(
-                cfg.metrics.address,
-                cfg.metrics.port,
-                lambda: status.snapshot(self),
-                lambda: status.health_check(self),
-            )
-            await self.metrics.start()
+        await self.start_metrics()
         for n in self.neighbors.values():
             if not n.cfg.shutdown:
                 n.session.start()
@@ -185,7 +178,18 @@ class Speaker:
             await self.metrics.close()
         log.info("bgpd stopped")
 
-    async def _start_kernel(self) -> None:
+    async def start_metrics(self) -> None:
+        """The metrics and health endpoint, as the config says (again after a reload)."""
+        if self.metrics is not None:
+            await self.metrics.close()
+            self.metrics = None
+        m = self.config.metrics
+        if m is not None:
+            snap, health = (lambda: status.snapshot(self)), (lambda: status.health_check(self))
+            self.metrics = MetricsServer(m.address, m.port, snap, health)
+            await self.metrics.start()
+
+    async def start_kernel(self) -> None:
         """Host routes (kernel, connected, static) into the engine; best routes into the FIB."""
         settings = KernelSettings.from_config(self.config)
         if settings is None:

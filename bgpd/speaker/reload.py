@@ -12,6 +12,7 @@ import structlog
 from bgpd.config import ConfigError
 from bgpd.config import diff as config_diff
 from bgpd.config import load as load_config
+from bgpd.kernel import KernelSettings
 from bgpd.wire.constants import CEASE_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED
 
 log = structlog.get_logger("bgpd")
@@ -32,11 +33,27 @@ def reload(sp) -> dict:
     sp.reloads["last"] = time.time()
     sp.reloads["last_error"] = None
     log.info("reloaded", **{k: v for k, v in changes.items() if v})
-    return {"ok": True, **changes}
+    return {"ok": True, "message": _message(changes), **changes}
+
+
+def _message(changes: dict) -> str:
+    """``reloaded: 1 neighbor added, 2 updated; needs a restart: control_socket: ...``."""
+    parts = []
+    for key, word in (("added", "added"), ("removed", "removed"), ("reset", "reset")):
+        if changes.get(key):
+            n = len(changes[key])
+            parts.append(f"{n} neighbor{'s' if n != 1 else ''} {word}")
+    if changes.get("updated"):
+        parts.append(f"{len(changes['updated'])} updated without a reset")
+    text = "reloaded" + (": " + ", ".join(parts) if parts else "")
+    if changes.get("restart_needed"):
+        text += "; needs a restart to apply: " + "; ".join(changes["restart_needed"])
+    return text
 
 
 def apply_config(sp, new) -> dict:
-    d = config_diff(sp.config, new)
+    old = sp.config
+    d = config_diff(old, new)
     sp.config = new
     rde = sp.rde
     table = sp.neighbors
@@ -87,11 +104,56 @@ def apply_config(sp, new) -> dict:
                 summary["updated"].append(n.address)
     if d.networks_changed:
         rde.originate(sp.networks_of(new))
+    summary["restart_needed"] = apply_globals(sp, old, d.globals_changed)
     for lst in sp.listeners:
         table.set_listener_keys(lst)
     rde.commit()
     sp.kick()
     return summary
+
+
+# Top-level keys a reload cannot apply, and why (everything else is applied at once).
+RESTART_ONLY = {
+    "control_socket": "the control socket is bound at start",
+}
+
+
+def apply_globals(sp, old, changed) -> list[str]:
+    """Apply top-level sections other than neighbors, networks, policies and decision
+    options; returns what needs a restart, as ``"key: why"``."""
+    need = [f"{k}: {why}" for k, why in RESTART_ONLY.items() if k in changed]
+    new = sp.config
+    if "graceful_restart" in changed:
+        # the capability goes into the OPEN of every next connection; sessions up keep theirs
+        sp.rde.reconfigure(graceful=new.graceful_restart)
+        sp.neighbors.update_opens()
+    if "metrics" in changed:
+        sp.loop.create_task(sp.start_metrics())
+    if "kernel" in changed or "host_routes" in changed:
+        need += _reload_kernel(sp, old, new)
+    for line in need:
+        log.warning("reload: needs a restart", change=line)
+    return need
+
+
+def _reload_kernel(sp, old, new) -> list[str]:
+    kcfg_old = sp.kernel.settings if sp.kernel is not None else None
+    settings = KernelSettings.from_config(new, netns=kcfg_old.netns if kcfg_old else None)
+    if sp.kernel is None:
+        if settings is None:
+            return []
+        if settings.netlink:
+            return ["kernel/host_routes: the kernel side starts with the daemon"]
+        sp.loop.create_task(sp.start_kernel())  # static routes only: nothing to wait for
+        return []
+    if settings is None:
+        return ["kernel/host_routes: removing the kernel side needs a restart"]
+    need = sp.kernel.reconfigure(settings)
+    if (old.kernel.import_policy if old.kernel else ()) != (
+        new.kernel.import_policy if new.kernel else ()
+    ):
+        need.append("kernel.import: the FIB writer's filter is set at start")
+    return need
 
 
 def update_neighbor(sp, n, new, keys) -> None:

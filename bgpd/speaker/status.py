@@ -52,10 +52,9 @@ def snapshot(sp, prefixes: bool = True) -> dict:
             "messages": {"in": message_counts(stats, "in"), "out": message_counts(stats, "out")},
         }
         if prefixes:
-            received = n.peer.received_count()
             entry["prefixes"] = {
-                "received": received,
-                "accepted": received,
+                "received": n.peer.received_count(),
+                "accepted": n.peer.accepted_count(),
                 "advertised": advertised.get(n.peer, 0),
             }
         neighbors.append(entry)
@@ -121,7 +120,6 @@ def neighbor_info(n, advertised: dict) -> dict:
         router_id = neg.peer_open.router_id
     est = stats.established_at
     peer = n.peer
-    received = peer.received_count()
     return {
         "address": n.address,
         "asn": n.cfg.asn,
@@ -137,8 +135,8 @@ def neighbor_info(n, advertised: dict) -> dict:
         "last_error": s.last_error or fsm.last_error or None,
         "messages": {"in": message_counts(stats, "in"), "out": message_counts(stats, "out")},
         "prefixes": {
-            "received": received,
-            "accepted": received,
+            "received": peer.received_count(),
+            "accepted": peer.accepted_count(),
             "advertised": advertised.get(peer, 0),
         },
         "description": n.cfg.description,

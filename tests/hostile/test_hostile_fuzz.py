@@ -56,7 +56,8 @@ def test_seed_corpus(target: str):
 
 
 def test_fuzz_short():
-    """20,000 mutated inputs over the three targets, well under 30 s."""
+    """20,000 mutated inputs over the three targets, none raising. (How fast is printed,
+    not asserted: speed is measured by benchmarks, and CI machines are shared.)"""
     total = seconds = 0.0
     problems = []
     for name, runs in SHORT_RUNS.items():
@@ -67,7 +68,7 @@ def test_fuzz_short():
             problems.append(f"{name} (FUZZ_SEED={SEED}) input {data.hex()}\n{tb}")
     assert not problems, "\n".join(problems)
     assert total >= sum(SHORT_RUNS.values())
-    assert seconds < 30, f"{total:.0f} inputs took {seconds:.1f} s"
+    print(f"{total:.0f} inputs in {seconds:.1f} s")
 
 
 def test_targets_catch_violations():

@@ -86,6 +86,20 @@ def test_reflector_drops_its_own_cluster_and_originator():
     h.announce(I1, IPV4, own_origin, [P2])
     h.announce(I1, IPV4, fine, [P3])
     assert set(h.routes()) == {P3}
+    # Issue 19: what the loop checks drop is still received (BIRD's import keep filtered),
+    # counted apart from what was accepted, with the reason.
+    peer = h.peers[I1]
+    assert peer.received_count() == 3 and peer.accepted_count() == 1
+    assert peer.filtered[IPV4] == {P1: own_cluster, P2: own_origin}
+    why = h.rde.imports.why_filtered
+    assert why(peer, own_cluster, IPV4, P1) == "our cluster ID is in CLUSTER_LIST"
+    assert why(peer, own_origin, IPV4, P2) == "ORIGINATOR_ID is our router ID"
+    h.announce(I1, IPV4, fine, [P1])  # now acceptable: no longer filtered
+    h.withdraw(I1, IPV4, [P2])
+    assert peer.filtered[IPV4] == {} and peer.received_count() == 2
+    h.announce(I1, IPV4, own_cluster, [P2])
+    h.down(I1, was_established=True)
+    assert peer.received_count() == 0
 
 
 def test_import_policy_by_prefix_runs_per_prefix():
@@ -101,6 +115,11 @@ def test_import_policy_by_prefix_runs_per_prefix():
     h.up(E1)
     h.announce(E1, IPV4, ROUTE, [P1, P2, P3])
     assert set(h.routes()) == {P2}
+    peer = h.peers[E1]
+    assert set(peer.filtered[IPV4]) == {P1, P3} and peer.received_count() == 3
+    assert h.rde.imports.why_filtered(peer, ROUTE, IPV4, P1) == (
+        "rejected by import policy only-p2"
+    )
 
 
 # --- export: drain --------------------------------------------------------------------------
