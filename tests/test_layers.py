@@ -31,6 +31,7 @@ ALL = frozenset(
         "api",
         "speaker",
         "cli",
+        "bfd",
     }
 )
 
@@ -52,7 +53,7 @@ RULES: dict[str, Rule] = {
     "session": Rule(frozenset({"wire", "fsm"}), why="the asyncio binding of one peer"),
     "kernel": Rule(frozenset({"wire", "rib"}), why="consumes best-route changes (rib types)"),
     "config": Rule(
-        frozenset({"wire", "rib", "reflector", "policy"}),
+        frozenset({"wire", "rib", "reflector", "policy", "bfd"}),
         why="schema, loading, validation, diff: above the sans-I/O core, below the daemon",
     ),
     "api": Rule(
@@ -62,6 +63,11 @@ RULES: dict[str, Rule] = {
     "cli": Rule(
         frozenset({"api", "config", "speaker", "wire"}),
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
+    ),
+    "bfd": Rule(
+        frozenset(),
+        why="BFD: sans-I/O packet/auth/session/manager/config plus its asyncio binding "
+        "(transport, the runner); imports nothing else of ours",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything"),
 }
