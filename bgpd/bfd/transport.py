@@ -101,6 +101,7 @@ class BfdService:
         self._rx_of: dict[SessionKey, tuple] = {}
         self._tx: dict[SessionKey, socket.socket] = {}
         self._dest: dict[SessionKey, tuple] = {}
+        self._sport: dict[SessionKey, int] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._ifnames: dict[int, str | None] = {}
@@ -157,6 +158,7 @@ class BfdService:
         rx.users += 1
         self._rx_of[key] = rx_key
         self._tx[key] = tx
+        self._sport[key] = tx.getsockname()[1]
         self._dest[key] = self._destination(key)
         if on_change is not None:
             self._callbacks[key] = on_change
@@ -176,6 +178,7 @@ class BfdService:
         if tx is not None:
             tx.close()
         self._dest.pop(key, None)
+        self._sport.pop(key, None)
         self.tx_errors.pop(key, None)
         self.last_tx_error.pop(key, None)
         rx_key = self._rx_of.pop(key)
@@ -211,8 +214,7 @@ class BfdService:
         snap = self.manager.snapshot(self.loop.time())
         for row in snap["sessions"]:
             key = SessionKey(row["peer"], row["local"], row["interface"], row["multihop"])
-            tx = self._tx.get(key)
-            row["source_port"] = tx.getsockname()[1] if tx is not None else None
+            row["source_port"] = self._sport.get(key)
             row["tx_errors"] = self.tx_errors.get(key, 0)
             row["last_tx_error"] = self.last_tx_error.get(key)
         snap["sockets"] = [
