@@ -14,7 +14,8 @@ Choices where the RFC leaves room:
 * The window of §6.7.3 is ``3 * Detect Mult`` with Detect Mult the field of the received
   packet (the sender's multiplier: it bounds how many of its packets a detection time spans).
 * bfd.AuthSeqKnown is cleared when no valid packet arrived for twice the detection time
-  (§6.7.1), evaluated when the next packet arrives: the session passes its detection time.
+  (§6.7.1), evaluated when the next packet arrives, with the detection time the last valid
+  packet set (the session forgets the remote side, and its detection time, after one).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class AuthState:
         "rcv_seq",
         "seq_known",
         "_last_valid_rx",
+        "_forget_after",
         "_last_content",
         "_last_bump",
     )
@@ -83,6 +85,7 @@ class AuthState:
         self.rcv_seq = 0
         self.seq_known = False
         self._last_valid_rx: float | None = None
+        self._forget_after = 0.0
         self._last_content: tuple | None = None
         self._last_bump = 0.0
 
@@ -111,7 +114,9 @@ class AuthState:
 
     def verify(self, packet: ControlPacket, now: float, detect_time: float) -> str | None:
         """None when ``packet`` is authentic (and the receive sequence is advanced), else why
-        it must be discarded. ``detect_time`` (seconds) ages out bfd.AuthSeqKnown."""
+        it must be discarded. ``detect_time`` (seconds) is the detection time this packet
+        sets if accepted: bfd.AuthSeqKnown is cleared when the next valid packet comes more
+        than twice that late."""
         a = self.auth
         sec = packet.auth
         if sec is None:
@@ -131,8 +136,7 @@ class AuthState:
         if (
             self.seq_known
             and self._last_valid_rx is not None
-            and detect_time > 0
-            and now - self._last_valid_rx > 2 * detect_time
+            and now - self._last_valid_rx > self._forget_after
         ):
             self.seq_known = False
         if self.seq_known:
@@ -150,6 +154,7 @@ class AuthState:
         self.rcv_seq = sec.sequence
         self.seq_known = True
         self._last_valid_rx = now
+        self._forget_after = 2 * detect_time
         return None
 
     def forget_sequence(self) -> None:

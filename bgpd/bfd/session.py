@@ -239,7 +239,8 @@ class Session:
             if packet.auth is not None:
                 return self._drop(AUTH_FAILURE, "authenticated packet, none configured", events)
         else:
-            why = self._auth.verify(packet, now, self.detection_time)
+            detect = packet.detect_mult * max(self._rx_used, packet.desired_min_tx) / ONE_SECOND
+            why = self._auth.verify(packet, now, detect)
             if why is not None:
                 return self._drop(AUTH_FAILURE, why, events)
         st = self.stats

@@ -515,3 +515,20 @@ def test_snapshot_has_the_show_bfd_fields():
     assert snap["tx_interval_ms"] == 300.0 and snap["detection_time_ms"] == 900.0
     assert snap["up_for_s"] == 2.0 and snap["flaps"] == 0
     assert snap["remote_discriminator"] == R and snap["local_discriminator"] == L
+
+
+def test_a_restarted_authenticated_peer_is_accepted_again():
+    # The peer restarts with a new random sequence number: once two detection times passed
+    # without a valid packet, any sequence is accepted again (RFC 5880 §6.7.1).
+    params = SessionParams(auth=KEYS[AuthType.METICULOUS_KEYED_SHA1])
+    pair = Pair(params, params, seed=5)
+    pair.run_until(3.0)
+    assert pair.both_up()
+    pair.b.cut = True
+    pair.run_until(4.5)
+    assert pair.a.session.state == DOWN
+    pair.b.session = Session(params, 0x0C0C0C0C, pair.now, rng=random.Random(99))
+    pair.b.cut = False
+    pair.run_until(10.0)
+    assert pair.both_up()
+    assert pair.a.session.remote_disc == 0x0C0C0C0C
