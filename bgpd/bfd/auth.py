@@ -91,13 +91,19 @@ class AuthState:
 
     # --- transmit ------------------------------------------------------------------------
 
-    def section(self, packet: ControlPacket, now: float) -> AuthSection:
-        """The section to put on ``packet`` (built without auth), advancing the sequence."""
+    def section(self, packet: ControlPacket | tuple, now: float) -> AuthSection:
+        """The section to put on ``packet`` (built without auth), advancing the sequence.
+
+        ``packet`` may also be the tuple of what identifies its content (the session passes
+        ``(state, diag, flags, your_disc, desired_min_tx, required_min_rx, multiplier)``)."""
         a = self.auth
         if a.type == AuthType.SIMPLE:
             return AuthSection(a.type, a.send_key)
-        content = (packet.state, packet.diag, packet.flags, packet.your_disc,
-                   packet.desired_min_tx, packet.required_min_rx)  # fmt: skip
+        if isinstance(packet, ControlPacket):
+            content = (packet.state, packet.diag, packet.flags, packet.your_disc,
+                       packet.desired_min_tx, packet.required_min_rx, packet.detect_mult)  # fmt: skip
+        else:
+            content = packet
         if a.type.meticulous:
             self.xmit_seq = (self.xmit_seq + 1) % SEQ_MOD
         elif content != self._last_content or now - self._last_bump >= KEYED_SEQ_PERIOD:

@@ -64,6 +64,7 @@ class State(IntEnum):
         return _STATE_LABELS[self]
 
 
+_STATES = (State.ADMIN_DOWN, State.DOWN, State.INIT, State.UP)
 _STATE_LABELS = {
     State.ADMIN_DOWN: "AdminDown",
     State.DOWN: "Down",
@@ -200,12 +201,14 @@ class AuthSection:
     digest: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ControlPacket:
     """A BFD Control packet (RFC 5880 §4.1). Intervals are in microseconds.
 
     ``raw`` is the received packet (Length octets), kept to verify a digest; it is empty for
-    packets built locally and is not part of equality.
+    packets built locally and is not part of equality. Treat it as immutable: it is not
+    frozen only because a frozen dataclass costs microseconds to build, thousands of times a
+    second.
     """
 
     state: State
@@ -250,6 +253,54 @@ class ControlPacket:
 
 _HEADER = struct.Struct("!BBBBIIIII")
 _CRYPTO = struct.Struct("!BBBBI")  # type, len, key id, reserved, sequence
+
+
+def pack(
+    state: int,
+    flags: int,
+    diag: int,
+    detect_mult: int,
+    my_disc: int,
+    your_disc: int,
+    desired_min_tx: int,
+    required_min_rx: int,
+    required_min_echo_rx: int = 0,
+    auth: AuthSection | None = None,
+    secret: bytes | None = None,
+) -> bytes:
+    """:func:`encode` from fields, without building a :class:`ControlPacket` (the session's
+    transmit path). ``flags`` are the P/F/C/D/M bits; A is set from ``auth``."""
+    if auth is None:
+        return _HEADER.pack(
+            0x20 | (diag & 0x1F),
+            (state << 6) | (flags & ~FLAG_A),
+            detect_mult,
+            HEADER_LEN,
+            my_disc,
+            your_disc,
+            desired_min_tx,
+            required_min_rx,
+            required_min_echo_rx,
+        )
+    return encode(
+        ControlPacket(
+            state=State(state),
+            my_disc=my_disc,
+            your_disc=your_disc,
+            diag=diag,
+            detect_mult=detect_mult,
+            desired_min_tx=desired_min_tx,
+            required_min_rx=required_min_rx,
+            required_min_echo_rx=required_min_echo_rx,
+            poll=bool(flags & FLAG_P),
+            final=bool(flags & FLAG_F),
+            cpi=bool(flags & FLAG_C),
+            demand=bool(flags & FLAG_D),
+            multipoint=bool(flags & FLAG_M),
+            auth=auth,
+        ),
+        secret,
+    )
 
 
 def encode(packet: ControlPacket, secret: bytes | None = None) -> bytes:
@@ -319,7 +370,7 @@ def decode(data: bytes) -> ControlPacket | Drop:
         return Drop(MALFORMED, "Poll and Final both set")
     if my == 0:
         return Drop(MALFORMED, "My Discriminator is zero")
-    state = State(sf >> 6)
+    state = _STATES[sf >> 6]
     if your == 0 and state not in (State.DOWN, State.ADMIN_DOWN):
         return Drop(MALFORMED, f"Your Discriminator is zero in state {state.label}")
     raw = bytes(data[:length])
@@ -408,4 +459,5 @@ __all__ = [
     "diag_label",
     "digest_of",
     "encode",
+    "pack",
 ]

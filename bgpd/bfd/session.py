@@ -45,12 +45,14 @@ from dataclasses import dataclass, field
 from .auth import Auth, AuthState
 from .packet import (
     AUTH_FAILURE,
+    FLAG_F,
+    FLAG_P,
     NO_SESSION,
     ControlPacket,
     Diag,
     State,
     diag_label,
-    encode,
+    pack,
 )
 
 ONE_SECOND = 1_000_000  # microseconds
@@ -189,6 +191,8 @@ class Session:
         "_detect_at",
         "_send_now",
         "_out",
+        "_last_content",
+        "_last_data",
         "_auth",
         "_rng",
         "_now",
@@ -222,6 +226,8 @@ class Session:
         self._detect_at: float | None = None
         self._send_now = False
         self._out: list[bytes] = []
+        self._last_content: tuple | None = None
+        self._last_data = b""
         self._auth = AuthState(params.auth, self._rng) if params.auth else None
         self._now = now
         self._tx_at: float | None = now if self._may_transmit() else None
@@ -246,6 +252,13 @@ class Session:
         st = self.stats
         st.rx += 1
         st.last_rx = now
+        before = (
+            self.remote_min_rx,
+            self._tx_used,
+            self.remote_demand,
+            self.remote_disc,
+            self.remote_state,
+        )
         self.remote_disc = packet.my_disc
         self.remote_state = packet.state
         self.remote_diag = packet.diag
@@ -276,7 +289,14 @@ class Session:
             self._set_state(DOWN, Diag.NEIGHBOR_DOWN, events)
         if packet.poll:
             self._emit(final=True)
-        self._reschedule_tx()
+        if self._tx_at is None or before != (
+            self.remote_min_rx,
+            self._tx_used,
+            self.remote_demand,
+            self.remote_disc,
+            self.remote_state,
+        ):
+            self._reschedule_tx()
         self._flush()
         return events
 
@@ -550,37 +570,22 @@ class Session:
         self._tx_at = at if at > now else now
 
     def _emit(self, final: bool) -> None:
-        packet = ControlPacket(
-            state=self.state,
-            my_disc=self.local_disc,
-            your_disc=self.remote_disc,
-            diag=self.local_diag,
-            detect_mult=self.params.multiplier,
-            desired_min_tx=self._adv_tx,
-            required_min_rx=self._adv_rx,
-            required_min_echo_rx=0,
-            poll=self._poll_active and not final,
-            final=final,
-        )
+        poll = self._poll_active and not final
+        flags = FLAG_F if final else (FLAG_P if poll else 0)
+        content = (self.state, self.local_diag, flags, self.remote_disc, self._adv_tx,
+                   self._adv_rx, self.params.multiplier)  # fmt: skip
         if self._auth is None:
-            data = encode(packet)
+            if content == self._last_content:
+                data = self._last_data  # most packets repeat the previous one exactly
+            else:
+                data = pack(self.state, flags, self.local_diag, self.params.multiplier,
+                            self.local_disc, self.remote_disc, self._adv_tx, self._adv_rx)  # fmt: skip
+                self._last_content, self._last_data = content, data
         else:
-            section = self._auth.section(packet, self._now)
-            data = encode(
-                ControlPacket(
-                    state=packet.state,
-                    my_disc=packet.my_disc,
-                    your_disc=packet.your_disc,
-                    diag=packet.diag,
-                    detect_mult=packet.detect_mult,
-                    desired_min_tx=packet.desired_min_tx,
-                    required_min_rx=packet.required_min_rx,
-                    poll=packet.poll,
-                    final=packet.final,
-                    auth=section,
-                ),
-                self._auth.send_secret,
-            )
+            section = self._auth.section(content, self._now)
+            data = pack(self.state, flags, self.local_diag, self.params.multiplier,
+                        self.local_disc, self.remote_disc, self._adv_tx, self._adv_rx, 0,
+                        section, self._auth.send_secret)  # fmt: skip
         self._out.append(data)
         self.stats.tx += 1
         self.stats.last_tx = self._now
