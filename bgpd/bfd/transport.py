@@ -39,6 +39,7 @@ from collections.abc import Callable
 
 import structlog
 
+from .config import BfdConfig
 from .manager import Manager, SessionKey
 from .packet import SOURCE_PORT_MAX, SOURCE_PORT_MIN, State
 from .session import SessionParams, StateChanged
@@ -167,6 +168,25 @@ class BfdService:
         )
         self._after([])
         return key
+
+    def add_configured(
+        self,
+        peer: str,
+        local: str,
+        cfg: BfdConfig,
+        on_change: StateCallback | None = None,
+    ) -> SessionKey:
+        """:meth:`add_session` from a parsed ``bfd:`` section (:func:`bgpd.bfd.config.parse`):
+        its interface, multihop, min_ttl and params."""
+        return self.add_session(
+            peer,
+            local,
+            interface=cfg.interface,
+            multihop=cfg.multihop,
+            params=cfg.params,
+            min_ttl=cfg.min_ttl,
+            on_change=on_change,
+        )
 
     def remove_session(self, key: SessionKey) -> None:
         """Stop the session: a last AdminDown goes to the peer (if known), sockets close."""

@@ -2,8 +2,11 @@
 
 Vectors are ``(hex, ControlPacket)`` pairs tested for both decode and encode. The hand-made
 ones follow RFC 5880 §4.1-4.4 field by field; the captured ones are what BIRD 2.0.12 and
-FRR 8.4 bfdd sent to us (tests/bfd/README.md says how they were taken): BIRD's keyed packets
-were signed with key id 7 and the secret ``secret``, so their digests check our hashing.
+FRR 8.4 bfdd sent to us: each daemon ran in a namespace with one single-hop neighbor across
+a veth pair, and a plain UDP socket bound to the neighbor's address on port 3784 in the other
+namespace printed the payloads (``recvfrom``; TTL 255 by IP_RECVTTL). BIRD ran once per
+``authentication`` type with ``password "secret" { id 7; }``, so its keyed packets check our
+hashing: the digest we compute over BIRD's packet must be the one BIRD sent.
 """
 
 import hypothesis.strategies as st

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bgpd.bfd.auth import Auth
+from bgpd.bfd.config import parse
 from bgpd.bfd.packet import (
     AUTH_FAILURE,
     MALFORMED,
@@ -199,3 +200,15 @@ async def test_add_errors(two):
     with pytest.raises(ValueError):
         a.add_session("fd00::1", A)
     assert len(a.keys()) == 1
+
+
+async def test_add_configured_from_a_bfd_section(two):
+    a, b, _ = two
+    cfg = parse({"min_tx": "50ms", "min_rx": "50ms", "multiplier": 4,
+                 "auth": {"type": "keyed-md5", "key_id": 2, "secret": "cfg"}})  # fmt: skip
+    ka = a.add_configured(B, A, cfg)
+    kb = b.add_configured(A, B, cfg)
+    await wait_for(lambda: a.is_up(ka) and b.is_up(kb), what="both Up")
+    row = a.snapshot()["sessions"][0]
+    assert (row["multiplier"], row["authentication"]) == (4, "keyed-md5")
+    assert row["detection_time_ms"] == 200.0  # 4 x 50 ms
