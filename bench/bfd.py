@@ -260,6 +260,10 @@ def main() -> int:
     results: dict[str, dict] = {}
     try:
         frr.start()
+        # bfdd needs a few seconds to set up 200 peers: let it, or the first implementation's
+        # settle time would include that.
+        wait_until(lambda: len(frr.peers()) == args.sessions, 60, "bfdd's peers", interval=0.5)
+        time.sleep(3.0)
         for impl in impls:
             print(f"--- {impl}: {args.sessions} sessions at {args.interval_ms} ms x "
                   f"{args.multiplier}, window {args.window:.0f} s", flush=True)  # fmt: skip
