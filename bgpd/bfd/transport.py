@@ -41,7 +41,7 @@ import structlog
 
 from .config import BfdConfig
 from .manager import Manager, SessionKey
-from .packet import SOURCE_PORT_MAX, SOURCE_PORT_MIN, State
+from .packet import SINGLE_HOP_PORT, SOURCE_PORT_MAX, SOURCE_PORT_MIN, State
 from .session import SessionParams, StateChanged
 
 log = structlog.get_logger("bgpd.bfd")
@@ -187,6 +187,22 @@ class BfdService:
             min_ttl=cfg.min_ttl,
             on_change=on_change,
         )
+
+    @staticmethod
+    def local_address_for(peer: str, interface: str | None = None) -> str:
+        """The source address the kernel would use towards ``peer`` (a connected UDP socket,
+        nothing sent): the ``local`` of a session whose BGP neighbor has no update_source,
+        known before the TCP connection exists. Raises OSError without a route."""
+        fam = socket.AF_INET6 if ":" in peer else socket.AF_INET
+        with socket.socket(fam, socket.SOCK_DGRAM) as s:
+            if interface:
+                s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, interface.encode())
+            if fam == socket.AF_INET6:
+                scope = socket.if_nametoindex(interface) if interface else 0
+                s.connect((peer, SINGLE_HOP_PORT, 0, scope))
+            else:
+                s.connect((peer, SINGLE_HOP_PORT))
+            return s.getsockname()[0].split("%", 1)[0]
 
     def remove_session(self, key: SessionKey) -> None:
         """Stop the session: a last AdminDown goes to the peer (if known), sockets close."""

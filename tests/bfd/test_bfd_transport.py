@@ -9,6 +9,7 @@ session's own rules.
 import asyncio
 import os
 import socket
+import subprocess
 import time
 
 import pytest
@@ -212,3 +213,13 @@ async def test_add_configured_from_a_bfd_section(two):
     row = a.snapshot()["sessions"][0]
     assert (row["multiplier"], row["authentication"]) == (4, "keyed-md5")
     assert row["detection_time_ms"] == 200.0  # 4 x 50 ms
+
+
+def test_local_address_for():
+    # What the routing table says ("ip route get": ... src X).
+    route = subprocess.run(["ip", "route", "get", B], capture_output=True, text=True).stdout
+    src = route.split(" src ", 1)[1].split()[0]
+    assert BfdService.local_address_for(B) == src
+    assert BfdService.local_address_for("::1") == "::1"
+    with pytest.raises(OSError):
+        BfdService.local_address_for("127.0.0.1", interface="no-such-if0")
