@@ -34,6 +34,7 @@ ALL = frozenset(
         "cli",
         "log",
         "birdctl",
+        "bfd",
     }
 )
 
@@ -66,7 +67,7 @@ RULES: dict[str, Rule] = {
     "session": Rule(frozenset({"wire", "fsm"}), why="the asyncio binding of one peer"),
     "kernel": Rule(frozenset({"wire", "rib"}), why="consumes best-route changes (rib types)"),
     "config": Rule(
-        frozenset({"wire", "rib", "reflector", "policy"}),
+        frozenset({"wire", "rib", "reflector", "policy", "bfd"}),
         why="schema, loading, validation, diff: above the sans-I/O core, below the daemon",
     ),
     "api": Rule(
@@ -81,6 +82,11 @@ RULES: dict[str, Rule] = {
         frozenset(),
         why="BIRD's control socket and process contract: the daemon hands it a plain-data "
         "snapshot and a handler, it reaches nothing of ours",
+    ),
+    "bfd": Rule(
+        frozenset(),
+        why="BFD: sans-I/O packet/auth/session/manager/config plus its asyncio binding "
+        "(transport, the runner); imports nothing else of ours",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything: the daemon"),
 }
