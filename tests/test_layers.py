@@ -31,6 +31,8 @@ ALL = frozenset(
         "api",
         "speaker",
         "cli",
+        "mrt",
+        "bmp",
     }
 )
 
@@ -62,6 +64,14 @@ RULES: dict[str, Rule] = {
     "cli": Rule(
         frozenset({"api", "config", "speaker", "wire"}),
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
+    ),
+    "mrt": Rule(
+        frozenset({"wire", "config"}),
+        why="MRT export: encodes wire data the daemon hands it (config: the section checker)",
+    ),
+    "bmp": Rule(
+        frozenset({"wire", "config"}),
+        why="BMP export: encodes wire data the daemon hands it (config: the section checker)",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything"),
 }
