@@ -70,8 +70,8 @@ RULES: dict[str, Rule] = {
         why="MRT export: encodes wire data the daemon hands it (config: the section checker)",
     ),
     "bmp": Rule(
-        frozenset({"wire", "config"}),
-        why="BMP export: encodes wire data the daemon hands it (config: the section checker)",
+        frozenset({"wire", "config", "mrt"}),
+        why="BMP export: encodes wire data the daemon hands it (config, mrt.config: checkers)",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything"),
 }
