@@ -15,11 +15,11 @@ Shapes the daemon provides:
   dict.
 """
 
+import ipaddress
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bgpd.wire.attrs import AttrSet
 from bgpd.wire.constants import AFI_IPV4, IPV4_UNICAST, IPV6_UNICAST
 from bgpd.wire.context import Context
 from bgpd.wire.messages import Open
@@ -162,6 +162,11 @@ class LocalRib:
     def flags(self) -> int:
         return FLAG_F if self.filtered else 0
 
+    @property
+    def self_next_hop(self) -> dict:
+        """The next hop shown for routes that have none (local origins): this router."""
+        return {4: ipaddress.IPv4Address(self.router_id).packed, 16: bytes(16)}
+
     def up_message(self, now: float) -> bytes:
         info = [(INFO_TABLE_NAME, self.table_name)]
         return codec.peer_up(
@@ -179,10 +184,11 @@ class LocalRib:
 _ZERO_NH = {4: bytes(4), 16: bytes(16)}
 
 
-def updates_for(family, changes: Iterable, ctx: Context) -> list[bytes]:
+def updates_for(family, changes: Iterable, ctx: Context, self_next_hop=None) -> list[bytes]:
     """UPDATE messages for ``[(nlri_key, attrs or None)]``: announcements grouped by attribute
     set (one packing per set), withdrawals for None. Routes without a next hop (local
-    origins) get the unspecified address, which a collector can parse."""
+    origins) get ``self_next_hop`` (``{4: ipv4, 16: ipv6}`` octets; the Loc-RIB uses the
+    router ID and ``::``), else the unspecified address."""
     groups: dict = {}
     withdrawn = []
     for key, attrs in changes:
@@ -196,14 +202,12 @@ def updates_for(family, changes: Iterable, ctx: Context) -> list[bytes]:
                 g.append(key)
     out = pack_withdraw(family, withdrawn, ctx) if withdrawn else []
     for attrs, keys in groups.items():
-        out += pack_announce(family, _with_next_hop(attrs, family), keys, ctx)
+        if attrs.next_hop is None:
+            attrs = attrs.with_next_hop(
+                (self_next_hop or _ZERO_NH)[4 if family[0] == AFI_IPV4 else 16]
+            )
+        out += pack_announce(family, attrs, keys, ctx)
     return out
-
-
-def _with_next_hop(attrs: AttrSet, family) -> AttrSet:
-    if attrs.next_hop is not None:
-        return attrs
-    return attrs.with_next_hop(_ZERO_NH[4 if family[0] == AFI_IPV4 else 16])
 
 
 def route_batches(items: Iterable, batch: int) -> Iterator[tuple]:
@@ -287,10 +291,13 @@ def resync(
             batch,
             lambda: True,
             families=local.families,
+            self_nh=local.self_next_hop,
         )
 
 
-def _table(hdr, items, ctx, flags, now_fn, batch, alive, families=()) -> Iterator[bytes]:
+def _table(
+    hdr, items, ctx, flags, now_fn, batch, alive, families=(), self_nh=None
+) -> Iterator[bytes]:
     seen = set(families)
     if items is None:
         items = ()
@@ -298,7 +305,7 @@ def _table(hdr, items, ctx, flags, now_fn, batch, alive, families=()) -> Iterato
         if not alive():
             return
         seen.add(family)
-        ups = updates_for(family, routes, ctx)
+        ups = updates_for(family, routes, ctx, self_nh)
         if ups:
             yield codec.route_monitoring_many(hdr, now_fn(), ups, flags)
     if not alive():

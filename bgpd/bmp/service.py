@@ -246,7 +246,7 @@ class BmpService:
             return
         if family not in self.local.families:
             return
-        ups = updates_for(family, changes, _LOC_CTX)
+        ups = updates_for(family, changes, _LOC_CTX, self.local.self_next_hop)
         if not ups:
             return
         t = self.clock() if now is None else now

@@ -21,7 +21,8 @@ import structlog
 
 log = structlog.get_logger("bgpd.bmp")
 
-# The resync is produced while the transport holds less than this (octets)...
+# The resync is produced while the transport holds less than this (octets; at most a quarter
+# of the station's bound)...
 RESYNC_HIGH = 1024 * 1024
 # ... and for at most this long per event loop turn (seconds).
 RESYNC_SLICE = 0.005
@@ -146,7 +147,9 @@ class Station(asyncio.Protocol):
         self.connects += 1
         self.up_since = time.monotonic()
         self._paused = False
-        transport.set_write_buffer_limits(high=RESYNC_HIGH, low=RESYNC_HIGH // 4)
+        # the resync pauses well below the bound, leaving room for the live stream
+        high = min(RESYNC_HIGH, self.cfg.buffer // 4)
+        transport.set_write_buffer_limits(high=high, low=high // 4)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -224,6 +227,7 @@ class Station(asyncio.Protocol):
         log.warning("bmp station too slow: stream dropped", station=self.cfg.name, queued=size)
         t = self.transport
         self._resync = None
+        self.state = "idle"  # refuse everything from now on; the transport is going away
         if t is not None:
             t.abort()  # connection_lost() follows and schedules the reconnection
 
@@ -251,8 +255,7 @@ class Station(asyncio.Protocol):
                     self.resync_seconds = time.monotonic() - self.resync_started
                 log.info("bmp resync complete", station=self.cfg.name, seconds=self.resync_seconds)
                 return
-            self._write(chunk)
-            if self.transport is None:
+            if not self.send(chunk):  # bounded like the live stream (a tiny bound, a big chunk)
                 return
             if time.monotonic() >= deadline:
                 break

@@ -1,0 +1,333 @@
+"""The BMP service and its stations against a collector over real TCP (our own 127.0.N.x).
+
+A small model stands in for the daemon's RIB (per-peer Adj-RIB-In dicts, a Loc-RIB) and
+drives the service exactly as the daemon must: peer_up/peer_down, the raw UPDATEs it reads,
+the Loc-RIB changes of each commit. The collector rebuilds every table from what it got;
+after each scenario its tables must equal the model's.
+"""
+
+import asyncio
+import random
+import time
+
+from bmp_collector import Collector
+
+from bgpd.bmp import BmpPeer, BmpService, StationConfig, codec, live_items
+from bgpd.wire import prefix as pfx
+from bgpd.wire.attrs import AttrSet, intern
+from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
+from bgpd.wire.context import Context
+from bgpd.wire.messages import Notification, Open
+from bgpd.wire.packer import pack_announce, pack_withdraw
+
+PID = 7  # the path id of every ADD-PATH route here
+OPEN = Open(asn=65000, hold_time=90, router_id="192.0.2.254").encode()
+
+
+class Model:
+    """The daemon's side: RIBs as plain dicts, and the calls the daemon makes."""
+
+    def __init__(self, service: BmpService | None = None) -> None:
+        self.service = service
+        self.peers: dict[str, BmpPeer] = {}
+        self.adj: dict[str, dict] = {}  # peer -> family -> key -> attrs
+        self.loc: dict = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+
+    # the tables provider
+    def adj_rib_in(self, key):
+        for fam, table in self.adj.get(key, {}).items():
+            for k, v in live_items(table):
+                yield fam, k, v
+
+    def loc_rib(self):
+        for fam, table in self.loc.items():
+            for k, v in live_items(table):
+                yield fam, k, v
+
+    def up(self, key, n, addpath=frozenset()):
+        p = BmpPeer(
+            key,
+            f"192.0.2.{n}",
+            65000 + n,
+            f"192.0.2.{n}",
+            "192.0.2.254",
+            179,
+            40000 + n,
+            OPEN,
+            OPEN,
+            add_path_rx=addpath,
+        )
+        self.peers[key] = p
+        self.adj[key] = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+        self.service.peer_up(p)
+        return p
+
+    def down(self, key):
+        self.service.peer_down(key, notification=Notification(6, 2, b""), local=True)
+        gone = self.adj.pop(key)
+        del self.peers[key]
+        self._relocate(
+            {(f, k[1] if isinstance(k, tuple) else k) for f, t in gone.items() for k in t}
+        )
+
+    def receive(self, key, family, routes):
+        """The peer sends UPDATEs: ``[(nlri_key, attrs or None)]``."""
+        peer = self.peers[key]
+        ctx = Context(add_path_tx=peer.add_path_rx)
+        raws = []
+        table = self.adj[key][family]
+        for k, attrs in routes:
+            if attrs is None:
+                raws += pack_withdraw(family, [k], ctx)
+                table.pop(k, None)
+            else:
+                raws += pack_announce(family, attrs, [k], ctx)
+                table[k] = attrs
+        self.service.updates_received(key, raws)
+        self._relocate({(family, k[1] if isinstance(k, tuple) else k) for k, _ in routes})
+
+    def _relocate(self, prefixes):
+        """The decision: the lowest peer key with the prefix wins (any rule will do)."""
+        changes: dict = {}
+        for fam, p in prefixes:
+            best = None
+            for key in sorted(self.adj):
+                t = self.adj[key][fam]
+                best = t.get(p) or t.get((PID, p))
+                if best is not None:
+                    break
+            old = self.loc[fam].get(p)
+            if best is None:
+                self.loc[fam].pop(p, None)
+            else:
+                self.loc[fam][p] = best
+            if old is not best:
+                changes.setdefault(fam, []).append((p, best))
+        for fam, ch in changes.items():
+            self.service.loc_rib_changed(fam, ch)
+
+    def expected(self) -> dict:
+        out = {("loc",): {(f, k): a for f, t in self.loc.items() for k, a in t.items()}}
+        for key, fams in self.adj.items():
+            out[(self.peers[key].address,)] = {
+                (f, k): a for f, t in fams.items() for k, a in t.items()
+            }
+        return out
+
+
+def rebuild(msgs, addpath_peers=()) -> dict:
+    """The collector's view: tables per peer from Peer Up/Down and Route Monitoring."""
+    tables: dict = {}
+    for m in msgs:
+        if m.type == codec.PEER_UP:
+            tables[("loc",) if m.peer_type == 3 else (m.peer_address,)] = {}
+        elif m.type == codec.PEER_DOWN:
+            tables.pop((m.peer_address,), None)
+        elif m.type == codec.ROUTE_MONITORING:
+            who = ("loc",) if m.peer_type == 3 else (m.peer_address,)
+            u = m.update(
+                frozenset({IPV4_UNICAST, IPV6_UNICAST})
+                if m.peer_address in addpath_peers
+                else frozenset()
+            )
+            t = tables[who]
+            for fam, keys in u.unreach():
+                for k in keys:
+                    t.pop((fam, k), None)
+            for fam, attrs, keys in u.reach():
+                for k in keys:
+                    t[(fam, k)] = attrs
+    return tables
+
+
+def attrs_for(rng, fam):
+    nh = (
+        bytes((192, 0, 2, rng.randrange(1, 250)))
+        if fam == IPV4_UNICAST
+        else pfx.addr_from_str(f"2001:db8::{rng.randrange(1, 999)}")
+    )
+    return intern(
+        AttrSet(
+            origin=0,
+            as_path=((2, (rng.randrange(1, 1 << 32),)),),
+            next_hop=nh,
+            med=rng.randrange(100),
+        )
+    )
+
+
+def prefixes(fam, n, base=0):
+    if fam == IPV4_UNICAST:
+        return [
+            pfx.from_str(f"10.{(base + i) >> 8 & 255}.{(base + i) & 255}.0/24") for i in range(n)
+        ]
+    return [pfx.from_str(f"2001:db8:{base + i:x}::/48") for i in range(n)]
+
+
+def station(c: Collector, **kw) -> StationConfig:
+    return StationConfig(
+        address=c.address, port=c.port, retry=0.05, retry_max=0.2, connect_timeout=2, **kw
+    )
+
+
+def load(model: Model, rng, n=60):
+    model.up("p1", 1)
+    model.up("p2", 2, frozenset({IPV4_UNICAST, IPV6_UNICAST}))
+    for fam in (IPV4_UNICAST, IPV6_UNICAST):
+        ps = prefixes(fam, n)
+        model.receive("p1", fam, [(p, attrs_for(rng, fam)) for p in ps])
+        model.receive("p2", fam, [((PID, p), attrs_for(rng, fam)) for p in ps[n // 2 :]])
+
+
+async def test_reconnect_with_backoff_resync_live_stream_and_termination(collector):
+    rng = random.Random(1)
+    model = Model()
+    svc = BmpService(
+        [station(collector)],
+        router_id="192.0.2.254",
+        local_as=65000,
+        tables_provider=lambda: model,
+        sys_name="rr1",
+    )
+    model.service = svc
+    load(model, rng)  # before any station: nothing is encoded
+    svc.start()
+    st = svc.stations[0]
+    await asyncio.sleep(0.4)  # nobody listens: failures, growing back-off
+    assert st.connect_failures >= 2 and st.backoff == 0.2 and st.state != "up"
+    await collector.start()
+    await collector.wait_for(lambda: collector.connections and st.resyncs == 1, 5)
+    await asyncio.sleep(0.05)
+    msgs = collector.last.msgs
+    assert [m.type for m in msgs[:4]] == [
+        codec.INITIATION,
+        codec.PEER_UP,
+        codec.PEER_UP,
+        codec.PEER_UP,
+    ]
+    assert b"rr1" in msgs[0].body
+    assert msgs[1].peer_type == 3  # the Loc-RIB instance peer first
+    assert rebuild(msgs, {"192.0.2.2"}) == model.expected()
+    # the live stream
+    for fam in (IPV4_UNICAST, IPV6_UNICAST):
+        ps = prefixes(fam, 60)
+        model.receive(
+            "p1",
+            fam,
+            [(p, None) for p in ps[:10]]
+            + [(p, attrs_for(rng, fam)) for p in prefixes(fam, 5, 500)],
+        )
+    model.up("p3", 3)
+    model.receive(
+        "p3",
+        IPV4_UNICAST,
+        [(p, attrs_for(rng, IPV4_UNICAST)) for p in prefixes(IPV4_UNICAST, 3, 900)],
+    )
+    model.down("p2")
+    await collector.wait_for(
+        lambda: rebuild(collector.last.msgs, {"192.0.2.2"}) == model.expected(), 5
+    )
+    downs = [m for m in collector.last.msgs if m.type == codec.PEER_DOWN]
+    assert [(d.peer_address, d.body[0], d.body[1:]) for d in downs] == [
+        ("192.0.2.2", 1, Notification(6, 2, b"").encode())
+    ]
+    # the collector restarts: a new connection, a complete resync
+    first = collector.last
+    await collector.stop()
+    await collector.start()
+    await collector.wait_for(lambda: collector.last is not first and st.resyncs == 2, 5)
+    await asyncio.sleep(0.05)
+    assert rebuild(collector.last.msgs, {"192.0.2.2"}) == model.expected()
+    assert st.connects == 2 and st.drops == 0
+    await svc.stop()
+    assert collector.last.msgs[-1].type == codec.TERMINATION
+    await asyncio.wait_for(collector.last.closed, 2)
+
+
+async def test_a_collector_that_stops_reading_never_blocks_the_caller(collector):
+    """The collector hangs: the stream is dropped at the bound, the caller never waits, and
+    the next connection gets a full resync."""
+    rng = random.Random(2)
+    model = Model()
+    bound = 256 * 1024
+    svc = BmpService(
+        [station(collector, buffer=bound)],
+        router_id="192.0.2.254",
+        local_as=65000,
+        tables_provider=lambda: model,
+    )
+    model.service = svc
+    await collector.start()
+    svc.start()
+    st = svc.stations[0]
+    load(model, rng, 20)
+    await collector.wait_for(lambda: st.resyncs == 1, 5)
+    collector.pause()  # the collector stops reading
+    worst = 0.0
+    calls = 0
+    t0 = time.perf_counter()
+    while st.drops == 0 and time.perf_counter() - t0 < 20:
+        ps = prefixes(IPV4_UNICAST, 50, 1000 + calls % 200 * 50)
+        a = time.perf_counter()
+        model.receive("p1", IPV4_UNICAST, [(p, attrs_for(rng, IPV4_UNICAST)) for p in ps])
+        worst = max(worst, time.perf_counter() - a)
+        calls += 1
+        assert st.buffered() <= bound  # the memory held for the station stays bounded
+        if calls % 20 == 0:
+            await asyncio.sleep(0)  # let the loop run, as a daemon does between reads
+    assert st.drops == 1, st.stats()
+    assert st.peak_buffer <= bound
+    assert worst < 0.1  # never waited for the collector (a blocked call would hang)
+    assert st.dropped_bytes > 0 and st.state != "up"
+    # more events while down: ignored, no memory
+    model.receive("p1", IPV4_UNICAST, [(p, None) for p in prefixes(IPV4_UNICAST, 100, 1000)])
+    assert st.buffered() == 0
+    # the collector recovers: the stream resumes with a full resync
+    collector.resume()
+    await collector.wait_for(lambda: st.resyncs == 2 and st.state == "up", 10)
+    await collector.wait_for(
+        lambda: rebuild(collector.last.msgs, {"192.0.2.2"}) == model.expected(), 10
+    )
+    assert collector.last.msgs[0].type == codec.INITIATION
+    await svc.stop()
+
+
+async def test_statistics_reports(collector):
+    model = Model()
+    svc = BmpService(
+        [station(collector, stats_interval=1)],
+        router_id="192.0.2.254",
+        local_as=65000,
+        tables_provider=lambda: model,
+        stats_provider=lambda: {
+            "peers": {
+                key: {"rejected": 2, "adj_rib_in": sum(map(len, model.adj[key].values()))}
+                for key in model.peers
+            },
+            "loc_rib": {
+                "loc_rib": sum(map(len, model.loc.values())),
+                "loc_rib_family": {f: len(t) for f, t in model.loc.items()},
+            },
+        },
+    )
+    model.service = svc
+    await collector.start()
+    svc.start()
+    load(model, random.Random(3), 10)
+    await collector.wait_for(
+        lambda: (
+            collector.connections
+            and any(m.type == codec.STATISTICS_REPORT for m in collector.last.msgs)
+        ),
+        5,
+    )
+    reports = {
+        m.peer_address: m.body for m in collector.last.msgs if m.type == codec.STATISTICS_REPORT
+    }
+    assert reports["192.0.2.1"] == bytes.fromhex(
+        "00000002 0000 0004 00000002 0007 0008 0000000000000014"
+    )
+    assert reports["0.0.0.0"] == bytes.fromhex(
+        "00000003 0008 0008 0000000000000014 000A 000B 0001 01 000000000000000A 000A 000B 0002 01 000000000000000A"
+    )
+    await svc.stop()
