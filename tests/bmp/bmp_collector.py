@@ -192,7 +192,9 @@ class Pmbmpd:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            # probe from our own address too (pmbmpd logs every connection as a BMP router)
             with socket.socket() as s:
+                s.bind((self.address, 0))
                 if s.connect_ex((self.address, self.port)) == 0:
                     return
             if self.proc.poll() is not None:
@@ -210,9 +212,9 @@ class Pmbmpd:
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGTERM)
         try:
-            self.proc.wait(2)
+            self.proc.wait(0.5)
         except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)  # pmbmpd takes ~10 s to notice SIGTERM
+            self.signal(signal.SIGKILL)  # pmbmpd takes ~10 s to act on SIGTERM
             self.proc.wait(5)
         self.proc = None
 
