@@ -300,6 +300,31 @@ _ENTRY = struct.Struct(">HIH")  # peer index, originated time, attribute length
 _ENTRY_AP = struct.Struct(">HIIH")  # ... with the path identifier (RFC 8050 §4)
 
 
+def rib_entry(
+    peer: int, originated: float, path_id, attrs: AttrSet, family, addpath: bool
+) -> bytes:
+    """One RIB entry (RFC 6396 §4.3.4; RFC 8050 §4 puts the path id before the length)."""
+    block = rib_attrs(attrs, family)
+    if addpath:
+        return _ENTRY_AP.pack(peer, int(originated), path_id or 0, len(block)) + block
+    return _ENTRY.pack(peer, int(originated), len(block)) + block
+
+
+def rib_record_raw(seq: int, family, prefix: bytes, count: int, entries: bytes, now, addpath):
+    """A RIB record from ``count`` entries already encoded by :func:`rib_entry`."""
+    body_len = 4 + len(prefix) + 2 + len(entries)
+    return (
+        header(now, TABLE_DUMP_V2, RIB_SUBTYPE[(family, addpath)], body_len)
+        + _SEQ_COUNT_HEAD.pack(seq & 0xFFFFFFFF)
+        + prefix
+        + count.to_bytes(2, "big")
+        + entries
+    )
+
+
+_SEQ_COUNT_HEAD = struct.Struct(">I")
+
+
 def rib_record(seq: int, family, prefix: bytes, entries, now: float, addpath: bool) -> bytes:
     """One RIB_IPV4/IPV6_UNICAST[_ADDPATH] record (RFC 6396 §4.3.2, RFC 8050 §4).
 
@@ -338,6 +363,8 @@ __all__ = [
     "peer_index_table",
     "record",
     "rib_attrs",
+    "rib_entry",
     "rib_record",
+    "rib_record_raw",
     "update_family",
 ]

@@ -21,7 +21,11 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .codec import peer_index_table, rib_record
+from .codec import peer_index_table, rib_entry, rib_record_raw
+
+# Encoded entries kept per (peer index, attribute set, family): a table shares few sets
+# among many prefixes, so most entries are a dict lookup. Emptied when it grows past this.
+ENTRY_CACHE_MAX = 200_000
 
 # What a route entry of the snapshot is: (peer index into TableSnapshot.peers, AttrSet,
 # path id or None). A prefix: (family, prefix key, best AttrSet or None, [entries]).
@@ -72,6 +76,7 @@ class TableDumpEncoder:
         self.prefixes = 0
         self.entries = 0
         self.offset = 1 if snapshot.loc_rib else 0
+        self._entries: dict = {}
 
     def peer_table(self) -> bytes:
         s = self.snapshot
@@ -85,29 +90,47 @@ class TableDumpEncoder:
         """The RIB record(s) of one prefix (b"" when it has no entry at all)."""
         now = self.now
         offset = self.offset
+        cache = self._entries
+        afi = family[0]
         plain = []
         with_id = []
         if best is not None and offset:
-            plain.append((0, now, None, best))
+            k = (0, best, afi)
+            e = cache.get(k)
+            if e is None:
+                e = self._cache(k, rib_entry(0, now, None, best, family, False))
+            plain.append(e)
         for peer, attrs, path_id in paths:
             if attrs is None:
                 continue
             if path_id is None:
-                plain.append((peer + offset, now, None, attrs))
+                k = (peer + offset, attrs, afi)
+                e = cache.get(k)
+                if e is None:
+                    e = self._cache(k, rib_entry(peer + offset, now, None, attrs, family, False))
+                plain.append(e)
             else:
-                with_id.append((peer + offset, now, path_id, attrs))
+                with_id.append(rib_entry(peer + offset, now, path_id, attrs, family, True))
         out = b""
         if plain:
-            out = rib_record(self.seq, family, prefix, plain, now, False)
+            out = rib_record_raw(self.seq, family, prefix, len(plain), b"".join(plain), now, False)
             self.seq += 1
         if with_id:
-            out += rib_record(self.seq, family, prefix, with_id, now, True)
+            out += rib_record_raw(
+                self.seq, family, prefix, len(with_id), b"".join(with_id), now, True
+            )
             self.seq += 1
         if out:
             self.prefixes += 1
             self.entries += len(plain) + len(with_id)
             self.records += (1 if plain else 0) + (1 if with_id else 0)
         return out
+
+    def _cache(self, key, entry: bytes) -> bytes:
+        if len(self._entries) >= ENTRY_CACHE_MAX:
+            self._entries.clear()
+        self._entries[key] = entry
+        return entry
 
     def finish(self) -> dict:
         stats = {"records": self.records, "prefixes": self.prefixes, "entries": self.entries}

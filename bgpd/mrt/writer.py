@@ -118,8 +118,12 @@ class UpdateLogWriter:
         self._deadline = d
         if d is None:
             return
-        loop = self.loop or asyncio.get_event_loop()
-        self.loop = loop
+        loop = self.loop
+        if loop is None:
+            try:
+                loop = self.loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # used without an event loop: flushed by size, sync() and close()
         self._timer = loop.call_at(loop.time() + max(0.0, d - self.clock()), self._on_timer)
 
     def _on_timer(self) -> None:
