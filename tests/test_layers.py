@@ -66,12 +66,12 @@ RULES: dict[str, Rule] = {
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
     ),
     "mrt": Rule(
-        frozenset({"wire", "config"}),
-        why="MRT export: encodes wire data the daemon hands it (config: the section checker)",
+        frozenset({"wire", "rib", "config"}),
+        why="MRT export: encodes what the daemon hands it; reads rib shapes (as kernel does)",
     ),
     "bmp": Rule(
-        frozenset({"wire", "config", "mrt"}),
-        why="BMP export: encodes wire data the daemon hands it (config, mrt.config: checkers)",
+        frozenset({"wire", "rib", "config", "mrt"}),
+        why="BMP export: encodes what the daemon hands it; reads rib shapes (as kernel does)",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything"),
 }

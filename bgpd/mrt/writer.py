@@ -19,6 +19,8 @@ import time
 
 import structlog
 
+from bgpd.wire.constants import HEADER_LEN, MARKER
+
 from .codec import MrtPeer
 from .log import UpdateLog
 
@@ -61,6 +63,17 @@ class UpdateLogWriter:
         self._deadline: float | None = None
         self._closed = False
 
+    @classmethod
+    def from_config(cls, cfg, **kw) -> "UpdateLogWriter":
+        """From a checked :class:`~bgpd.mrt.config.MrtConfig` with ``updates`` set."""
+        return cls(
+            cfg.updates,
+            cfg.rotate,
+            flush_interval=cfg.flush_interval,
+            max_pending=cfg.buffer,
+            **kw,
+        )
+
     # --- what the daemon calls ----------------------------------------------------------------
 
     def message(self, peer: MrtPeer, raw: bytes, sent: bool = False, now: float | None = None):
@@ -71,6 +84,11 @@ class UpdateLogWriter:
             now = self.clock()
         self.core.add(peer.message(raw, now, sent), now)
         self._after()
+
+    def body(self, peer: MrtPeer, msg_type: int, body: bytes, sent: bool = False, now=None):
+        """Log one message given as the framer returns it (type and body, no header)."""
+        raw = MARKER + (HEADER_LEN + len(body)).to_bytes(2, "big") + bytes((msg_type,)) + body
+        self.message(peer, raw, sent, now)
 
     def messages(self, peer: MrtPeer, raws, sent: bool = False, now: float | None = None):
         """Log several messages of one session at once (one clock read, one timer check)."""

@@ -55,7 +55,13 @@ class Msg:
     raw: bytes = b""
 
     def update(self, addpath=frozenset()):
-        return decode_message(self.body[18], self.body[19:], Context(add_path_rx=addpath))
+        """The UPDATE, decoded keeping every attribute (LOCAL_PREF included, as a collector
+        does: ``ibgp`` only decides whether bgpd's decoder discards it)."""
+        u = decode_message(self.body[18], self.body[19:], Context(add_path_rx=addpath, ibgp=True))
+        e = u.error
+        if e is not None and e.code == 3 and e.subcode == 3 and e.data == b"\x05":
+            u.error = None  # "missing LOCAL_PREF" is an iBGP rule, not the collector's
+        return u
 
 
 def parse(raw: bytes) -> Msg:

@@ -103,3 +103,16 @@ async def test_files_are_created_in_missing_directories_and_compressed(tmp_path)
     assert path.startswith(str(tmp_path))
     with gzip.open(path) as fh:
         assert len(fh.read()) == 3 * RECORD
+
+
+async def test_from_config_and_messages_given_as_type_and_body(tmp_path):
+    from bgpd.mrt.config import parse_mrt
+
+    cfg = parse_mrt({"updates": str(tmp_path / "u.%Y%m%d.%H%M"), "rotate": "15m", "buffer": "1MiB"})
+    w = UpdateLogWriter.from_config(cfg)
+    assert (w.core.rotate, w.max_pending) == (900.0, 1 << 20)
+    w.body(PEER, 4, b"", now=1_700_000_000.5)  # a KEEPALIVE as the framer gives it
+    w.close()
+    (path,) = w.files
+    with open(path, "rb") as fh:
+        assert fh.read() == PEER.message(KEEPALIVE_BYTES, 1_700_000_000.5)
