@@ -184,6 +184,17 @@ class LocalRib:
 _ZERO_NH = {4: bytes(4), 16: bytes(16)}
 
 
+def updates_for_groups(family, groups: dict, withdrawn, ctx: Context, self_next_hop=None):
+    """:func:`updates_for` from prefixes already grouped: ``{attrs: [nlri_key]}``."""
+    out = pack_withdraw(family, withdrawn, ctx) if withdrawn else []
+    for attrs, keys in groups.items():
+        if attrs.next_hop is None:
+            nh = (self_next_hop or _ZERO_NH)[4 if family[0] == AFI_IPV4 else 16]
+            attrs = attrs.with_next_hop(nh)
+        out += pack_announce(family, attrs, keys, ctx)
+    return out
+
+
 def updates_for(family, changes: Iterable, ctx: Context, self_next_hop=None) -> list[bytes]:
     """UPDATE messages for ``[(nlri_key, attrs or None)]``: announcements grouped by attribute
     set (one packing per set), withdrawals for None. Routes without a next hop (local
@@ -200,14 +211,7 @@ def updates_for(family, changes: Iterable, ctx: Context, self_next_hop=None) -> 
                 groups[attrs] = [key]
             else:
                 g.append(key)
-    out = pack_withdraw(family, withdrawn, ctx) if withdrawn else []
-    for attrs, keys in groups.items():
-        if attrs.next_hop is None:
-            attrs = attrs.with_next_hop(
-                (self_next_hop or _ZERO_NH)[4 if family[0] == AFI_IPV4 else 16]
-            )
-        out += pack_announce(family, attrs, keys, ctx)
-    return out
+    return updates_for_groups(family, groups, withdrawn, ctx, self_next_hop)
 
 
 def route_batches(items: Iterable, batch: int) -> Iterator[tuple]:

@@ -8,12 +8,14 @@ moves (bgpd/rde), these are what follow it:
   attributes after import policy, bgpd keeps no pre-policy copy), the Loc-RIB is each
   ``LocRib.table``'s best candidate;
 * :class:`LocRibListener` goes in every ``LocRib.listeners``: each commit's touched prefixes
-  become one ``loc_rib_changed`` call;
+  join the service's pending set (``loc_rib_touched``), read back in slices with
+  :meth:`RibTables.best_many` (the service's ``loc_rib_lookup``);
 * :func:`rib_stats` is a ``stats_provider()`` body: routes per Adj-RIB-In and in the Loc-RIB
   (plus whatever counters the daemon keeps, e.g. prefixes rejected by import policy).
 """
 
-from bgpd.rib.table import best_of
+from bgpd.rib.source import Source
+from bgpd.rib.table import Dest, best_of
 
 from .monitor import live_items
 
@@ -34,6 +36,31 @@ class RibTables:
             for k, attrs in live_items(table):
                 yield fam, k, attrs
 
+    def best_many(self, family, keys: list) -> list:
+        """The Loc-RIB's attribute set for each prefix (None: no best path), for
+        ``BmpService(loc_rib_lookup=...)``. The common case of a table load, every prefix
+        held by one neighbor alone, is read with two C-level ``map`` calls."""
+        loc = self.rib.loc.get(family)
+        if loc is None:
+            return [None] * len(keys)
+        entries = list(map(loc.table.get, keys))
+        if entries:
+            e0 = entries[0]
+            if type(e0) is Source and entries.count(e0) == len(entries):
+                return list(map(e0.adj_in[family].get, keys))
+        out = []
+        for p, e in zip(keys, entries, strict=True):
+            t = type(e)
+            if e is None:
+                out.append(None)
+            elif t is Source:
+                out.append(e.adj_in[family].get(p))
+            elif t is Dest:
+                out.append(e.best.attrs_for(family, p))
+            else:  # an ADD-PATH Path
+                out.append(e.attrs_for(family, p))
+        return out
+
     def loc_rib(self):
         for fam, loc in self.rib.loc.items():
             for p, entry in live_items(loc.table):
@@ -43,7 +70,9 @@ class RibTables:
 
 
 class LocRibListener:
-    """A ``LocRib`` listener feeding :meth:`BmpService.loc_rib_changed` after each commit."""
+    """A ``LocRib`` listener: each commit's touched prefixes go to
+    :meth:`BmpService.loc_rib_touched` (a dict update, nothing read or encoded on the commit's
+    path); the service reads them back through :meth:`RibTables.best_many` in slices."""
 
     __slots__ = ("bmp",)
 
@@ -51,19 +80,8 @@ class LocRibListener:
         self.bmp = bmp
 
     def rib_changed(self, family, touched: dict, locrib) -> None:
-        if not self.bmp.active:
-            return  # no station up: nothing to build (a station resyncs when it connects)
-        table = locrib.table
-        changes = []
-        for p, old in touched.items():
-            entry = table.get(p)
-            if entry is None:
-                if old is not None:
-                    changes.append((p, None))
-                continue
-            changes.append((p, best_of(entry).attrs_for(family, p)))
-        if changes:
-            self.bmp.loc_rib_changed(family, changes)
+        if self.bmp.active:  # no station up: nothing to do (a station resyncs on connecting)
+            self.bmp.loc_rib_touched(family, touched)
 
 
 def rib_stats(rib, sources: dict, counters: dict | None = None) -> dict:

@@ -23,9 +23,11 @@ resync read from ``tables_provider()`` (shapes in :mod:`.monitor`).
 """
 
 import asyncio
+import itertools
 import socket
 import time
 from collections.abc import Callable, Hashable
+from operator import is_not
 
 import structlog
 
@@ -34,12 +36,13 @@ from bgpd.wire.context import Context
 
 from . import codec
 from .codec import FLAG_L, FLAG_O
-from .monitor import BmpPeer, LocalRib, resync, updates_for
+from .monitor import BmpPeer, LocalRib, resync, updates_for, updates_for_groups
 from .station import Station, StationConfig
 
 log = structlog.get_logger("bgpd.bmp")
 
-_LOC_CTX = Context(as4=True)  # RFC 9069 §5.6.1: Loc-RIB UPDATEs use four-octet AS numbers
+_LOC_CTX = Context(as4=True)
+DRAIN_BATCH = 8192  # Loc-RIB prefixes read back and encoded per event loop turn  # RFC 9069 §5.6.1: Loc-RIB UPDATEs use four-octet AS numbers
 
 
 class BmpService:
@@ -59,6 +62,7 @@ class BmpService:
         loop: asyncio.AbstractEventLoop | None = None,
         clock: Callable[[], float] = time.time,
         resync_batch: int = 2048,
+        loc_rib_lookup: Callable | None = None,
     ) -> None:
         self.configs = [s if isinstance(s, StationConfig) else StationConfig(**s) for s in stations]
         self.router_id = router_id
@@ -75,7 +79,12 @@ class BmpService:
         self._gen: dict[Hashable, int] = {}  # peer key -> Peer Up count (cancels old resyncs)
         self.stations: list[Station] = []
         self._stats_timer: asyncio.TimerHandle | None = None
-        self.errors = 0  # encoding errors caught (a bug; never raised into the daemon)
+        # Lazy Loc-RIB monitoring (loc_rib_touched): prefixes whose best path may have
+        # changed, per family, read back with loc_rib_lookup(family, [prefix]) when drained.
+        self.loc_rib_lookup = loc_rib_lookup
+        self._pending: dict = {f: {} for f in self.local.families}
+        self._drain_handle: asyncio.Handle | None = None
+        self.loc_rib_drained = 0  # prefixes read back and sent (counter)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -246,7 +255,67 @@ class BmpService:
             return
         if family not in self.local.families:
             return
-        ups = updates_for(family, changes, _LOC_CTX, self.local.self_next_hop)
+        self._send_loc(sts, updates_for(family, changes, _LOC_CTX, self.local.self_next_hop), now)
+
+    def loc_rib_groups(self, family, groups: dict, withdrawn, now: float | None = None) -> None:
+        """:meth:`loc_rib_changed` with the changes already grouped: ``groups`` maps an
+        attribute set to the prefixes whose best path now has it, ``withdrawn`` lists the
+        prefixes without a best path (what :class:`~bgpd.bmp.rib.LocRibListener` builds)."""
+        sts = self._up("loc_rib")
+        if not sts or family not in self.local.families:
+            return
+        ups = updates_for_groups(family, groups, withdrawn, _LOC_CTX, self.local.self_next_hop)
+        self._send_loc(sts, ups, now)
+
+    def loc_rib_touched(self, family, prefixes) -> None:
+        """Lazy Loc-RIB monitoring: ``prefixes`` (any iterable of prefix keys; a commit's
+        ``touched`` dict will do) may have a new best path. Nothing is read or encoded now:
+        the prefixes join a pending set (the latest state wins, RFC 9069 §5.7's state
+        compression) that is drained in slices of :data:`DRAIN_BATCH` between event loop
+        turns, and only while a Loc-RIB station can take output; each prefix is read back
+        with ``loc_rib_lookup(family, [prefix, ...]) -> [attrs or None, ...]``."""
+        if self.loc_rib_lookup is None or family not in self._pending:
+            return
+        if not self._up("loc_rib"):
+            return
+        self._pending[family].update(
+            dict.fromkeys(prefixes) if not isinstance(prefixes, dict) else prefixes
+        )
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._drain_handle is None and self.loop is not None and any(self._pending.values()):
+            self._drain_handle = self.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_handle = None
+        sts = self._up("loc_rib")
+        if not sts:
+            for pend in self._pending.values():
+                pend.clear()  # a station that connects gets a resync instead
+            return
+        if all(st._paused for st in sts):
+            return  # Station.resume_writing() schedules the next slice
+        budget = DRAIN_BATCH
+        for fam, pend in self._pending.items():
+            if not pend or budget <= 0:
+                continue
+            if len(pend) <= budget:
+                keys = list(pend)
+                pend.clear()
+            else:
+                keys = list(itertools.islice(pend, budget))
+                for k in keys:
+                    del pend[k]
+            budget -= len(keys)
+            vals = self.loc_rib_lookup(fam, keys)
+            groups, withdrawn = _runs(keys, vals)
+            self.loc_rib_drained += len(keys)
+            ups = updates_for_groups(fam, groups, withdrawn, _LOC_CTX, self.local.self_next_hop)
+            self._send_loc(sts, ups, None)
+        self._schedule_drain()
+
+    def _send_loc(self, sts, ups, now) -> None:
         if not ups:
             return
         t = self.clock() if now is None else now
@@ -297,6 +366,29 @@ class BmpService:
             "peers": len(self.peers),
             "stations": [st.stats() for st in self.stations],
         }
+
+
+def _runs(keys: list, vals: list) -> tuple[dict, list]:
+    """Group ``keys`` by their value (an attribute set, or None: withdrawn). Prefixes touched
+    together mostly share their set in runs (one UPDATE's NLRI), so the run boundaries are
+    found in C (``is_not`` over neighbours) and only the runs are visited in Python."""
+    n = len(vals)
+    groups: dict = {}
+    withdrawn: list = []
+    if not n:
+        return groups, withdrawn
+    cuts = [0, *itertools.compress(range(1, n), map(is_not, vals[1:], vals[:-1])), n]
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        v = vals[a]
+        if v is None:
+            withdrawn += keys[a:b]
+            continue
+        g = groups.get(v)
+        if g is None:
+            groups[v] = keys[a:b]
+        else:
+            g += keys[a:b]
+    return groups, withdrawn
 
 
 def _full(raw: bytes) -> bytes:

@@ -186,6 +186,7 @@ class Station(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._paused = False
         self._schedule_produce()
+        self.service._schedule_drain()
 
     # --- output -------------------------------------------------------------------------------
 

@@ -147,3 +147,13 @@ def test_resync_skips_a_peer_that_went_down():
     assert len(decode(codec.split(first)[0][48:]).nlri) == 2
     up["p1"] = False
     assert list(it) == []  # neither the rest of its routes nor its End-of-RIB
+
+
+def test_runs_group_by_attribute_set():
+    from bgpd.bmp.service import _runs
+
+    keys = list(range(8))
+    vals = [A, A, B, None, None, A, B, B]
+    groups, withdrawn = _runs(keys, vals)
+    assert groups == {A: [0, 1, 5], B: [2, 6, 7]} and withdrawn == [3, 4]
+    assert _runs([], []) == ({}, [])

@@ -95,10 +95,12 @@ async def test_rib_adapters_feed_a_collector(collector):
         ],
         router_id="192.0.2.254",
         local_as=65000,
-        tables_provider=lambda: RibTables(rib, d.sources),
-        stats_provider=lambda: rib_stats(rib, d.sources, {"n1": {"rejected": 4}}),
+        tables_provider=lambda: RibTables(rib, sources),
+        stats_provider=lambda: rib_stats(rib, sources, {"n1": {"rejected": 4}}),
+        loc_rib_lookup=lambda fam, keys: RibTables(rib, sources).best_many(fam, keys),
     )
     d = Daemon(bmp, rib)
+    sources = d.sources
     listener = LocRibListener(bmp)
     for loc in rib.loc.values():
         loc.listeners.append(listener)
@@ -123,6 +125,9 @@ async def test_rib_adapters_feed_a_collector(collector):
     d.read("n2", updates(IPV6_UNICAST, [(1, p) for p in ps6[15:]], None, True, withdraw=True))
     await collector.wait_for(lambda: rebuild(collector.last.msgs, {"192.0.2.2"}) == d.expected(), 5)
     assert len(d.expected()[("loc",)]) == 55  # 40 + 20 prefixes, 5 withdrawn by both
+    # the live changes went the lazy way, coalesced: the 5 IPv4 prefixes changed twice (n1's
+    # withdrawal, n2's second path) before the loop turned were read back once
+    assert bmp.loc_rib_drained == 15 + 5
     await collector.wait_for(
         lambda: any(m.type == codec.STATISTICS_REPORT for m in collector.last.msgs), 5
     )

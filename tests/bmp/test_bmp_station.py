@@ -185,3 +185,61 @@ async def test_statistics_reports(collector):
         "00000003 0008 0008 0000000000000014 000A 000B 0001 01 000000000000000A 000A 000B 0002 01 000000000000000A"
     )
     await svc.stop()
+
+
+async def test_lazy_loc_rib_is_state_not_a_queue(collector):
+    """Loc-RIB changes given lazily (loc_rib_touched) to a collector that stops reading: the
+    pending set never exceeds the distinct prefixes, draining pauses at the transport's
+    high-water mark (no drop), and once the collector reads again it gets the latest state."""
+    rng = random.Random(4)
+    loc = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+    bound = 256 * 1024
+    svc = BmpService(
+        [station(collector, buffer=bound, adj_rib_in=False)],
+        router_id="192.0.2.254",
+        local_as=65000,
+        loc_rib_lookup=lambda fam, keys: [loc[fam].get(k) for k in keys],
+    )
+    await collector.start()
+    svc.start()
+    st = svc.stations[0]
+    await collector.wait_for(lambda: st.state == "up", 5)
+    collector.pause()
+    ps = prefixes(IPV4_UNICAST, 20_000)
+    worst = 0.0
+    rounds = 0
+    while not st._paused and rounds < 300:  # until the kernel buffers are full too
+        rounds += 1
+        for i in range(0, len(ps), 100):
+            a = attrs_for(rng, IPV4_UNICAST)
+            for p in ps[i : i + 100]:
+                loc[IPV4_UNICAST][p] = a
+        for i in range(0, len(ps), 2000):
+            t0 = time.perf_counter()
+            svc.loc_rib_touched(IPV4_UNICAST, ps[i : i + 2000])
+            worst = max(worst, time.perf_counter() - t0)
+            assert len(svc._pending[IPV4_UNICAST]) <= len(ps)
+            await asyncio.sleep(0)
+    assert st._paused, (rounds, st.stats())
+    before = svc.loc_rib_drained
+    for _ in range(5):  # five more rounds of changes while the collector is stuck
+        for i in range(0, len(ps), 100):
+            a = attrs_for(rng, IPV4_UNICAST)
+            for p in ps[i : i + 100]:
+                loc[IPV4_UNICAST][p] = a
+        svc.loc_rib_touched(IPV4_UNICAST, ps)
+        await asyncio.sleep(0.01)
+    for p in ps[:3000]:  # and a last one: some withdrawn
+        del loc[IPV4_UNICAST][p]
+    svc.loc_rib_touched(IPV4_UNICAST, ps[:3000])
+    await asyncio.sleep(0.05)
+    assert st._paused and st.drops == 0 and st.buffered() <= bound, st.stats()
+    assert svc._pending[IPV4_UNICAST]  # waiting for the collector, as state
+    assert worst < 0.05
+    collector.resume()
+    await collector.wait_for(lambda: not svc._pending[IPV4_UNICAST] and st.buffered() == 0, 10)
+    want = {("loc",): {(IPV4_UNICAST, p): a for p, a in loc[IPV4_UNICAST].items()}}
+    await collector.wait_for(lambda: rebuild(collector.last.msgs) == want, 10)
+    # 5 x 20k + 3k changes while stuck, each prefix read back once (plus a slice in flight)
+    assert svc.loc_rib_drained - before <= len(ps) + 8192
+    await svc.stop()
