@@ -41,6 +41,7 @@ class StationConfig:
     loc_rib: bool = True  # RFC 9069 Loc-RIB route monitoring
     adj_rib_out: bool = False  # RFC 8671 post-policy Adj-RIB-Out route monitoring
     stats_interval: float = 60.0  # 0: no statistics reports
+    sndbuf: int | None = None  # SO_SNDBUF of the connection (None: the kernel's autotuning)
 
     @property
     def name(self) -> str:
@@ -154,6 +155,8 @@ class Station(asyncio.Protocol):
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                if self.cfg.sndbuf:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.cfg.sndbuf)
             except OSError:
                 pass
         log.info("bmp station connected", station=self.cfg.name)

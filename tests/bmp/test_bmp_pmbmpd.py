@@ -222,7 +222,7 @@ async def test_pmbmpd_stops_reading_then_gets_a_full_resync(pmbmpd):
     rng = random.Random(6)
     model = PmModel()
     bound = 256 * 1024
-    svc = service(pmbmpd, model, buffer=bound)
+    svc = service(pmbmpd, model, buffer=bound, sndbuf=64 * 1024)
     svc.start()
     st = svc.stations[0]
     load(model, rng, 20)

@@ -105,7 +105,7 @@ async def test_a_collector_that_stops_reading_never_blocks_the_caller(collector)
     model = Model()
     bound = 256 * 1024
     svc = BmpService(
-        [station(collector, buffer=bound)],
+        [station(collector, buffer=bound, sndbuf=64 * 1024)],
         router_id="192.0.2.254",
         local_as=65000,
         tables_provider=lambda: model,
@@ -195,7 +195,7 @@ async def test_lazy_loc_rib_is_state_not_a_queue(collector):
     loc = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
     bound = 256 * 1024
     svc = BmpService(
-        [station(collector, buffer=bound, adj_rib_in=False)],
+        [station(collector, buffer=bound, adj_rib_in=False, sndbuf=64 * 1024)],
         router_id="192.0.2.254",
         local_as=65000,
         loc_rib_lookup=lambda fam, keys: [loc[fam].get(k) for k in keys],
