@@ -18,7 +18,7 @@ from .dump import DumpPeer, TableSnapshot
 
 
 def snapshot_from_rib(
-    rib, neighbors, *, router_id: str, local_as: int, now: float, view_name: str = ""
+    rib, neighbors, *, router_id: str, local_as: int, now: float, view_name: str = "bgpd"
 ) -> TableSnapshot:
     """The snapshot :func:`~bgpd.mrt.dump.dump_table` consumes, iterating the live RIB lazily
     (prefix keys copied per family when its turn comes, each looked up when reached)."""
