@@ -23,6 +23,7 @@ resync read from ``tables_provider()`` (shapes in :mod:`.monitor`).
 """
 
 import asyncio
+import functools
 import itertools
 import socket
 import time
@@ -43,6 +44,22 @@ log = structlog.get_logger("bgpd.bmp")
 
 _LOC_CTX = Context(as4=True)
 DRAIN_BATCH = 8192  # Loc-RIB prefixes read back and encoded per event loop turn  # RFC 9069 §5.6.1: Loc-RIB UPDATEs use four-octet AS numbers
+
+
+def _guarded(fn):
+    """A callback of the daemon's: a bug here is counted and logged, never raised into BGP."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kw):
+        try:
+            return fn(self, *args, **kw)
+        except Exception:
+            self.errors += 1
+            if self.errors <= 10 or self.errors % 1000 == 0:
+                log.exception("bmp: internal error", call=fn.__name__, errors=self.errors)
+            return None
+
+    return wrapper
 
 
 class BmpService:
@@ -79,6 +96,7 @@ class BmpService:
         self._gen: dict[Hashable, int] = {}  # peer key -> Peer Up count (cancels old resyncs)
         self.stations: list[Station] = []
         self._stats_timer: asyncio.TimerHandle | None = None
+        self.errors = 0  # bugs caught in the callbacks (counted and logged, never raised)
         # Lazy Loc-RIB monitoring (loc_rib_touched): prefixes whose best path may have
         # changed, per family, read back with loc_rib_lookup(family, [prefix]) when drained.
         self.loc_rib_lookup = loc_rib_lookup
@@ -155,6 +173,7 @@ class BmpService:
 
     # --- the callback API ---------------------------------------------------------------------
 
+    @_guarded
     def peer_up(self, peer: BmpPeer, now: float | None = None) -> None:
         """A session reached Established."""
         self.peers[peer.key] = peer
@@ -165,6 +184,7 @@ class BmpService:
         for st in self.stations:
             st.send(msg)
 
+    @_guarded
     def peer_down(
         self,
         key,
@@ -203,6 +223,7 @@ class BmpService:
         for st in self.stations:
             st.send(msg)
 
+    @_guarded
     def peer_down_event(self, key, event, now: float | None = None, deconfigured=False) -> None:
         """:meth:`peer_down` from a :class:`bgpd.fsm.SessionDown` (read by attribute)."""
         sent = getattr(event, "notification_sent", None)
@@ -219,6 +240,7 @@ class BmpService:
         """One UPDATE as received (full message or body), before any policy."""
         self.updates_received(key, (raw,), now)
 
+    @_guarded
     def updates_received(self, key, raws, now: float | None = None) -> None:
         """UPDATEs as received from ``key`` (full messages or bodies): pre-policy
         Adj-RIB-In Route Monitoring."""
@@ -233,6 +255,7 @@ class BmpService:
         for st in sts:
             st.send(msg)
 
+    @_guarded
     def updates_sent(self, key, raws, now: float | None = None) -> None:
         """UPDATEs as written to ``key``: post-policy Adj-RIB-Out Route Monitoring
         (RFC 8671, O and L flags)."""
@@ -247,6 +270,7 @@ class BmpService:
         for st in sts:
             st.send(msg)
 
+    @_guarded
     def loc_rib_changed(self, family, changes, now: float | None = None) -> None:
         """Best paths changed: ``changes`` is ``[(prefix, attrs or None)]`` (None: no best
         path any more). Encoded as Loc-RIB Route Monitoring (RFC 9069)."""
@@ -257,6 +281,7 @@ class BmpService:
             return
         self._send_loc(sts, updates_for(family, changes, _LOC_CTX, self.local.self_next_hop), now)
 
+    @_guarded
     def loc_rib_groups(self, family, groups: dict, withdrawn, now: float | None = None) -> None:
         """:meth:`loc_rib_changed` with the changes already grouped: ``groups`` maps an
         attribute set to the prefixes whose best path now has it, ``withdrawn`` lists the
@@ -267,6 +292,7 @@ class BmpService:
         ups = updates_for_groups(family, groups, withdrawn, _LOC_CTX, self.local.self_next_hop)
         self._send_loc(sts, ups, now)
 
+    @_guarded
     def loc_rib_touched(self, family, prefixes) -> None:
         """Lazy Loc-RIB monitoring: ``prefixes`` (any iterable of prefix keys; a commit's
         ``touched`` dict will do) may have a new best path. Nothing is read or encoded now:
@@ -287,6 +313,7 @@ class BmpService:
         if self._drain_handle is None and self.loop is not None and any(self._pending.values()):
             self._drain_handle = self.loop.call_soon(self._drain)
 
+    @_guarded
     def _drain(self) -> None:
         self._drain_handle = None
         sts = self._up("loc_rib")
@@ -338,6 +365,7 @@ class BmpService:
         finally:
             self._arm_stats()
 
+    @_guarded
     def send_stats(self, now: float | None = None) -> int:
         """Statistics Reports from ``stats_provider()``: ``{"peers": {key: {name: value}},
         "loc_rib": {name: value}}`` with names from :data:`codec.STATS`. Returns the number

@@ -160,7 +160,14 @@ class Station(asyncio.Protocol):
             except OSError:
                 pass
         log.info("bmp station connected", station=self.cfg.name)
-        head, resync = self.service._session_start(self)
+        try:
+            head, resync = self.service._session_start(self)
+        except Exception:  # a bug in a provider: count it, try again later
+            self.service.errors += 1
+            log.exception("bmp: cannot start the session", station=self.cfg.name)
+            self.state = "idle"
+            transport.abort()
+            return
         self._write(head)
         self._resync = resync
         self.resync_started = time.monotonic()
@@ -251,7 +258,15 @@ class Station(asyncio.Protocol):
         while not self._paused:
             try:
                 chunk = next(it)
-            except StopIteration:
+            except Exception as e:
+                if not isinstance(e, StopIteration):  # a bug in a provider: resync again later
+                    self.service.errors += 1
+                    log.exception("bmp: resync failed", station=self.cfg.name)
+                    self._resync = None
+                    self.state = "idle"
+                    if self.transport is not None:
+                        self.transport.abort()  # reconnect later and try again
+                    return
                 self._resync = None
                 self.resyncs += 1
                 self.backoff = self.cfg.retry  # a healthy session: forget the back-off

@@ -238,7 +238,15 @@ def _state(s) -> int:
 
 
 def update_family(raw: bytes):
-    """The family of an UPDATE's NLRI: the MP attribute's, else IPv4 unicast."""
+    """The family of an UPDATE's NLRI: the MP attribute's, else IPv4 unicast (also for a
+    malformed UPDATE: the log records what arrived, whatever it is)."""
+    try:
+        return _update_family(raw)
+    except IndexError:
+        return IPV4_UNICAST
+
+
+def _update_family(raw: bytes):
     body_start = HEADER_LEN
     wlen = (raw[body_start] << 8) | raw[body_start + 1]
     a = body_start + 2 + wlen

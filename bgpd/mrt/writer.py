@@ -12,6 +12,7 @@ interval and rotation boundary).
 """
 
 import asyncio
+import functools
 import os
 import queue
 import threading
@@ -25,6 +26,22 @@ from .codec import MrtPeer
 from .log import UpdateLog
 
 log = structlog.get_logger("bgpd.mrt")
+
+
+def _guarded(fn):
+    """A callback of the daemon's: a bug here is counted and logged, never raised into BGP."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kw):
+        try:
+            return fn(self, *args, **kw)
+        except Exception:
+            self.internal_errors += 1
+            if self.internal_errors <= 10 or self.internal_errors % 1000 == 0:
+                log.exception("mrt: internal error", call=fn.__name__)
+            return None
+
+    return wrapper
 
 
 class UpdateLogWriter:
@@ -51,6 +68,7 @@ class UpdateLogWriter:
         self.written = 0  # octets the thread finished with (thread writes)
         self.dropped_records = 0
         self.dropped_bytes = 0
+        self.internal_errors = 0  # bugs caught in the calls (never raised into BGP)
         self.errors = 0  # write errors (thread side), with what they lost:
         self.failed_records = 0
         self.failed_bytes = 0
@@ -76,6 +94,7 @@ class UpdateLogWriter:
 
     # --- what the daemon calls ----------------------------------------------------------------
 
+    @_guarded
     def message(self, peer: MrtPeer, raw: bytes, sent: bool = False, now: float | None = None):
         """Log one BGP message (the full message, header included)."""
         if self._closed:
@@ -85,11 +104,13 @@ class UpdateLogWriter:
         self.core.add(peer.message(raw, now, sent), now)
         self._after()
 
+    @_guarded
     def body(self, peer: MrtPeer, msg_type: int, body: bytes, sent: bool = False, now=None):
         """Log one message given as the framer returns it (type and body, no header)."""
         raw = MARKER + (HEADER_LEN + len(body)).to_bytes(2, "big") + bytes((msg_type,)) + body
         self.message(peer, raw, sent, now)
 
+    @_guarded
     def messages(self, peer: MrtPeer, raws, sent: bool = False, now: float | None = None):
         """Log several messages of one session at once (one clock read, one timer check)."""
         if self._closed or not raws:
@@ -100,6 +121,7 @@ class UpdateLogWriter:
         self.core.add(b"".join([enc(r, now, sent) for r in raws]), now, len(raws))
         self._after()
 
+    @_guarded
     def state_change(self, peer: MrtPeer, old, new, now: float | None = None) -> None:
         if self._closed:
             return
@@ -229,6 +251,7 @@ class UpdateLogWriter:
             "pending": self.pending,
             "dropped_records": self.dropped_records,
             "dropped_bytes": self.dropped_bytes,
+            "internal_errors": self.internal_errors,
             "errors": self.errors,
             "failed_records": self.failed_records,
             "failed_bytes": self.failed_bytes,

@@ -157,3 +157,25 @@ def test_runs_group_by_attribute_set():
     groups, withdrawn = _runs(keys, vals)
     assert groups == {A: [0, 1, 5], B: [2, 6, 7]} and withdrawn == [3, 4]
     assert _runs([], []) == ({}, [])
+
+
+def test_bugs_in_a_callback_are_counted_never_raised():
+    from bgpd.bmp import BmpService
+
+    svc = BmpService([], router_id="192.0.2.254", local_as=65000)
+
+    class Up:  # a station that is up, to make the service encode
+        state = "up"
+
+        class cfg:
+            adj_rib_in = loc_rib = adj_rib_out = True
+            stats_interval = 60
+
+        def send(self, data):
+            raise RuntimeError("a bug")
+
+    svc.stations.append(Up())
+    svc.peer_up(peer("p1", 65001))
+    svc.updates_received("p1", [b"\x00\x00\x00\x00"])
+    svc.loc_rib_changed(IPV4_UNICAST, [(P[0], A)])
+    assert svc.errors == 3  # peer_up, updates_received, loc_rib_changed: each one counted

@@ -211,6 +211,7 @@ async def test_pmbmpd_sees_our_peers_and_prefixes(pmbmpd):
     assert init and init[0]["bmp_init_info_sysname"] == "bgpd-test"
     routers = {r.get("bmp_router") for r in records}
     assert routers == {pmbmpd.address}, routers  # we connect from our own address
+    assert svc.errors == 0
     await svc.stop()
     await wait_until(lambda: any(r.get("bmp_msg_type") == "term" for r in pmbmpd.records()), 5)
     assert any(r.get("bmp_msg_type") == "term" for r in pmbmpd.records())
@@ -260,6 +261,7 @@ async def test_pmbmpd_stops_reading_then_gets_a_full_resync(pmbmpd):
     ) or replay(pmbmpd.records(), port)
     assert tables == want, (st.stats(), pmbmpd.tail())
     assert len(ups) == 4  # the Loc-RIB and three peers, again on the new connection
+    assert svc.errors == 0
     await svc.stop()
 
 
@@ -280,4 +282,5 @@ async def test_open_messages_reach_the_collector_unchanged(pmbmpd):
     )
     assert recs and recs[0].get("as_path_id") == PID, recs
     assert OPEN  # the plain OPEN of the station tests carries no capability at all
+    assert svc.errors == 0
     await svc.stop()

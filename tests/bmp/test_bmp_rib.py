@@ -137,4 +137,5 @@ async def test_rib_adapters_feed_a_collector(collector):
     assert stats["192.0.2.1"][:4] == (4).to_bytes(4, "big")  # adj_rib_in, 2 families, rejected
     assert bytes.fromhex("0000 0004 00000004") in stats["192.0.2.1"]
     assert bytes.fromhex("0008 0008") + (55).to_bytes(8, "big") in stats["0.0.0.0"]
+    assert bmp.errors == 0
     await bmp.stop()

@@ -93,6 +93,7 @@ async def test_reconnect_with_backoff_resync_live_stream_and_termination(collect
     await asyncio.sleep(0.05)
     assert rebuild(collector.last.msgs, {"192.0.2.2"}) == model.expected()
     assert st.connects == 2 and st.drops == 0
+    assert svc.errors == 0
     await svc.stop()
     assert collector.last.msgs[-1].type == codec.TERMINATION
     await asyncio.wait_for(collector.last.closed, 2)
@@ -143,6 +144,7 @@ async def test_a_collector_that_stops_reading_never_blocks_the_caller(collector)
         lambda: rebuild(collector.last.msgs, {"192.0.2.2"}) == model.expected(), 10
     )
     assert collector.last.msgs[0].type == codec.INITIATION
+    assert svc.errors == 0
     await svc.stop()
 
 
@@ -184,6 +186,7 @@ async def test_statistics_reports(collector):
     assert reports["0.0.0.0"] == bytes.fromhex(
         "00000003 0008 0008 0000000000000014 000A 000B 0001 01 000000000000000A 000A 000B 0002 01 000000000000000A"
     )
+    assert svc.errors == 0
     await svc.stop()
 
 
@@ -208,27 +211,32 @@ async def test_lazy_loc_rib_is_state_not_a_queue(collector):
     ps = prefixes(IPV4_UNICAST, 20_000)
     worst = 0.0
     rounds = 0
-    while not st._paused and rounds < 300:  # until the kernel buffers are full too
-        rounds += 1
+
+    async def change_all():
         for i in range(0, len(ps), 100):
             a = attrs_for(rng, IPV4_UNICAST)
             for p in ps[i : i + 100]:
                 loc[IPV4_UNICAST][p] = a
+        nonlocal worst
         for i in range(0, len(ps), 2000):
             t0 = time.perf_counter()
             svc.loc_rib_touched(IPV4_UNICAST, ps[i : i + 2000])
             worst = max(worst, time.perf_counter() - t0)
             assert len(svc._pending[IPV4_UNICAST]) <= len(ps)
             await asyncio.sleep(0)
+
+    while rounds < 300:  # until the kernel buffers are full too and the output stands still
+        rounds += 1
+        await change_all()
+        if st._paused:
+            size = st.buffered()
+            await asyncio.sleep(0.2)
+            if st._paused and st.buffered() == size:
+                break
     assert st._paused, (rounds, st.stats())
     before = svc.loc_rib_drained
     for _ in range(5):  # five more rounds of changes while the collector is stuck
-        for i in range(0, len(ps), 100):
-            a = attrs_for(rng, IPV4_UNICAST)
-            for p in ps[i : i + 100]:
-                loc[IPV4_UNICAST][p] = a
-        svc.loc_rib_touched(IPV4_UNICAST, ps)
-        await asyncio.sleep(0.01)
+        await change_all()
     for p in ps[:3000]:  # and a last one: some withdrawn
         del loc[IPV4_UNICAST][p]
     svc.loc_rib_touched(IPV4_UNICAST, ps[:3000])
@@ -242,4 +250,5 @@ async def test_lazy_loc_rib_is_state_not_a_queue(collector):
     await collector.wait_for(lambda: rebuild(collector.last.msgs) == want, 10)
     # 5 x 20k + 3k changes while stuck, each prefix read back once (plus a slice in flight)
     assert svc.loc_rib_drained - before <= len(ps) + 8192
+    assert svc.errors == 0
     await svc.stop()

@@ -305,3 +305,11 @@ def test_table_dump_without_the_loc_rib_peer():
     # peer index 0 is the first neighbor
     rec = data[len(peer_index_table("192.0.2.254", "", [("192.0.2.1", "192.0.2.1", 65001)], T)) :]
     assert rec[12 + 4 + 4 + 2 : 12 + 4 + 4 + 4] == h("0000")
+
+
+def test_a_malformed_update_is_logged_as_it_arrived():
+    peer = MrtPeer(65001, 65000, "192.0.2.1", "192.0.2.254", add_path_rx={IPV4_UNICAST})
+    bad = h("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF 0017 02  00FF 0000")  # withdrawn length overruns
+    assert update_family(bad) == IPV4_UNICAST
+    rec = peer.message(bad, T)
+    assert rec.endswith(bad) and rec[6:8] == h("0009")
