@@ -15,7 +15,9 @@ from bmp_model import PID, Model, attrs_for, prefixes, rebuild
 
 from bgpd.bmp import BmpService, StationConfig, codec
 from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
+from bgpd.wire.context import Context
 from bgpd.wire.messages import Notification
+from bgpd.wire.packer import pack_announce
 
 
 def station(c: Collector, **kw) -> StationConfig:
@@ -250,5 +252,48 @@ async def test_lazy_loc_rib_is_state_not_a_queue(collector):
     await collector.wait_for(lambda: rebuild(collector.last.msgs) == want, 10)
     # 5 x 20k + 3k changes while stuck, each prefix read back once (plus a slice in flight)
     assert svc.loc_rib_drained - before <= len(ps) + 8192
+    assert svc.errors == 0
+    await svc.stop()
+
+
+async def test_adj_rib_out_post_policy(collector):
+    """RFC 8671: the UPDATEs as sent, O and L flags, resynced from the tables' adj_rib_out."""
+    rng = random.Random(7)
+    sent = {p: attrs_for(rng, IPV4_UNICAST) for p in prefixes(IPV4_UNICAST, 10)}
+
+    class Tables(Model):
+        def adj_rib_out(self, key):
+            return ((IPV4_UNICAST, p, a) for p, a in sent.items())
+
+    model = Tables()
+    svc = BmpService(
+        [station(collector, adj_rib_in=False, loc_rib=False, adj_rib_out=True)],
+        router_id="192.0.2.254",
+        local_as=65000,
+        tables_provider=lambda: model,
+    )
+    model.service = svc
+    model.up("p1", 1)
+    await collector.start()
+    svc.start()
+    st = svc.stations[0]
+    await collector.wait_for(lambda: st.resyncs == 1, 5)
+    new = prefixes(IPV4_UNICAST, 3, 400)
+    a = attrs_for(rng, IPV4_UNICAST)
+    svc.updates_sent("p1", pack_announce(IPV4_UNICAST, a, new, Context()))
+    model.receive("p1", IPV4_UNICAST, [(prefixes(IPV4_UNICAST, 1, 900)[0], a)])  # not monitored
+
+    def out_table():
+        got = {}
+        for m in collector.last.msgs:
+            if m.type == codec.ROUTE_MONITORING:
+                for _fam, attrs, keys in m.update().reach():
+                    got.update(dict.fromkeys(keys, attrs))
+        return got
+
+    await collector.wait_for(lambda: out_table() == {**sent, **dict.fromkeys(new, a)}, 5)
+    rms = [m for m in collector.last.msgs if m.type == codec.ROUTE_MONITORING]
+    assert {m.flags for m in rms} == {codec.FLAG_O | codec.FLAG_L}
+    assert [m.update().eor() for m in rms].count(IPV4_UNICAST) == 1  # the resync's End-of-RIB
     assert svc.errors == 0
     await svc.stop()
