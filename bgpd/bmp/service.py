@@ -11,7 +11,11 @@ an Established session goes down                 ``peer_down(key, notification=.
                                                  ``peer_down_event(key, SessionDown event)``
 UPDATEs read from a peer (raw, before policy)    ``updates_received(key, [raw, ...])``
 UPDATEs written to a peer (raw, RFC 8671)        ``updates_sent(key, [raw, ...])``
-Loc-RIB best paths changed (after a commit)      ``loc_rib_changed(family, [(prefix, attrs|None)])``
+Loc-RIB best paths changed (after a commit)      ``loc_rib_touched(family, prefixes)`` (lazy,
+                                                 read back with ``loc_rib_lookup``; what
+                                                 :class:`~bgpd.bmp.rib.LocRibListener` does),
+                                                 or eagerly ``loc_rib_changed(family,
+                                                 [(prefix, attrs|None)])``
 shutdown                                         ``await stop()``
 ===============================================  ==============================================
 
@@ -42,8 +46,8 @@ from .station import Station, StationConfig
 
 log = structlog.get_logger("bgpd.bmp")
 
-_LOC_CTX = Context(as4=True)
-DRAIN_BATCH = 8192  # Loc-RIB prefixes read back and encoded per event loop turn  # RFC 9069 §5.6.1: Loc-RIB UPDATEs use four-octet AS numbers
+_LOC_CTX = Context(as4=True)  # RFC 9069 §5.6.1: Loc-RIB UPDATEs use four-octet AS numbers
+DRAIN_BATCH = 8192  # Loc-RIB prefixes read back and encoded per event loop turn
 
 
 def _guarded(fn):
