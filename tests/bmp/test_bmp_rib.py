@@ -21,6 +21,14 @@ OPEN = Open(asn=65000, hold_time=90, router_id="192.0.2.254").encode()
 BOTH = frozenset({IPV4_UNICAST, IPV6_UNICAST})
 
 
+def apply(rib, src, update) -> None:
+    """An UPDATE into the RIB: withdrawals first, then announcements (what the daemon does)."""
+    for fam, keys in update.unreach():
+        rib.loc[fam].withdraw(src, keys)
+    for fam, a, keys in update.reach():
+        rib.loc[fam].announce(src, keys, a)
+
+
 class Daemon:
     """What the speaker does with an UPDATE read from a neighbor, BMP included."""
 
@@ -54,7 +62,7 @@ class Daemon:
         self.bmp.updates_received(key, raws)
         ctx = Context(ibgp=True, add_path_rx=src.addpath)
         for raw in raws:
-            self.rib.apply_update(src, decode_message(raw[18], raw[19:], ctx))
+            apply(self.rib, src, decode_message(raw[18], raw[19:], ctx))
         self.rib.commit()  # the LocRibListener reports the best-path changes
 
     def expected(self) -> dict:

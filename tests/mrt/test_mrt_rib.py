@@ -14,6 +14,14 @@ from bgpd.wire.context import Context
 from bgpd.wire.packer import pack_announce
 
 
+def apply(rib, src, update) -> None:
+    """An UPDATE into the RIB: withdrawals first, then announcements (what the daemon does)."""
+    for fam, keys in update.unreach():
+        rib.loc[fam].withdraw(src, keys)
+    for fam, a, keys in update.reach():
+        rib.loc[fam].announce(src, keys, a)
+
+
 def attrs(asn, lp, nh):
     return intern(
         AttrSet(origin=0, as_path=((2, (asn, 4200000000 + asn)),), next_hop=nh, local_pref=lp)
@@ -28,7 +36,7 @@ def feed(rib, src, fam, items, a, addpath):
     ctx_tx = Context(ibgp=True, add_path_tx=frozenset({fam}) if addpath else frozenset())
     ctx_rx = Context(ibgp=True, add_path_rx=ctx_tx.add_path_tx)
     for raw in pack_announce(fam, a, items, ctx_tx):
-        rib.apply_update(src, decode_message(raw[18], raw[19:], ctx_rx))
+        apply(rib, src, decode_message(raw[18], raw[19:], ctx_rx))
 
 
 async def test_dump_of_a_real_rib(tmp_path, need_bgpdump, need_mrtparse):
