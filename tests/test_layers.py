@@ -35,6 +35,8 @@ ALL = frozenset(
         "log",
         "birdctl",
         "bfd",
+        "mrt",
+        "bmp",
     }
 )
 
@@ -87,6 +89,14 @@ RULES: dict[str, Rule] = {
         frozenset(),
         why="BFD: sans-I/O packet/auth/session/manager/config plus its asyncio binding "
         "(transport, the runner); imports nothing else of ours",
+    ),
+    "mrt": Rule(
+        frozenset({"wire", "rib", "config"}),
+        why="MRT export: encodes what the daemon hands it; reads rib shapes (as kernel does)",
+    ),
+    "bmp": Rule(
+        frozenset({"wire", "rib", "config", "mrt"}),
+        why="BMP export: encodes what the daemon hands it; reads rib shapes (as kernel does)",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything: the daemon"),
 }
