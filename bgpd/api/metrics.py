@@ -28,6 +28,7 @@ The snapshot (every key optional but ``started`` and a neighbor's ``address``)::
                   "last_timestamp": 1700000000.0,    # Unix time of the last successful one
                   "last_result": "ok"},              # "ok", "error" or null (none yet)
       "dynamic_refused": 0,
+      "bfd": {"sessions": [...], "drops": {...}, "bgp_down_events": 0},  # or null: no BFD
     }
 """
 
@@ -85,6 +86,7 @@ STATE_VALUES = {
 MESSAGE_TYPES = ("open", "update", "notification", "keepalive", "route_refresh")
 PREFIX_DIRECTIONS = ("received", "accepted", "advertised")
 RELOAD_RESULTS = ("ok", "error")
+BFD_STATES = {"AdminDown": 0, "Down": 1, "Init": 2, "Up": 3}
 
 METRICS: tuple[Def, ...] = (
     Def(
@@ -145,6 +147,32 @@ METRICS: tuple[Def, ...] = (
         "counter",
         "Connections from dynamic_neighbors ranges refused because the range was full.",
     ),
+    Def(
+        "bgpd_bfd_session_state",
+        "gauge",
+        "BFD session state (RFC 5880): 0 AdminDown, 1 Down, 2 Init, 3 Up.",
+        ("neighbor", "local"),
+    ),
+    Def(
+        "bgpd_bfd_session_flaps_total",
+        "counter",
+        "Times the BFD session left Up.",
+        ("neighbor", "local"),
+    ),
+    Def(
+        "bgpd_bfd_detection_time_seconds",
+        "gauge",
+        "The BFD session's negotiated detection time.",
+        ("neighbor", "local"),
+    ),
+    Def(
+        "bgpd_bfd_packets_dropped_total",
+        "counter",
+        "BFD packets dropped, by reason (malformed, truncated, wrong_version, wrong_ttl, "
+        "auth_failure, no_session).",
+        ("reason",),
+    ),
+    Def("bgpd_bfd_bgp_down_total", "counter", "BGP sessions BFD took down (Cease 6/10)."),
     Def("bgpd_reloads_total", "counter", "Config reloads, by result (ok, error).", ("result",)),
     Def(
         "bgpd_last_reload_timestamp_seconds",
@@ -217,6 +245,17 @@ class Collector:
             add("bgpd_fib_sync_errors_total", (), fib.get("sync_errors", 0))
 
         add("bgpd_dynamic_neighbors_refused_total", (), snap.get("dynamic_refused", 0))
+
+        bfd = snap.get("bfd")
+        if bfd is not None:
+            for r in bfd.get("sessions", ()):
+                who = (r.get("neighbor") or r.get("peer"), r.get("local"))
+                add("bgpd_bfd_session_state", who, BFD_STATES.get(r.get("state"), 1))
+                add("bgpd_bfd_session_flaps_total", who, r.get("flaps", 0))
+                add("bgpd_bfd_detection_time_seconds", who, r.get("detection_time_ms", 0) / 1e3)
+            for reason, count in sorted((bfd.get("drops") or {}).items()):
+                add("bgpd_bfd_packets_dropped_total", (reason,), count)
+            add("bgpd_bfd_bgp_down_total", (), bfd.get("bgp_down_events", 0))
 
         reloads = snap.get("reloads") or {}
         for result in RELOAD_RESULTS:

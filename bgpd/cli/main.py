@@ -236,6 +236,18 @@ def show_routes(prefix, family, neighbor, received, advertised, as_json, call):
         click.echo(tables.routes_table(result.get("routes", [])))
 
 
+@show.command("bfd")
+@_json_option
+@daemon_command
+def show_bfd(as_json, call):
+    """BFD sessions: state, timers, flaps (docs/bfd.md)."""
+    result = call("show_bfd")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(tables.bfd_table(result))
+
+
 def _print_action(result, as_json: bool, default: str) -> None:
     if as_json:
         _print_json(result)

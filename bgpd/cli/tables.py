@@ -196,3 +196,44 @@ def routes_table(routes: list[dict]) -> str:
     )
     note = "".join(f"\nF: filtered on import: {why}" for why in reasons)
     return f"{body}\n\n{len(routes)} prefixes, {n_paths} paths (> best, = multipath){note}"
+
+
+# --- show bfd -------------------------------------------------------------------------------
+
+
+def bfd_table(result: dict) -> str:
+    sessions = result.get("sessions") or []
+    if not sessions:
+        return "No BFD sessions."
+    rows = []
+    for r in sessions:
+        up = r.get("up_for_s")
+        rows.append(
+            (
+                r.get("neighbor") or r.get("peer"),
+                r.get("local"),
+                "multihop" if r.get("multihop") else (r.get("interface") or "single hop"),
+                r.get("state"),
+                r.get("remote_state"),
+                f"{r.get('tx_interval_ms', 0):g}/{r.get('detection_time_ms', 0):g}",
+                duration(up) if up is not None else "-",
+                r.get("flaps", 0),
+                r.get("local_diag"),
+            )
+        )
+    headers = (
+        "Neighbor",
+        "Local",
+        "Path",
+        "State",
+        "Remote",
+        "Tx/Detect ms",
+        "Up",
+        "Flaps",
+        "Diag",
+    )
+    body = table(headers, rows, right=frozenset({7}))
+    drops = {k: v for k, v in (result.get("drops") or {}).items() if v}
+    tail = f"\npackets dropped: {drops}" if drops else ""
+    downs = result.get("bgp_down_events", 0)
+    return f"{body}\n\nBGP sessions taken down by BFD: {downs}{tail}"

@@ -44,6 +44,16 @@ def _policy_names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _bfd(value: Any):
+    """A ``bfd:`` section (bgpd/bfd/config.py): a BfdConfig, or None for no BFD."""
+    from bgpd.bfd.config import BfdConfigError, parse
+
+    try:
+        return parse(value)
+    except BfdConfigError as e:
+        raise Invalid(e.reason, e.key or None) from None
+
+
 def _policies(value: Any) -> dict:
     """The ``policies`` map, compiled once here so that errors name the key."""
     from bgpd.policy import PolicyError, compile_policies
@@ -492,6 +502,12 @@ class Neighbor:
     )
     max_prefixes: MaxPrefixes | None = key(
         _max_prefixes, None, doc="limit on prefixes received {limit, action, restart_after}"
+    )
+    bfd: Any = key(
+        _bfd,
+        None,
+        doc="BFD for this session (docs/bfd.md): true, or {min_tx, min_rx, multiplier, "
+        "strict, multihop, auth, ...}",
     )
 
     def ibgp(self, local_asn: int) -> bool:

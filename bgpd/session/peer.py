@@ -203,6 +203,23 @@ class PeerSession:
             self._run(self.other.fsm, self.other.fsm.stop(now, subcode=subcode, message=message))
         self._run(self.fsm, self.fsm.stop(now, subcode=subcode, message=message))
 
+    def drop(self, subcode: int, message: str = "", restart: bool = True) -> None:
+        """End the session with Cease ``subcode`` because something outside BGP says the
+        peer is gone (BFD Down, RFC 9384). Not an administrative stop: graceful restart
+        applies as to any other loss. The session starts again at once, or, without
+        ``restart``, stays down until :meth:`start`."""
+        if self.closed or not self.enabled:
+            return
+        now = self.clock()
+        if self.other is not None:
+            self._run(self.other.fsm, self.other.fsm.stop(now, subcode=subcode, message=message))
+        self._run(self.fsm, self.fsm.stop(now, subcode=subcode, message=message))
+        if restart:
+            self._run(self.fsm, self.fsm.start(now))
+        else:
+            self.enabled = False
+            self._cancel_connect()
+
     def reset(self, message: str = "") -> None:
         """Administrative reset (Cease 6/4) followed by a fresh start."""
         self.stop(subcode=4, message=message)

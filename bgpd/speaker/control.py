@@ -159,6 +159,11 @@ def neighbor_refresh(sp, address: str, message: str = "", direction: str = "in")
     return {"address": address, "action": "refresh", "direction": direction}
 
 
+def show_bfd(sp) -> dict:
+    """Every BFD session (docs/bfd.md), each with its neighbor."""
+    return sp.bfd.snapshot()
+
+
 def reload(sp) -> dict:
     result = sp.reload()
     if not result["ok"]:
@@ -172,6 +177,7 @@ COMMANDS = {
     "show_neighbors": show_neighbors,
     "show_summary": show_summary,
     "show_routes": show_routes,
+    "show_bfd": show_bfd,
     "neighbor_reset": neighbor_reset,
     "neighbor_shutdown": neighbor_shutdown,
     "neighbor_enable": neighbor_enable,

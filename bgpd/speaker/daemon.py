@@ -27,6 +27,7 @@ from bgpd.wire import prefix as pfx
 from bgpd.wire.constants import CEASE_CONFIG_CHANGE, IPV4_UNICAST, IPV6_UNICAST
 
 from . import control, reload, status
+from .bfd import BfdSessions
 from .neighbors import Neighbor, NeighborTable
 from .restart import RestartDecision
 
@@ -81,6 +82,7 @@ class Speaker:
             graceful=config.graceful_restart,
         )
         self.neighbors = NeighborTable(self)
+        self.bfd = BfdSessions(self)
         self.listeners: list = []
         self.control: ControlServer | None = None
         self.metrics: MetricsServer | None = None
@@ -136,7 +138,7 @@ class Speaker:
             await self.control.start()
         await self.start_metrics()
         for n in self.neighbors.values():
-            if not n.cfg.shutdown:
+            if not n.cfg.shutdown and not self.bfd.holds(n):
                 n.session.start()
         log.info(
             "bgpd started",
@@ -165,6 +167,7 @@ class Speaker:
                 n.session.abort()
             else:
                 n.session.close(subcode=2, message=message)
+        self.bfd.close()  # AdminDown: the peers' BGP does not react to it (RFC 5882)
         for h in (self._timer, self._drain_handle):
             if h is not None:
                 h.cancel()
@@ -224,7 +227,7 @@ class Speaker:
         n = self.neighbors.add(ncfg)
         for lst in self.listeners:
             self.neighbors.set_listener_keys(lst)
-        if not ncfg.shutdown:
+        if not ncfg.shutdown and not self.bfd.holds(n):
             n.session.start()
         return n
 
@@ -254,7 +257,7 @@ class Speaker:
         self.rde.originate(self.networks_of(new))
         self.listeners = self.neighbors.start_listeners()
         for n in self.neighbors.values():
-            if not n.cfg.shutdown:
+            if not n.cfg.shutdown and not self.bfd.holds(n):
                 n.session.start()
 
     # --- the session handler: forward to the engine -------------------------------------------

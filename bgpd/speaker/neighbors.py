@@ -20,7 +20,16 @@ log = structlog.get_logger("bgpd")
 class Neighbor:
     """One neighbor: its configuration, its session and the route engine's peer."""
 
-    __slots__ = ("cfg", "address", "session", "peer", "dynamic_from", "state_since", "__weakref__")
+    __slots__ = (
+        "cfg",
+        "address",
+        "session",
+        "peer",
+        "dynamic_from",
+        "state_since",
+        "bfd",
+        "__weakref__",
+    )
 
     def __init__(self, cfg, session: PeerSession, peer, dynamic_from: str | None = None) -> None:
         self.cfg = cfg
@@ -29,6 +38,7 @@ class Neighbor:
         self.peer = peer
         self.dynamic_from = dynamic_from  # the dynamic_neighbors range it came from
         self.state_since = time.monotonic()
+        self.bfd = None  # its BFD session's key (bgpd.bfd), when it has one
 
     def __repr__(self) -> str:
         return f"Neighbor({self.address!r})"
@@ -139,11 +149,13 @@ class NeighborTable(Mapping):
         n = Neighbor(cfg, session, peer, dynamic_from)
         session.owner = n
         self._all[n.address] = n
+        sp.bfd.attach(n)
         return n
 
     def remove(self, n: Neighbor, subcode: int = 3, message: str = "") -> None:
         """Close a neighbor's session, withdraw its routes, forget it."""
         n.session.close(subcode=subcode, message=message)
+        self.speaker.bfd.detach(n)
         self.speaker.rde.remove_peer(n.peer)
         if self._all.get(n.address) is n:
             del self._all[n.address]

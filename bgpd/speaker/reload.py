@@ -161,10 +161,12 @@ def update_neighbor(sp, n, new, keys) -> None:
     old = n.cfg
     n.cfg = new
     sp.rde.update_peer(n.peer, new)
+    if "bfd" in keys:
+        sp.bfd.reconfigure(n, old)
     if "shutdown" in keys:
         if new.shutdown:
             n.session.stop(message="shut down by configuration")
-        elif not n.session.enabled:
+        elif not n.session.enabled and not sp.bfd.holds(n):
             n.session.start()
     if "connect_retry" in keys or "delay_open" in keys:
         n.session.settings = sp.neighbors.settings_for(new, n.peer.asn_mode)

@@ -80,6 +80,7 @@ def snapshot(sp, prefixes: bool = True) -> dict:
             "last_result": "error" if r["last_error"] else "ok" if r["ok"] else None,
         },
         "dynamic_refused": sp.neighbors.refused,
+        "bfd": sp.bfd.snapshot() if sp.bfd.service is not None else None,
     }
 
 

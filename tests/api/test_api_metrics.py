@@ -57,9 +57,44 @@ def fake_snapshot(**over):
         "fib": {"routes": 99, "sync_errors": 4},
         "reloads": {"ok": 3, "error": 1, "last_timestamp": 1.7e9, "last_result": "error"},
         "dynamic_refused": 5,
+        "bfd": {
+            "sessions": [
+                {
+                    "neighbor": "192.0.2.1",
+                    "peer": "192.0.2.1",
+                    "local": "192.0.2.254",
+                    "state": "Up",
+                    "flaps": 2,
+                    "detection_time_ms": 900.0,
+                },
+                {
+                    "neighbor": None,
+                    "peer": "192.0.2.9",
+                    "local": "192.0.2.254",
+                    "state": "Init",
+                    "flaps": 0,
+                    "detection_time_ms": 3000.0,
+                },
+            ],
+            "drops": {"malformed": 1, "wrong_ttl": 3},
+            "bgp_down_events": 2,
+        },
     }
     snap.update(over)
     return snap
+
+
+def test_bfd_metrics():
+    got = samples(fake_snapshot())
+    up = (("local", "192.0.2.254"), ("neighbor", "192.0.2.1"))
+    init = (("local", "192.0.2.254"), ("neighbor", "192.0.2.9"))
+    assert got[("bgpd_bfd_session_state", up)] == 3
+    assert got[("bgpd_bfd_session_state", init)] == 2
+    assert got[("bgpd_bfd_session_flaps_total", up)] == 2
+    assert got[("bgpd_bfd_detection_time_seconds", up)] == 0.9
+    assert got[("bgpd_bfd_packets_dropped_total", (("reason", "wrong_ttl"),))] == 3
+    assert got[("bgpd_bfd_bgp_down_total", ())] == 2
+    assert not any(n.startswith("bgpd_bfd") for n, _ in samples(fake_snapshot(bfd=None)))
 
 
 def samples(snapshot, now=T0 + 100.0, process=False) -> dict:
