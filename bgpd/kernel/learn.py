@@ -257,7 +257,7 @@ class HostRoutes:
             for r in self.state.routes_for(af, dst):
                 if r.protocol == RTPROT_KERNEL or r.type not in LEARNED_TYPES:
                     continue
-                gw, ifx = r.nexthops[0] if r.nexthops else (None, 0)
+                gw, ifx = r.nexthops[0][:2] if r.nexthops else (None, 0)
                 want = HostRoute(r.type, gw, ifx, self.state.ifname(ifx), r.metric)
                 break
         self._set(self.kernel, af, dst, want)

@@ -146,7 +146,7 @@ class HostState:
         """Drop the routes whose every next hop is on link ``index``; returns them."""
         gone = []
         for r in list(self.routes.values()):
-            if r.nexthops and all(ifx == index for _gw, ifx in r.nexthops):
+            if r.nexthops and all(h[1] == index for h in r.nexthops):
                 self.del_route(r)
                 gone.append(r)
         return gone
@@ -259,9 +259,9 @@ class HostState:
                         f"({prefix_text(family, route.dst)})"
                     )
                 hops = tuple(
-                    (gw if gw is not None else addr, ifx)
-                    for gw, ifx in route.nexthops
-                    if self.usable(ifx)
+                    (h[0] if h[0] is not None else addr, h[1])
+                    for h in route.nexthops
+                    if self.usable(h[1])
                 )
                 if hops:
                     return hops

@@ -198,25 +198,25 @@ class Speaker:
         if settings is None:
             return
         kcfg = self.config.kernel
-        accept = None
+        export = None
         if kcfg is not None and kcfg.import_policy:
             pol = chain([self.rde.policies[x] for x in kcfg.import_policy])
 
-            def accept(fam, prefix, cand, pol=pol):
+            def export(fam, prefix, cands, route, pol=pol):
                 # kernel.import: a best route must pass these policies to be installed.
-                src = cand.source
-                attrs = cand.attrs_for(fam, prefix)
+                src = cands[0].source
+                attrs = cands[0].attrs_for(fam, prefix)
                 if attrs is None:
-                    return False
+                    return None
                 iface = src.interface_of(fam, prefix) if hasattr(src, "interface_of") else None
                 info = RouteInfo(src.kind, src.name if src.is_bgp else None, iface, src.local_as)
-                return pol.evaluate(attrs, prefix, fam, info) is not None
+                return route if pol.evaluate(attrs, prefix, fam, info) is not None else None
 
         self.kernel = Kernel(
             self.rde.rib.loc,
             settings,
             routes=_HostRoutes(self),
-            accept=accept,
+            export=export,
             local_as=self.config.asn,
         )
         await self.kernel.start()
