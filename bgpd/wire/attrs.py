@@ -89,6 +89,7 @@ _FIELDS = (
     "ext_communities",
     "large_communities",
     "unknown",
+    "preference",
 )
 
 
@@ -110,6 +111,10 @@ class AttrSet:
     tuple[bytes]; ``ext_communities`` tuple[bytes] (8 octets each); ``large_communities``
     tuple[(int, int, int)]; ``unknown`` tuple[(flags, code, value)] for optional transitive
     attributes we pass through.
+
+    ``preference`` is not a path attribute and never goes on the wire: the route preference
+    an import filter gave the route (BIRD's ``preference = 200``), which the decision process
+    compares before anything else (None: the source's preference).
     """
 
     __slots__ = (*_FIELDS, "key", "_hash", "cache", "__weakref__")
@@ -127,6 +132,7 @@ class AttrSet:
     ext_communities: tuple
     large_communities: tuple
     unknown: tuple
+    preference: int | None
 
     def __init__(
         self,
@@ -143,6 +149,7 @@ class AttrSet:
         ext_communities=(),
         large_communities=(),
         unknown=(),
+        preference=None,
     ) -> None:
         atomic_aggregate = bool(atomic_aggregate)
         communities = tuple(communities)
@@ -165,6 +172,7 @@ class AttrSet:
             ext_communities,
             large_communities,
             unknown,
+            preference,
         )
         s = object.__setattr__
         for name, value in zip(_FIELDS, key, strict=True):
