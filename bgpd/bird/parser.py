@@ -1075,10 +1075,11 @@ class Parser:
                 p.multihop = 64
                 return
             n = self.expr()
+            self.expect(";")  # BIRD checks in the rule's action, after the ';'
             if n < 1 or n > 255:
                 raise self.error("Multihop must be in range 1-255")
             p.multihop = n
-            return
+            return True
         if k == "NEXT":
             self.take()
             self.expect("HOP")
@@ -1941,13 +1942,11 @@ class Parser:
         return (addr, length, length, length)
 
     def make_set(self, items: list) -> FSet:
+        """The set of ``items`` (ranges and pair grids); its type is its first element's."""
         if not items:
             return FSet([], type(None))
-        vtype = type(items[0][0])
-        for lo, hi in items:
-            if type(lo) is not vtype or type(hi) is not vtype:
-                # BIRD builds the tree anyway; mixed sets compare as errors later
-                vtype = object
+        first = items[0]
+        vtype = Pair if first[0] == "grid" else type(first[0])
         return FSet(items, vtype)
 
     def set_atom(self, switch: bool = False):
@@ -2029,7 +2028,7 @@ class Parser:
             return [(lo, hi)]
         # the first component: '*', or a term (alone: a parenthesised constant)
         if self.accept("*"):
-            a = None
+            a = ("*", 0, 0xFFFF)
         else:
             term = self.term()
             if self.accept(")"):
@@ -2040,31 +2039,66 @@ class Parser:
                     return [(value, self.set_atom(switch))]
                 return [(value, value)]
             lo = self.eval_int(term)
-            a = (lo, self.cnum()) if self.accept("..") else (lo, lo)
+            a = ("range", lo, self.cnum()) if self.accept("..") else ("one", lo, lo)
         self.expect(",")
-        b = self.pair_range()
-        if self.accept(","):
-            c = self.pair_range()
+        b = self.component()
+        if self.at(","):
+            # a large community: (n, n, n|n..n|*), (n, n..n, *), (n|n..n|*, *, *)
+            if a[0] == "*" and b[0] != "*":
+                raise self.syntax()
+            if a[0] == "range" and b[0] != "*":
+                raise self.syntax()
+            self.take()
+            if a[0] == "one" and b[0] == "one":
+                c = self.component()
+            elif not self.at("*"):
+                raise self.syntax()
+            else:
+                self.take()
+                c = ("*", 0, 0xFFFFFFFF)
             self.expect(")")
-            return [self.lc_item(a, b, c)]
+            top = 0xFFFFFFFF
+            lo = Lc((a[1], b[1], c[1]))
+            hi = Lc((a[2] if a[0] != "*" else top, b[2] if b[0] != "*" else top, c[2]))
+            if c[0] == "*":
+                hi = Lc((hi[0], hi[1], top))
+            if a[0] == b[0] == c[0] == "one" and self.accept(".."):
+                self.expect("(")
+                x = self.cnum()
+                self.expect(",")
+                y = self.cnum()
+                self.expect(",")
+                z = self.cnum()
+                self.expect(")")
+                hi = Lc((x, y, z))
+            return [(lo, hi)]
         self.expect(")")
-        if a is not None and a[0] == a[1] and b is not None and b[0] == b[1] and self.at(".."):
+        if a[0] == "one" and b[0] == "one" and self.at(".."):
             self.take()
             self.expect("(")
             x = self.cnum()
             self.expect(",")
             y = self.cnum()
             self.expect(")")
-            return [self.pair_item(a[0], x, b[0], y)]
-        if a is None:  # (*, b) (*, b..c) (*, *)
-            if b is None:
+            return [self.pair_item(a[1], x, b[1], y)]
+        if a[0] == "*":  # (*, b) (*, b..c) (*, *)
+            if b[0] == "*":
                 return [self.pair_item(0, 0xFFFF, 0, 0xFFFF)]
-            return [self.pair_grid(0, 0xFFFF, *b)]
-        if b is None:  # (a, *) (a..b, *)
-            return [self.pair_item(a[0], a[1], 0, 0xFFFF)]
-        if a[0] == a[1]:  # (a, b) (a, b..c)
-            return [self.pair_item(a[0], a[0], b[0], b[1])]
-        return [self.pair_grid(a[0], a[1], b[0], b[1])]
+            return [self.pair_grid(0, 0xFFFF, b[1], b[2])]
+        if b[0] == "*":  # (a, *) (a..b, *)
+            return [self.pair_item(a[1], a[2], 0, 0xFFFF)]
+        if a[0] == "one":  # (a, b) (a, b..c)
+            return [self.pair_item(a[1], a[1], b[1], b[2])]
+        return [self.pair_grid(a[1], a[2], b[1], b[2])]
+
+    def component(self) -> tuple:
+        """One part of a pair or large community in a set: ``*``, ``n`` or ``n..m``."""
+        if self.accept("*"):
+            return ("*", 0, 0xFFFF)
+        lo = self.cnum()
+        if self.accept(".."):
+            return ("range", lo, self.cnum())
+        return ("one", lo, lo)
 
     def _u16(self, *values) -> None:
         for v in values:
@@ -2084,35 +2118,6 @@ class Parser:
         if ta < fa or tb < fb:
             raise self.error("From value cannot be higher that To value in pair sets")
         return ("grid", fa, ta, fb, tb)
-
-    def lc_item(self, a, b, c) -> tuple:
-        """The large-community set forms BIRD's grammar has (``lc_item``)."""
-        all_ = (0, 0xFFFFFFFF)
-        if self.accept(".."):
-            # (a, b, c)..(d, e, f)
-            if not (a and b and c and a[0] == a[1] and b[0] == b[1] and c[0] == c[1]):
-                raise self.syntax()
-            self.expect("(")
-            x = self.cnum()
-            self.expect(",")
-            y = self.cnum()
-            self.expect(",")
-            z = self.cnum()
-            self.expect(")")
-            return (Lc((a[0], b[0], c[0])), Lc((x, y, z)))
-        a = a or all_
-        b = b or all_
-        c = c or all_
-        return (Lc((a[0], b[0], c[0])), Lc((a[1], b[1], c[1])))
-
-    def pair_range(self) -> "tuple | None":
-        """``*`` (None), ``n`` or ``n..m``."""
-        if self.accept("*"):
-            return None
-        lo = self.cnum()
-        if self.accept(".."):
-            return (lo, self.cnum())
-        return (lo, lo)
 
     TOP = {
         ";": p_semicolon,
