@@ -17,6 +17,21 @@ from .parser import parse_file
 from .program import Program, RouteView, Verdict, compile_filter
 
 
+def check_file(path: str, ipv6: bool = False, fork: bool = True) -> BirdConfig:
+    """``bird -p``: parse ``path`` and compile its filters; raises :class:`BirdError`."""
+    config = parse_file(path, ipv6, fork)
+    for f in (*config.filters.values(), *_inline_filters(config)):
+        compile_filter(f, ipv6)
+    return config
+
+
+def _inline_filters(config: BirdConfig):
+    for p in config.protocols:
+        for f in (p.import_filter, p.export_filter):
+            if f is not None and f != "none":
+                yield f
+
+
 def load(path: str, ipv6: bool = False, fork: bool = True) -> BirdConfig:
     """Parse ``path`` as ``bird`` (or, ``ipv6``, ``bird6``) 1.6 would.
 
@@ -32,6 +47,7 @@ __all__ = [
     "Program",
     "RouteView",
     "Verdict",
+    "check_file",
     "compile_filter",
     "load",
     "parse_file",
