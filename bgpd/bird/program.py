@@ -85,6 +85,7 @@ RETURN = 5
 
 _uid = itertools.count(1)
 _MISS = object()
+_UNSET = object()  # unset() in an export filter: gone from the result, still read as before
 
 Opaque = ENUM[0x3F]
 Origin = ENUM[0x31]
@@ -441,11 +442,13 @@ def make_ec(kind: int, key, value: int) -> tuple:
 
 
 class _Ctx:
-    """What the compiler needs: the family, whether a route exists (constants: no)."""
+    """What the compiler needs: the family, whether a route exists (constants: no), and
+    whether the filter is an export filter (BIRD runs those with FF_FORCE_TMPATTR)."""
 
-    def __init__(self, ipv6: bool, route: bool = True) -> None:
+    def __init__(self, ipv6: bool, route: bool = True, export: bool = True) -> None:
         self.ipv6 = ipv6
         self.route = route
+        self.export = export
         self.bits = 128 if ipv6 else 32
         self.reads: set = set()  # what the program reads besides the AttrSet
         self.prints = False
@@ -546,12 +549,18 @@ def _attr_reader(name: str, cx: _Ctx):
             def get_temp(r):
                 ch = r.changed
                 if name in ch:
-                    return ch[name]
+                    v = ch[name]
+                    if v is not _UNSET:
+                        return v
                 return getattr(r.view, name)
 
             return get_temp
 
-        return lambda r: r.changed.get(name)
+        def get_other(r):
+            v = r.changed.get(name)
+            return None if v is _UNSET else v
+
+        return get_other
     conv = _FROM_ATTRSET[kind]
     if name == "bgp_origin":
 
@@ -561,7 +570,9 @@ def _attr_reader(name: str, cx: _Ctx):
     def get(r):
         ch = r.changed
         if name in ch:
-            return ch[name]
+            v = ch[name]
+            if v is not _UNSET:
+                return v
         return conv(getattr(r.attrs, field), ipv6)
 
     # the common int attributes without conversion
@@ -570,7 +581,9 @@ def _attr_reader(name: str, cx: _Ctx):
         def get(r):  # noqa: F811
             ch = r.changed
             if name in ch:
-                return ch[name]
+                v = ch[name]
+                if v is not _UNSET:
+                    return v
             return getattr(r.attrs, field)
 
     return get
@@ -1143,7 +1156,7 @@ def _assign_value(node, sym, v, ipv6):
 def _function_body(func: ast.Function, cx, value: bool):
     """The compiled body of ``func``; a call inside its own body does nothing (BIRD binds the
     call to the function's body before the body exists)."""
-    key = ("value" if value else "stmt", cx.ipv6, cx.route)
+    key = ("value" if value else "stmt", cx.ipv6, cx.route, cx.export)
     cache = func.compiled
     if cache is None:
         cache = func.compiled = {}
@@ -1339,9 +1352,12 @@ def _s_setdyn(node: ast.SetDyn, cx):
     if node.value is None:  # unset()
         if not cx.route:
             return _no_route(node)
+        # An export filter (FF_FORCE_TMPATTR) keeps the unset in the temporary list, where a
+        # later read skips it and finds the route's own value; an import filter removes it.
+        gone = _UNSET if cx.export else None
 
         def unset(r):
-            r.changed[name] = None
+            r.changed[name] = gone
 
         return unset
     value, _ = compile_expr(node.value, cx)
@@ -1559,6 +1575,8 @@ def format_value(v) -> str:
 # what a changed attribute becomes in the AttrSet
 def _to_attrset(name: str, v, ipv6: bool):
     kind, field = DYN_ATTRS[name]
+    if v is _UNSET:
+        v = None
     if kind == INT:
         return v
     if kind == ASPATH:
@@ -1588,12 +1606,13 @@ class Program:
     :meth:`run` then remembers results in the set's cache, keyed by this program's ``uid``.
     """
 
-    def __init__(self, filterdef, ipv6: bool) -> None:
+    def __init__(self, filterdef, ipv6: bool, export: bool = True) -> None:
         self.name = filterdef.name or "(unnamed)"
         self.filterdef = filterdef
         self.ipv6 = ipv6
+        self.export = export
         self.uid = next(_uid)
-        cx = _Ctx(ipv6)
+        cx = _Ctx(ipv6, export=export)
         body = _compile_block(filterdef.body, cx)
         cells = [_cell(s) for s in filterdef.locals]
         if cells:
@@ -1697,7 +1716,7 @@ class Program:
                 continue
             field = DYN_ATTRS[name][1]
             if field is None:
-                temps[name] = v
+                temps[name] = None if v is _UNSET else v
                 continue
             new = _to_attrset(name, v, ipv6)
             if getattr(attrs, field) != new:
@@ -1727,11 +1746,17 @@ def evaluate_constant(term, ipv6: bool):
         raise FilterRuntimeError(term.file, term.line, "Runtime error") from None
 
 
-def compile_filter(filterdef, ipv6: bool) -> Program:
-    """The :class:`Program` of a FilterDef (compiled once, kept on it)."""
-    prog = filterdef.compiled
-    if prog is None or prog.ipv6 != ipv6:
-        prog = filterdef.compiled = Program(filterdef, ipv6)
+def compile_filter(filterdef, ipv6: bool, export: bool = True) -> Program:
+    """The :class:`Program` of a FilterDef for one family and direction (compiled once and
+    kept on it). ``export``: an export filter (to BGP, to the kernel; also ``show route
+    filter``); False: an import filter. They differ only in what ``unset()`` does."""
+    cache = filterdef.compiled
+    if cache is None:
+        cache = filterdef.compiled = {}
+    key = (ipv6, export)
+    prog = cache.get(key)
+    if prog is None:
+        prog = cache[key] = Program(filterdef, ipv6, export)
     return prog
 
 

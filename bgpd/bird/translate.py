@@ -38,10 +38,10 @@ def _rid(value: int) -> str:
 REJECT = model.REJECT
 
 
-def _program(f, ipv6: bool):
+def _program(f, ipv6: bool, export: bool = True):
     if f is None or f == REJECT:
         return f
-    return compile_filter(f, ipv6)
+    return compile_filter(f, ipv6, export)
 
 
 @dataclass
@@ -287,7 +287,7 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         extras.neighbors[p.name] = NeighborExtras(
             name=p.name,
             address=address,
-            import_filter=_program(p.import_filter, ipv6),
+            import_filter=_program(p.import_filter, ipv6, export=False),
             export_filter=_program(p.export_filter, ipv6),
             preference=p.preference,
             connect_delay=p.connect_delay_time,
@@ -326,7 +326,7 @@ def _kernel(cfg, data, extras) -> None:
         )
     extras.kernel_name = k.name
     extras.kernel_export = _program(k.export_filter, ipv6)
-    extras.kernel_import = _program(k.import_filter, ipv6)
+    extras.kernel_import = _program(k.import_filter, ipv6, export=False)
     extras.kernel_graceful_restart = k.graceful_restart
     extras.kernel_scan_time = k.scan_time
     kern: dict = {
@@ -355,7 +355,7 @@ def _host_routes(cfg, data, extras) -> None:
     if directs:
         d = directs[0]
         extras.direct_name = d.name
-        extras.direct_import = _program(d.import_filter, ipv6)
+        extras.direct_import = _program(d.import_filter, ipv6, export=False)
         if len(directs) > 1:
             notes.append(f"{len(directs)} direct protocols: only {d.name} is used")
         globs = _direct_globs(d, notes)
@@ -369,7 +369,7 @@ def _host_routes(cfg, data, extras) -> None:
     for s in statics:
         if extras.static_name is None:
             extras.static_name = s.name
-            extras.static_import = _program(s.import_filter, ipv6)
+            extras.static_import = _program(s.import_filter, ipv6, export=False)
         elif s.import_filter != statics[0].import_filter:
             notes.append(f"{s.name}: a second static protocol's import filter is not applied")
         for r in s.routes:

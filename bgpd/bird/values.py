@@ -176,31 +176,24 @@ def _le(a, b) -> bool:
 class PrefixSet:
     """``[ 10.0.0.0/8{16,24}, 192.168.0.0/16+ ]`` (``T_PREFIX_SET``).
 
-    Each entry is ``(address, length, low, high)``: a prefix matches when its first
-    ``length`` bits equal the entry's and its own length is within ``[low, high]``, which is
-    what BIRD's trie answers.
+    Each entry is ``(address, length, low, high)``. A prefix ``a/n`` matches it when
+    ``low <= n <= high`` and ``a`` agrees with the address on the first ``min(n, length)``
+    bits: what BIRD's trie answers (``10.1.0.0/24-`` matches ``10.0.0.0/8``).
     """
 
-    __slots__ = ("entries", "bits", "_by_len")
+    __slots__ = ("entries", "bits")
 
     def __init__(self, entries: list, bits: int) -> None:
         self.entries = tuple(entries)
         self.bits = bits
-        by_len: dict = {}
-        for addr, length, lo, hi in self.entries:
-            by_len.setdefault(length, []).append((addr, lo, hi))
-        self._by_len = tuple(
-            (length, _mask(length, bits), tuple(v)) for length, v in sorted(by_len.items())
-        )
 
     def match(self, net) -> bool:
         addr, plen = net
-        for length, mask, items in self._by_len:
-            if length > plen:
-                break
-            a = addr & mask
-            for eaddr, lo, hi in items:
-                if a == eaddr and lo <= plen <= hi:
+        bits = self.bits
+        for eaddr, length, lo, hi in self.entries:
+            if lo <= plen <= hi:
+                m = plen if plen < length else length
+                if (addr ^ eaddr) >> (bits - m) == 0:
                     return True
         return False
 
