@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import golden_mains
@@ -60,7 +61,7 @@ def test_bird_agrees_on_every_golden_file(goldens, bird16):
         assert message.endswith("You may set only variables.")
         where, _ = message.split(" ", 1)
         file, line, col = where.rsplit(":", 2)
-        text = open(file).read().splitlines()[int(line) - 1]
+        text = Path(file).read_text().splitlines()[int(line) - 1]
         assert re.search(r'krt_tunnel\s*=\s*"[^"]*"\s*;$', text[: int(col)]), text
 
 
