@@ -266,6 +266,7 @@ def shown_of(route: ShownRoute, verdict) -> ShownRoute:
     metric = temps.get("krt_metric", route.attrs.get("Kernel.metric"))
     if metric is not None:
         out["Kernel.metric"] = str(metric)
-    if "Kernel.source" in route.attrs:
-        out["Kernel.source"] = route.attrs["Kernel.source"]
+    for k, v in route.attrs.items():  # the other kernel attributes (bird6: Kernel.scope)
+        if k.startswith("Kernel.") and k != "Kernel.metric":
+            out[k] = v
     return ShownRoute(route.prefix, route.via, route.proto, verdict.preference, route.rtype, out)
