@@ -35,6 +35,7 @@ changed. ``krt_metric``, ``krt_tunnel`` and ``preference`` are returned beside i
 
 import itertools
 import logging
+import operator
 import re
 
 from bgpd.wire.attrs import SAME, AttrSet
@@ -452,6 +453,7 @@ class _Ctx:
         self.bits = 128 if ipv6 else 32
         self.reads: set = set()  # what the program reads besides the AttrSet
         self.prints = False
+        self.functions: dict = {}  # function bodies compiled for this program
 
 
 def _err(node, message: str) -> FilterRuntimeError:
@@ -495,14 +497,8 @@ def _c_static(node: ast.StaticAttr, cx):
     cx.reads.add(name)
     ipv6 = cx.ipv6
     if name == "net":
-
-        def get_net(r):
-            n = r.net
-            if n is None:
-                n = r.net = _net_of(r.view, ipv6)
-            return n
-
-        return get_net, Net
+        # the run computes it once, before the filter starts (Program._execute)
+        return _GET_NET, Net
     if name == "source":
         return (lambda r: SOURCES.get(r.view.source, RTS_STATIC)), ENUM[0x30]
     if name == "ifname":
@@ -536,6 +532,9 @@ def _c_static(node: ast.StaticAttr, cx):
     if name == "ifindex":
         return (lambda r: r.view.ifindex), int
     raise AssertionError(name)
+
+
+_GET_NET = operator.attrgetter("net")
 
 
 def _attr_reader(name: str, cx: _Ctx):
@@ -790,6 +789,11 @@ def _c_same(node, a, b, ta, tb, negate, ipv6):
     simple = (int, Net, str, Ip) + tuple(ENUM.values())
     if ta is not None and ta is tb and ta in simple:
         # same static type, possibly void: Python equality is BIRD's here
+        if _is_net(node.a) and isinstance(node.b, ast.Const):
+            k = node.b.value
+            if negate:
+                return lambda r: r.net != k
+            return lambda r: r.net == k
         if isinstance(node.b, ast.Const):
             k = node.b.value
             if negate:
@@ -814,6 +818,10 @@ def _c_same(node, a, b, ta, tb, negate, ipv6):
     return lambda r: val_same(a(r), b(r), ipv6)
 
 
+def _is_net(node) -> bool:
+    return isinstance(node, ast.StaticAttr) and node.name == "net"
+
+
 def _quad_ip(ta, tb, ipv6) -> bool:
     return not ipv6 and {ta, tb} == {Quad, Ip}
 
@@ -830,6 +838,10 @@ def _c_match(node, a, b, ta, tb, negate, cx):
             plen = k[1]
             addr = k[0]
             mask = ((1 << bits) - 1) ^ ((1 << (bits - plen)) - 1)
+            if _is_net(node.a):
+                if negate:
+                    return lambda r: not ((n := r.net)[1] >= plen and n[0] & mask == addr)
+                return lambda r: (n := r.net)[1] >= plen and n[0] & mask == addr
 
             def fn(r):
                 n = a(r)
@@ -1156,10 +1168,9 @@ def _assign_value(node, sym, v, ipv6):
 def _function_body(func: ast.Function, cx, value: bool):
     """The compiled body of ``func``; a call inside its own body does nothing (BIRD binds the
     call to the function's body before the body exists)."""
-    key = ("value" if value else "stmt", cx.ipv6, cx.route, cx.export)
-    cache = func.compiled
-    if cache is None:
-        cache = func.compiled = {}
+    # compiled once per program (what a body reads decides how its caller's runs start)
+    key = (id(func), value)
+    cache = cx.functions
     if key in cache:
         return cache[key]
     if func.body is None:
@@ -1260,7 +1271,20 @@ def compile_stmt(node, cx):
 
 
 def _compile_block(stmts: list, cx):
-    fns = [compile_stmt(s, cx) for s in stmts]
+    fns = []
+    guards: list = []
+    for s in stmts:
+        code = _constant_code(s.then) if isinstance(s, ast.If) and s.else_ is None else None
+        if code is not None:
+            # ``if C then accept;`` runs: one closure tries them in order (calico_aggr)
+            guards.append((compile_expr(s.cond, cx)[0], code, s))
+            continue
+        if guards:
+            fns.append(_guard_chain(guards))
+            guards = []
+        fns.append(compile_stmt(s, cx))
+    if guards:
+        fns.append(_guard_chain(guards))
     if not fns:
         return lambda r: None
     if len(fns) == 1:
@@ -1285,6 +1309,34 @@ def _compile_block(stmts: list, cx):
         return None
 
     return block
+
+
+def _guard_chain(guards: list):
+    """Consecutive ``if C then accept;`` / ``reject;`` statements as one closure."""
+    if len(guards) == 1:
+        cond, code, node = guards[0]
+
+        def guard(r):
+            c = cond(r)
+            if c is True:
+                return code
+            if c is not False:
+                raise _err(node, "If requires boolean expression")
+            return None
+
+        return guard
+    items = tuple(guards)
+
+    def chain(r):
+        for cond, code, node in items:
+            c = cond(r)
+            if c is True:
+                return code
+            if c is not False:
+                raise _err(node, "If requires boolean expression")
+        return None
+
+    return chain
 
 
 def _s_if(node: ast.If, cx):
@@ -1489,12 +1541,13 @@ def _s_die(node: ast.Die, cx):
         cx.prints = True
     kind = node.kind
     where = f"{node.file}:{node.line}"
+    ipv6 = cx.ipv6
 
     if not prints and code is not None:
         return lambda r: code
 
     def fn(r):
-        text = "".join(format_value(p(r)) for p in prints)
+        text = "".join(format_value(p(r), ipv6) for p in prints)
         if kind == "print" or (kind != "printn" and prints):
             log.info("%s", text)
         if kind == "quitbird":
@@ -1551,7 +1604,7 @@ _STMT = {
 }
 
 
-def format_value(v) -> str:
+def format_value(v, ipv6: bool = False) -> str:
     """A value as BIRD's ``val_format`` prints it (for ``print``)."""
     t = type(v)
     if v is None:
@@ -1562,11 +1615,38 @@ def format_value(v) -> str:
         return str(v)
     if t is str:
         return v
+    if t is Ip:
+        return _ip_text(v, ipv6)
+    if t is Net:
+        return f"{_ip_text(v[0], ipv6)}/{v[1]}"
     if t is Pair:
         return f"({v >> 16},{v & 0xFFFF})"
+    if t is Quad:
+        return _ip_text(v, False)
     if t is Lc:
         return f"({v[0]}, {v[1]}, {v[2]})"
+    if t is Path:
+        return (
+            "(path "
+            + " ".join(
+                "{" + " ".join(map(str, a)) + "}" if st == 1 else " ".join(map(str, a))
+                for st, a in v
+            )
+            + ")"
+        )
+    if t is CList:
+        return "(clist " + " ".join(f"({c >> 16},{c & 0xFFFF})" for c in v) + ")"
+    if t is LcList:
+        return "(lclist " + " ".join(f"({a}, {b}, {c})" for a, b, c in v) + ")"
+    if isinstance(v, Enum):
+        return f"(enum {v.code:x}){int(v)}"
     return repr(v)
+
+
+def _ip_text(v: int, ipv6: bool) -> str:
+    import ipaddress
+
+    return str(ipaddress.IPv6Address(int(v)) if ipv6 else ipaddress.IPv4Address(int(v)))
 
 
 # --- programs ---------------------------------------------------------------------------------
@@ -1625,6 +1705,7 @@ class Program:
 
         self._body = body
         self.reads = frozenset(cx.reads)
+        self._reads_net = "net" in cx.reads
         self.attr_only = not cx.reads and not cx.prints
         self._run = _Run()
         self._run.ipv6 = ipv6
@@ -1678,7 +1759,7 @@ class Program:
         r.view = view
         attrs = r.attrs = view.attrs
         r.changed = changed = {}
-        r.net = None
+        r.net = _net_of(view, self.ipv6) if self._reads_net else None
         r.statics = None
         error = None
         try:
