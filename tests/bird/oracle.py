@@ -23,7 +23,7 @@ from bgpd.bird import RouteView
 from bgpd.wire.attrs import AttrSet, intern
 from bgpd.wire.constants import AS_SEQUENCE, AS_SET
 
-_HEAD = re.compile(r"^(\S*)\s+(.*?) \[(\S+) [^\]]*\]( \*| !)? \((\d+)\)")
+_HEAD = re.compile(r"^(\S*)\s+(.*?) \[(\S+) [^\]]*\]( \*| !)? \((\d+)(?:/[^)]*)?\)")
 
 
 @dataclass
@@ -121,6 +121,10 @@ class Oracle:
         cmd = "show route all" if filter_name is None else f"show route filter {filter_name} all"
         return parse_show_route(self.birdc(cmd))
 
+    def show_export(self, protocol: str) -> list[ShownRoute]:
+        """``show route export PROTOCOL all``: what PROTOCOL is sent, after its filter."""
+        return parse_show_route(self.birdc(f"show route export {protocol} all"))
+
     def errors(self) -> list[str]:
         if not self.log.exists():
             return []
@@ -145,7 +149,7 @@ class Oracle:
 
 _ORIGIN = {"IGP": 0, "EGP": 1, "Incomplete": 2}
 _ORIGIN_TEXT = {v: k for k, v in _ORIGIN.items()}
-_SOURCE = {"static": "static", "inherit": "kernel", "device": "direct", "bgp": "bgp"}
+_SOURCE = {"static": "static", "inherit": "kernel", "device": "direct", "BGP": "bgp"}
 _EC_KIND = {2: "rt", 3: "ro"}
 
 
@@ -193,6 +197,12 @@ def view_of(route: ShownRoute, ipv6: bool = False) -> RouteView:
         fields["large_communities"] = tuple(
             (int(x), int(y), int(z))
             for x, y, z in re.findall(r"\((\d+), (\d+), (\d+)\)", a["BGP.large_community"])
+        )
+    if "BGP.originator_id" in a:
+        fields["originator_id"] = ipaddress.ip_address(a["BGP.originator_id"]).packed
+    if a.get("BGP.cluster_list"):
+        fields["cluster_list"] = tuple(
+            ipaddress.ip_address(x).packed for x in a["BGP.cluster_list"].split()
         )
     if a.get("BGP.ext_community"):
         fields["ext_communities"] = tuple(
@@ -252,6 +262,10 @@ def shown_of(route: ShownRoute, verdict) -> ShownRoute:
         out["BGP.med"] = str(a.med)
     if a.local_pref is not None:
         out["BGP.local_pref"] = str(a.local_pref)
+    if a.originator_id is not None:
+        out["BGP.originator_id"] = str(ipaddress.ip_address(a.originator_id))
+    if a.cluster_list:
+        out["BGP.cluster_list"] = " ".join(str(ipaddress.ip_address(c)) for c in a.cluster_list)
     if a.communities:
         out["BGP.community"] = " ".join(f"({c >> 16},{c & 0xFFFF})" for c in a.communities)
     if a.ext_communities:
