@@ -29,6 +29,7 @@ ALL = frozenset(
         "kernel",
         "config",
         "api",
+        "bird",
         "speaker",
         "cli",
     }
@@ -59,8 +60,13 @@ RULES: dict[str, Rule] = {
         frozenset({"wire", "fsm", "rib", "reflector", "policy", "config"}),
         why="the control socket: the daemon hands it data, it never reaches up",
     ),
+    "bird": Rule(
+        frozenset({"wire", "config"}),
+        NO_LOOP,
+        "BIRD 1.6 configuration: reads its files, builds a model, a Config and filter programs",
+    ),
     "cli": Rule(
-        frozenset({"api", "config", "speaker", "wire"}),
+        frozenset({"api", "config", "speaker", "wire", "bird"}),
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything"),
