@@ -7,7 +7,6 @@ its import and export filters and its options. :mod:`.translate` turns it into b
 configuration; :mod:`.program` runs its filters.
 """
 
-import copy
 import re
 
 # Filter slots: None is BIRD's FILTER_ACCEPT ("all"), REJECT is FILTER_REJECT ("none"),
@@ -52,9 +51,12 @@ class Protocol:
         self.parent: str | None = None  # the template (or protocol) it was copied from
 
     def copy_from(self, src: "Protocol") -> None:
-        """``from T``: everything of ``src`` except the name and template flag."""
+        """``from T``: everything of ``src`` except the name and template flag (BIRD's
+        ``proto_copy_config``: filters are shared, lists of interfaces and routes copied so
+        that this protocol's own statements add to its copy)."""
         name, template, file, line = self.name, self.template, self.file, self.line
-        self.__dict__.update(copy.deepcopy(src.__dict__))
+        for k, v in src.__dict__.items():
+            self.__dict__[k] = list(v) if isinstance(v, list) else v
         self.name, self.template, self.file, self.line = name, template, file, line
         self.parent = src.name
 

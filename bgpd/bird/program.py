@@ -36,7 +36,6 @@ changed. ``krt_metric``, ``krt_tunnel`` and ``preference`` are returned beside i
 import itertools
 import logging
 import operator
-import re
 
 from bgpd.wire.attrs import SAME, AttrSet
 
@@ -1839,7 +1838,3 @@ def compile_filter(filterdef, ipv6: bool, export: bool = True) -> Program:
     if prog is None:
         prog = cache[key] = Program(filterdef, ipv6, export)
     return prog
-
-
-def _unused():  # pragma: no cover - keeps imports used by type annotations
-    return re, AttrSet

@@ -404,8 +404,8 @@ def _direct_globs(d: model.Direct, notes: list) -> list[str]:
         return ["*"]
     if len(d.interfaces) > 1:
         notes.append(
-            f"{d.name}: several interface statements: flattened in order (BIRD tries each "
-            "statement's first match)"
+            f"{d.name}: several interface statements, flattened in order: an exclusion now "
+            "also hides the later statements' patterns (in BIRD it ends only its own)"
         )
     globs = []
     for patt in d.interfaces:
