@@ -37,6 +37,7 @@ import itertools
 import logging
 import operator
 
+from bgpd.wire import attrs as _attrs_module
 from bgpd.wire.attrs import SAME, AttrSet
 
 from . import ast
@@ -83,6 +84,7 @@ REJECT = 3
 ERROR = 4
 RETURN = 5
 
+_ATTRSET_FIELDS = frozenset(getattr(_attrs_module, "_FIELDS", ()))
 _uid = itertools.count(1)
 _MISS = object()
 _UNSET = object()  # unset() in an export filter: gone from the result, still read as before
@@ -248,7 +250,11 @@ class RouteView:
         self.krt_source = krt_source
         self.krt_tunnel = krt_tunnel
         if preference is None:
-            preference = _DEFAULT_PREF.get(source, 100)
+            # a preference an import filter put on the set (AttrSet.preference, where the
+            # AttrSet has it), else the source's
+            preference = getattr(attrs, "preference", None)
+            if preference is None:
+                preference = _DEFAULT_PREF.get(source, 100)
         self.preference = preference
         self.attrs = attrs
         self.gw = gw
@@ -1705,6 +1711,8 @@ class Program:
         self._body = body
         self.reads = frozenset(cx.reads)
         self._reads_net = "net" in cx.reads
+        # where AttrSet has a preference field, an import filter's preference goes there
+        self._pref_on_set = not export and "preference" in _ATTRSET_FIELDS
         self.attr_only = not cx.reads and not cx.prints
         self._run = _Run()
         self._run.ipv6 = ipv6
@@ -1793,6 +1801,8 @@ class Program:
         for name, v in changed.items():
             if name == "preference":
                 temps[name] = v
+                if self._pref_on_set and getattr(attrs, "preference", None) != v:
+                    fields["preference"] = v  # an import filter's: kept on the route's set
                 continue
             field = DYN_ATTRS[name][1]
             if field is None:

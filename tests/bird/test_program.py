@@ -201,3 +201,18 @@ def test_the_view_defaults():
     v = RouteView(from_str("10.0.0.0/8"), intern(AttrSet()), "kernel")
     assert (v.preference, v.ifname, v.krt_metric, v.dest) == (10, "", None, "router")
     assert RouteView(from_str("10.0.0.0/8"), intern(AttrSet()), "direct").preference == 240
+
+
+def test_an_import_filters_preference_stays_with_the_route(tmp_path):
+    """Calico's import filter gives high-LOCAL_PREF routes preference 200: the route keeps it
+    (on its AttrSet where AttrSet has a preference field), and a later run sees it."""
+    p = program(
+        tmp_path,
+        "if bgp_local_pref > 2147482623 then preference = 200; accept;",
+        export=False,
+    )
+    v = p.run(view(attrs=intern(AttrSet(local_pref=2147483600))))
+    assert v.preference == 200
+    if "preference" in AttrSet.__slots__ or hasattr(v.attrs, "preference"):
+        assert v.attrs.preference == 200
+        assert RouteView(from_str("10.0.0.0/8"), v.attrs, "bgp").preference == 200
