@@ -34,13 +34,6 @@ def goldens(shared_corpora) -> Path:
     return path
 
 
-def golden_mains(goldens: Path) -> list[tuple[Path, bool]]:
-    """Every main file: ``(path, ipv6)``, bird.cfg as IPv4 and bird6.cfg as IPv6."""
-    out = [(p, False) for p in sorted(goldens.rglob("bird.cfg"))]
-    out += [(p, True) for p in sorted(goldens.rglob("bird6.cfg"))]
-    return out
-
-
 @pytest.fixture
 def netns():
     """A fresh network namespace ``bf-<random>`` (removed afterwards), or a skip."""
@@ -55,7 +48,3 @@ def netns():
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
-def run_in(ns: str, *cmd: str) -> None:
-    subprocess.run(["ip", "-n", ns, *cmd], check=True, capture_output=True, text=True)

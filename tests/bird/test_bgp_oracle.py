@@ -22,8 +22,8 @@ import ipaddress
 import time
 
 import pytest
-from conftest import run_in
-from oracle import Oracle, shown_of, view_of
+from bird_helpers import run_in
+from bird_oracle import Oracle, shown_of, view_of
 
 from bgpd.bird import bgp, compile_filter, load
 from bgpd.wire.attrs import AttrSet, intern

@@ -27,8 +27,8 @@ import shutil
 import time
 
 import pytest
-from conftest import run_in
-from oracle import Oracle, shown_of, view_of
+from bird_helpers import run_in
+from bird_oracle import Oracle, shown_of, view_of
 
 from bgpd.bird import compile_filter, load
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import golden_mains
+from bird_helpers import golden_mains
 
 from bgpd.bird import BirdError, check_file, load
 from bgpd.bird.translate import translate

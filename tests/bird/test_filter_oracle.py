@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from oracle import Oracle, shown_of, view_of
+from bird_oracle import Oracle, shown_of, view_of
 
 from bgpd.bird import RouteView, compile_filter, load
 from bgpd.wire.attrs import AttrSet, intern
