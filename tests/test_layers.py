@@ -30,6 +30,7 @@ ALL = frozenset(
         "kernel",
         "config",
         "api",
+        "bird",
         "speaker",
         "cli",
         "log",
@@ -76,8 +77,13 @@ RULES: dict[str, Rule] = {
         frozenset({"wire", "fsm", "rib", "reflector", "policy", "config"}),
         why="the control socket: the daemon hands it data, it never reaches up",
     ),
+    "bird": Rule(
+        frozenset({"wire", "config"}),
+        NO_LOOP,
+        "BIRD 1.6 configuration: reads its files, builds a model, a Config and filter programs",
+    ),
     "cli": Rule(
-        frozenset({"api", "config", "speaker", "wire"}),
+        frozenset({"api", "config", "speaker", "wire", "bird"}),
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
     ),
     "birdctl": Rule(

@@ -87,9 +87,39 @@ def run(config_path, log_level, restart):
 
 
 @main.command()
-@_config_option
-def check(config_path):
-    """Check a config file; print "FILE: ok" or the error (exit 2)."""
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    envvar="BGPD_CONFIG",
+    metavar="FILE",
+    help="The YAML config file (env: BGPD_CONFIG).",
+)
+@click.option(
+    "--bird",
+    "bird_path",
+    metavar="FILE",
+    help="Check a BIRD 1.6 config instead (bird.cfg with its includes), as `bird -p` does.",
+)
+@click.option("--ipv6", is_flag=True, help="With --bird: read it as bird6 does (bird6.cfg).")
+def check(config_path, bird_path, ipv6):
+    """Check a config file; print "FILE: ok" or the error (exit 2).
+
+    With --bird FILE: print nothing and exit 0 when BIRD would accept it, else print
+    "file:line:col message" as BIRD does and exit 1 (docs/bird.md).
+    """
+    if bird_path is not None:
+        from bgpd.bird import BirdError, check_file
+
+        try:
+            check_file(bird_path, ipv6=ipv6)
+        except BirdError as e:
+            fail(str(e), 1)
+        return
+    if ipv6:
+        raise click.UsageError("--ipv6 goes with --bird")
+    if config_path is None:
+        raise click.MissingParameter(param_hint="'-c' / '--config'", param_type="option")
     _load(config_path)
     click.echo(f"{config_path}: ok")
 
