@@ -38,10 +38,19 @@ def _rid(value: int) -> str:
 REJECT = model.REJECT
 
 
-def _program(f, ipv6: bool, export: bool = True):
+def _program(f, ipv6: bool, export: bool = True, cache: dict | None = None):
+    """The compiled filter; structurally equal filters (Calico writes the same inline filter
+    into every ``protocol bgp``) share one Program, so that the daemon can share their export
+    contexts and groups (a runtime error then names the first one's file and line)."""
     if f is None or f == REJECT:
         return f
-    return compile_filter(f, ipv6, export)
+    if cache is None:
+        return compile_filter(f, ipv6, export)
+    key = (f.name, repr(f.body), repr(f.locals), ipv6, export)
+    prog = cache.get(key)
+    if prog is None:
+        prog = cache[key] = compile_filter(f, ipv6, export)
+    return prog
 
 
 @dataclass
@@ -118,6 +127,7 @@ class BirdExtras:
     gr_wait: int = 240
     debug: dict[str, frozenset] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    programs: dict = field(default_factory=dict, repr=False)  # shared compiled filters
 
     def neighbor(self, address: str) -> "NeighborExtras | None":
         """The extras of the Config neighbor with this address."""
@@ -287,8 +297,8 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         extras.neighbors[p.name] = NeighborExtras(
             name=p.name,
             address=address,
-            import_filter=_program(p.import_filter, ipv6, export=False),
-            export_filter=_program(p.export_filter, ipv6),
+            import_filter=_program(p.import_filter, ipv6, False, extras.programs),
+            export_filter=_program(p.export_filter, ipv6, True, extras.programs),
             preference=p.preference,
             connect_delay=p.connect_delay_time,
             error_wait=tuple(p.error_wait_time),
@@ -325,8 +335,8 @@ def _kernel(cfg, data, extras) -> None:
             f"{len(kernels)} kernel protocols: only {k.name} is used (bgpd syncs one table)"
         )
     extras.kernel_name = k.name
-    extras.kernel_export = _program(k.export_filter, ipv6)
-    extras.kernel_import = _program(k.import_filter, ipv6, export=False)
+    extras.kernel_export = _program(k.export_filter, ipv6, True, extras.programs)
+    extras.kernel_import = _program(k.import_filter, ipv6, False, extras.programs)
     extras.kernel_graceful_restart = k.graceful_restart
     extras.kernel_scan_time = k.scan_time
     kern: dict = {
@@ -355,7 +365,7 @@ def _host_routes(cfg, data, extras) -> None:
     if directs:
         d = directs[0]
         extras.direct_name = d.name
-        extras.direct_import = _program(d.import_filter, ipv6, export=False)
+        extras.direct_import = _program(d.import_filter, ipv6, False, extras.programs)
         if len(directs) > 1:
             notes.append(f"{len(directs)} direct protocols: only {d.name} is used")
         globs = _direct_globs(d, notes)
@@ -369,7 +379,7 @@ def _host_routes(cfg, data, extras) -> None:
     for s in statics:
         if extras.static_name is None:
             extras.static_name = s.name
-            extras.static_import = _program(s.import_filter, ipv6, export=False)
+            extras.static_import = _program(s.import_filter, ipv6, False, extras.programs)
         elif s.import_filter != statics[0].import_filter:
             notes.append(f"{s.name}: a second static protocol's import filter is not applied")
         for r in s.routes:

@@ -89,8 +89,10 @@ class Rde:
         dynamic: bool = False,
         asn_mode=None,
         link: Link = DOWN,
+        filters=None,
     ) -> Peer:
-        """A new neighbor, with a RIB source index of its own."""
+        """A new neighbor, with a RIB source index of its own. ``filters``: import and
+        export filters of its own instead of the config's policies (``Peer.filters``)."""
         peer = Peer(
             cfg,
             next(_indexes),
@@ -98,6 +100,7 @@ class Rde:
             dynamic=dynamic,
             asn_mode=asn_mode,
             link=link,
+            filters=filters,
         )
         peer.set_policies(self.policies, self.generation)
         self.peers[peer.address] = peer
@@ -120,9 +123,11 @@ class Rde:
             del self.peers[peer.address]
         self._drain = True
 
-    def update_peer(self, peer: Peer, cfg) -> None:
+    def update_peer(self, peer: Peer, cfg, filters=None) -> None:
         """Apply a configuration change that needs no new session (policies, roles)."""
         peer.cfg = cfg
+        if filters is not None:
+            peer.filters = filters
         peer.source.rr_client = bool(cfg.rr_client)
         peer.set_policies(self.policies, self.generation)
 

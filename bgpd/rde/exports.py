@@ -10,6 +10,7 @@ source) unless the policy reads the prefix.
 
 import ipaddress
 import itertools
+from typing import Protocol
 
 from bgpd.policy import RouteInfo
 from bgpd.reflector import Target, export_attrs
@@ -30,6 +31,18 @@ def next_hop_for(local: str | None, fam) -> bytes | None:
     if ":" in local:
         return pfx.addr_from_str(local)
     return ipaddress.IPv6Address(f"::ffff:{local}").packed
+
+
+class ExportRules(Protocol):
+    """Export rules a peer brings of its own (``Peer.export_rules``) instead of bgpd's:
+    ``key(peer, neg, local)`` names the context (peers with equal keys share it, and an export
+    group); ``build(key, uid, peer, neg, local)`` makes it: an :class:`ExportFn`-like callable
+    ``(source, attrs, prefix, family) -> AttrSet | None`` with ``prefix_dependent``, ``key``
+    and ``uid`` (which names its results cached on attribute sets)."""
+
+    def key(self, peer, neg, local: str | None) -> tuple: ...
+
+    def build(self, key: tuple, uid: int, peer, neg, local: str | None): ...
 
 
 class ExportContext:
@@ -95,9 +108,17 @@ class ExportContexts:
     def for_peer(self, peer, neg, local: str | None) -> ExportContext:
         """The context of ``peer``'s session (``neg``: its negotiated parameters, ``local``:
         its local address)."""
+        src = peer.source
+        self.holders[src.index] = peer
+        rules = peer.export_rules
+        if rules is not None:
+            key = ("rules", *rules.key(peer, neg, local))
+            c = self.contexts.get(key)
+            if c is None:
+                c = self.contexts[key] = rules.build(key, next(_uids), peer, neg, local)
+            return c
         ctx = neg.context
         cfg = peer.cfg
-        src = peer.source
         key = (
             src.ibgp,
             src.rr_client,
@@ -112,7 +133,6 @@ class ExportContexts:
             # compiles a new one, which must not reuse the old one's context and results
             peer.export_policy.uid if peer.export_policy is not None else None,
         )
-        self.holders[src.index] = peer
         c = self.contexts.get(key)
         if c is None:
             targets = {

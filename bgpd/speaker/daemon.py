@@ -67,9 +67,14 @@ class _HostRoutes:
 class Speaker:
     """A running bgpd; the handler of every session (``bgpd.session.peer.SessionHandler``)."""
 
-    def __init__(self, config, config_path: str | None = None, loop=None, restart=False) -> None:
+    def __init__(
+        self, config, config_path: str | None = None, loop=None, restart=False, bird=None
+    ) -> None:
+        """``bird``: a :class:`~.birdmode.BirdSetup` when running on a BIRD configuration
+        (``config`` is then its translation)."""
         self.config = config
         self.config_path = config_path
+        self.bird = bird
         self.loop = loop or asyncio.get_event_loop()
         self.started = time.monotonic()
         self.stopping = asyncio.Event()
@@ -199,7 +204,15 @@ class Speaker:
             return
         kcfg = self.config.kernel
         export = None
-        if kcfg is not None and kcfg.import_policy:
+        if self.bird is not None:
+            from .birdmode import BirdKernelExport
+
+            export = BirdKernelExport(
+                self.bird,
+                self.bird.extras.kernel_export,
+                lambda name: self.kernel.state.ifindex(name) if self.kernel else None,
+            )
+        elif kcfg is not None and kcfg.import_policy:
             pol = chain([self.rde.policies[x] for x in kcfg.import_policy])
 
             def export(fam, prefix, cands, route, pol=pol):

@@ -145,6 +145,7 @@ class NeighborTable(Mapping):
             dynamic=dynamic_from is not None,
             asn_mode=asn_mode,
             link=session,
+            filters=sp.bird.filters_for(str(cfg.address)) if sp.bird is not None else None,
         )
         n = Neighbor(cfg, session, peer, dynamic_from)
         session.owner = n
