@@ -248,11 +248,14 @@ def test_reload_keeps_them_and_an_as_change_rebuilds_the_prepend():
     assert src.local_as == 65100 and src.adj_in[IPV4][P1].as_path == (seq(65100, 65100),)
 
 
-def test_as_path_prepend_on_ebgp():
+def test_as_path_prepend_is_for_ebgp():
+    """eBGP neighbors get our AS N+1 times; iBGP neighbors an empty path (our own AS in it
+    would be a loop to them: BIRD and FRR drop such routes)."""
     h = pair()
     add(h, "a", P1, RouteSpec(as_path_prepend=3))
     h.drain()
     assert h.views[E1].routes[IPV4][P1].as_path == (seq(65000, 65000, 65000, 65000),)
+    assert h.views[I1].routes[IPV4][P1].as_path == ()
 
 
 # --- parsing the control socket's arguments ----------------------------------------------------
