@@ -35,6 +35,11 @@ OUTPUT_LIMIT = 200  # characters of a failing command's output kept for show ser
 # --- the checks: coroutines returning (ok, detail) ---------------------------------------------
 
 
+def _why(e: OSError) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed (...)``."""
+    return os.strerror(e.errno) if e.errno else str(e)
+
+
 async def check_tcp(target: str, timeout: float) -> tuple[bool, str]:
     host, port = split_host_port(target)
     try:
@@ -42,7 +47,7 @@ async def check_tcp(target: str, timeout: float) -> tuple[bool, str]:
     except TimeoutError:
         return False, f"no answer in {timeout:g}s"
     except OSError as e:
-        return False, e.strerror or str(e)
+        return False, _why(e)
     writer.close()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(writer.wait_closed(), 1)
@@ -71,7 +76,7 @@ async def check_http(url: str, timeout: float) -> tuple[bool, str]:
     except TimeoutError:
         return False, f"no answer in {timeout:g}s"
     except OSError as e:
-        return False, e.strerror or str(e)
+        return False, _why(e)
     finally:
         if writer is not None:
             writer.close()
