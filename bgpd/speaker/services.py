@@ -209,11 +209,14 @@ class Service:
             log.exception("health check failed to run", service=cfg.name)
             ok, detail = False, f"internal error: {type(e).__name__}: {e}"
         finally:
-            self.task = None
-        if self.cfg is not cfg:
-            return  # reconfigured while running: the new config's schedule stands
+            if self.task is asyncio.current_task():  # not a newer check's
+                self.task = None
+        # A reload may have changed the config while the check ran: what it checked is
+        # still the service's check unless that changed (then Services.apply cancelled
+        # this task and started the new check).
+        now_cfg = self.cfg
         self.result(ok, detail, self.owner.loop.time() - t0)
-        self.schedule(max(self.owner.loop.time(), (self.started or t0) + cfg.interval))
+        self.schedule(max(self.owner.loop.time(), (self.started or t0) + now_cfg.interval))
 
     def result(self, ok: bool, detail: str, took: float) -> None:
         self.checks += 1

@@ -447,3 +447,31 @@ async def test_reload_adds_removes_and_changes_services_apart(pair):
     assert svc_view(p.a, "change")["fall"] == 3 and svc_view(p.a, "change")["state"] == "up"
     assert "198.51.100.0/24" in p.peer_view()
     await lst.close()
+
+
+async def test_reload_while_a_check_runs_keeps_the_service_checking(pair):
+    svc = {
+        "name": "slow",
+        "prefix": "192.0.2.95/32",
+        "command": "sleep 0.3",
+        "interval": 0.4,
+        "timeout": 0.4,
+        "rise": 1,
+        "fall": 1,
+    }
+    p = await pair(services=[svc])
+    await until(lambda: "192.0.2.95/32" in p.peer_view())
+    await until(lambda: svc_view(p.a, "slow")["running"])
+    p.write(services=[{**svc, "med": 42}])  # not the check: its running check counts
+    assert p.a.command("reload")["services"]["changed"] == ["slow"]
+    n = svc_view(p.a, "slow")["checks"]
+    await until(lambda: svc_view(p.a, "slow")["checks"] >= n + 3, timeout=5)
+    await until(lambda: p.peer_view()["192.0.2.95/32"][0]["med"] == 42)
+    await until(lambda: svc_view(p.a, "slow")["running"])
+    p.write(services=[{**svc, "command": "sleep 0.3; exit 1"}])  # another check
+    p.a.command("reload")
+    await until(lambda: "192.0.2.95/32" not in p.peer_view(), timeout=5)
+    s = svc_view(p.a, "slow")
+    assert s["state"] == "down" and s["changes"] == 0  # a new check: its first result decided
+    n = s["checks"]
+    await until(lambda: svc_view(p.a, "slow")["checks"] >= n + 2, timeout=5)
