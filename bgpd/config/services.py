@@ -16,9 +16,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from bgpd.policy import PolicyError
-from bgpd.policy.values import parse_community, parse_large_community
-
 from . import checks
 from .checks import describe
 from .errors import Invalid
@@ -83,6 +80,11 @@ MAX_PREPEND = 32
 
 
 def _communities(value: Any) -> tuple[int, ...]:
+    # bgpd.policy is imported when a service uses it (as schema._policies does): importing
+    # the config (every CLI command does) stays cheap
+    from bgpd.policy import PolicyError
+    from bgpd.policy.values import parse_community
+
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
@@ -97,6 +99,9 @@ def _communities(value: Any) -> tuple[int, ...]:
 
 
 def _large_communities(value: Any) -> tuple[tuple[int, int, int], ...]:
+    from bgpd.policy import PolicyError
+    from bgpd.policy.values import parse_large_community
+
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
