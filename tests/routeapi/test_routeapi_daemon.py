@@ -10,6 +10,7 @@ real subprocesses (``sh -c``).
 import asyncio
 import itertools
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -123,6 +124,7 @@ async def pair():
     yield make
     for p in made:
         await p.stop()
+        shutil.rmtree(p.tmp, ignore_errors=True)
 
 
 # --- the route API -----------------------------------------------------------------------------
@@ -390,7 +392,8 @@ async def test_http_service_on_fail_keeps_it_announced_less_preferred(pair):
 
 
 async def test_command_service_and_its_timeout(pair):
-    flag = Path(tempfile.mkdtemp(prefix="ra-cmd-")) / "up"
+    p_tmp = Path(tempfile.mkdtemp(prefix="ra-cmd-"))
+    flag = p_tmp / "up"
     marker = f"ra-hang-{os.getpid()}-{time.monotonic_ns()}"
     flag.write_text("")
     p = await pair(
@@ -421,6 +424,7 @@ async def test_command_service_and_its_timeout(pair):
     assert s["last"]["took"] < 0.5  # the loop did not wait for the 30 s sleep
     assert not _processes_with(marker)  # its shell was killed (and its group with it)
     assert "192.0.2.83/32" not in routes_of(p.a)
+    shutil.rmtree(p_tmp, ignore_errors=True)
 
 
 async def test_reload_adds_removes_and_changes_services_apart(pair):
