@@ -290,7 +290,7 @@ class Service:
     @property
     def check(self) -> tuple:
         """What a check runs (a reload that changes it forgets the results so far)."""
-        return (self.check_kind, self.target, self.check_timeout)
+        return (self.check_kind, self.target)
 
 
 def _check_service(s: Service, given: frozenset) -> Service:
