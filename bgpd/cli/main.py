@@ -17,7 +17,7 @@ from bgpd import __version__
 from bgpd.api.client import ApiError, DaemonNotRunning, request
 from bgpd.config import DEFAULT_CONTROL_SOCKET, ConfigError, load
 
-from . import tables
+from . import routetables, tables
 from .decode import decode
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -363,6 +363,110 @@ def reload(as_json, call):
     """Re-read the config file and apply the changes."""
     result = call("reload")
     _print_action(result, as_json, "reloaded")
+
+
+# --- the route API (docs/cli.md "bgpd route"): routes controllers add at run time ----------
+
+
+@main.group()
+def route():
+    """Add, change, delete and list routes at run time (the route API)."""
+
+
+_owner_option = click.option(
+    "--owner",
+    metavar="NAME",
+    help="Whose route this is (default: default). Owners never touch each other's routes.",
+)
+
+
+@route.command("add")
+@click.argument("prefix")
+@click.option("--next-hop", metavar="ADDR", help="NEXT_HOP (default: ours, next hop self).")
+@click.option(
+    "--community",
+    "communities",
+    multiple=True,
+    metavar="A:B",
+    help="A community (A:B, or a name: no-export, no-advertise, ...); repeatable.",
+)
+@click.option(
+    "--large-community",
+    "large_communities",
+    multiple=True,
+    metavar="A:B:C",
+    help="A large community; repeatable.",
+)
+@click.option("--local-pref", type=int, metavar="N", help="LOCAL_PREF (iBGP).")
+@click.option("--med", type=int, metavar="N", help="MULTI_EXIT_DISC.")
+@click.option(
+    "--as-path-prepend", type=int, metavar="N", help="Start the AS path with our AS N times."
+)
+@_owner_option
+@click.option(
+    "--lease",
+    metavar="DURATION",
+    help="Withdraw the route unless it is added again within this time (30s, 2m, ...).",
+)
+@_json_option
+@daemon_command
+def route_add(
+    prefix, next_hop, communities, large_communities, owner, lease, as_json, call, **nums
+):
+    """Announce PREFIX; adding it again replaces its attributes and renews its lease."""
+    args = {
+        "prefix": prefix,
+        "next_hop": next_hop,
+        "communities": list(communities) or None,
+        "large_communities": list(large_communities) or None,
+        "owner": owner,
+        "lease": lease,
+        **nums,
+    }
+    result = call("route_add", {k: v for k, v in args.items() if v is not None})
+    lease_text = f", lease {result['lease']:g}s" if result.get("lease") is not None else ""
+    _print_action(
+        result, as_json, f"{result['prefix']} ({result['owner']}): {result['action']}{lease_text}"
+    )
+
+
+@route.command("del")
+@click.argument("prefix")
+@_owner_option
+@_json_option
+@daemon_command
+def route_del(prefix, owner, as_json, call):
+    """Withdraw the owner's route for PREFIX (other owners' routes for it stay)."""
+    args = {"prefix": prefix, **({"owner": owner} if owner else {})}
+    result = call("route_del", args)
+    _print_action(result, as_json, f"{result['prefix']} ({result['owner']}): deleted")
+
+
+@route.command("list")
+@_owner_option
+@click.option("--family", type=click.Choice(("ipv4", "ipv6")), help="Only this family.")
+@_json_option
+@daemon_command
+def route_list(owner, family, as_json, call):
+    """The routes added through the route API, with owners and leases."""
+    args = {k: v for k, v in (("owner", owner), ("family", family)) if v}
+    result = call("route_list", args)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(routetables.route_list(result))
+
+
+@show.command("services")
+@_json_option
+@daemon_command
+def show_services(as_json, call):
+    """Health-checked services (the services config): state, routes, last check."""
+    result = call("show_services")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(routetables.services(result))
 
 
 @main.command()

@@ -17,6 +17,7 @@ from . import checks
 from .checks import FAMILIES, Checker, describe
 from .errors import Invalid
 from .fields import Sections, join_key, key, mapping_of, section, unknown_key_reason
+from .services import Service, services
 
 DEFAULT_CONTROL_SOCKET = "/run/bgpd/bgpd.sock"
 DEFAULT_HOLD_TIME = 90
@@ -642,6 +643,9 @@ class Config:
         checks.optional(mapping_of(HostRoutes, _check_host_routes)),
         None,
         doc="kernel, connected and static routes into the RIB",
+    )
+    services: tuple[Service, ...] = key(
+        services, (), doc="prefixes announced while a health check passes"
     )
 
     def neighbor(self, address: str) -> Neighbor | None:

@@ -36,6 +36,7 @@ from . import actions as act
 from .exports import ExportContexts
 from .graceful import GracefulRestart, PeerDown
 from .imports import Identity, ImportPipeline
+from .origins import API, Origins, RouteSpec
 from .peer import DOWN, Link, Peer
 from .timers import Timers
 
@@ -78,6 +79,7 @@ class Rde:
         self._drain = False
         self._attrs = intern(AttrSet(origin=ORIGIN_IGP, as_path=()))
         self._networks: dict = {IPV4_UNICAST: [], IPV6_UNICAST: []}
+        self.origins = Origins(self.rib, self.timers, asn)  # the route API and services
 
     # --- peers ------------------------------------------------------------------------------
 
@@ -289,6 +291,38 @@ class Rde:
         self.rib.commit()
         self._drain = True
 
+    # --- routes added at run time: the route API and health-checked services (origins.py) --
+
+    def route_add(
+        self,
+        owner: str,
+        fam,
+        prefix: bytes,
+        spec: RouteSpec,
+        now: float,
+        *,
+        lease: float | None = None,
+        kind: str = API,
+    ) -> str:
+        """Announce, change or renew a route of ``owner``; ``added``, ``modified``,
+        ``renewed`` or ``unchanged``. A ``lease`` (seconds) withdraws it unless renewed."""
+        result = self.origins.add(kind, owner, fam, prefix, spec, now, lease)
+        self.commit()
+        return result
+
+    def route_del(self, owner: str, fam, prefix: bytes, *, kind: str = API) -> None:
+        """Withdraw a route of ``owner`` (``origins.RouteError`` if it has none there)."""
+        self.origins.delete(kind, owner, fam, prefix)
+        self.commit()
+
+    def route_flush(self, owner: str, *, kind: str = API, keep=()) -> None:
+        """Withdraw every route of ``owner`` but the ``(family, prefix)`` in ``keep``."""
+        if keep:
+            self.origins.keep_only(kind, owner, keep)
+        else:
+            self.origins.flush(kind, owner)
+        self.commit()
+
     # --- routes out -------------------------------------------------------------------------
 
     @property
@@ -338,6 +372,8 @@ class Rde:
                 out += self.gr.expire(key[1], now)
             elif key[0] == "limit":
                 out.append(act.StartSession(key[1]))
+            elif key[0] == "lease" and self.origins.expire(key):
+                self.commit()
         return out
 
     # --- graceful restart (ours) and the FIB's wait -----------------------------------------
@@ -399,6 +435,7 @@ class Rde:
         ident = self.identity
         ident.router_id, ident.asn, ident.cluster_id = router_id, asn, cluster_id
         self.local.local_as = asn
+        self.origins.set_asn(asn)
         self.exports.clear()
         self.generation += 1
 

@@ -15,6 +15,7 @@ from bgpd.wire import RouteRefresh
 from bgpd.wire import prefix as pfx
 from bgpd.wire.constants import FAMILY_BY_NAME, FAMILY_NAMES, IPV4_UNICAST, IPV6_UNICAST
 
+from . import routeapi
 from .status import health_check, neighbor_info
 
 
@@ -183,6 +184,7 @@ COMMANDS = {
     "neighbor_enable": neighbor_enable,
     "neighbor_refresh": neighbor_refresh,
     "reload": reload,
+    **routeapi.COMMANDS,  # route_add, route_del, route_list, show_services
 }
 
 

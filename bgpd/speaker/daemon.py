@@ -30,6 +30,7 @@ from . import control, reload, status
 from .bfd import BfdSessions
 from .neighbors import Neighbor, NeighborTable
 from .restart import RestartDecision
+from .services import Services
 
 DRAIN_BUDGET = 20000  # prefixes packed per export pass before yielding to the event loop
 
@@ -97,6 +98,7 @@ class Speaker:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._drain_handle: asyncio.Handle | None = None
+        self.services = Services(self)  # health-checked announcements (services.py)
 
     @staticmethod
     def decision_config(config) -> DecisionConfig:
@@ -138,6 +140,7 @@ class Speaker:
             self.execute(rde.wait_for_fib(self.kernel.settings.sweep_timeout, now))
         self.execute(rde.begin_restart(now))
         self.listeners = self.neighbors.start_listeners()
+        self.services.start(cfg.services)
         if cfg.control_socket:
             self.control = ControlServer(str(cfg.control_socket), control.dispatcher(self))
             await self.control.start()
@@ -157,6 +160,7 @@ class Speaker:
         """Stop everything. With graceful restart on, a graceful stop: sessions end without a
         NOTIFICATION and, when ``marker`` (not after a failed start), the restart marker is
         left for the next start (which is then a restart if it comes within restart_time)."""
+        await self.services.close()  # no check result may change routes from here on
         graceful = self.rde.gr.enabled
         if graceful and marker:
             self.restart.leave()
@@ -245,7 +249,10 @@ class Speaker:
         return n
 
     def reload(self) -> dict:
-        return reload.reload(self)
+        result = reload.reload(self)
+        if result["ok"]:  # services are not the reload's: added, removed, changed here
+            result["services"] = self.services.apply(self.config.services)
+        return result
 
     def command(self, name: str, **args):
         """Run a control command (``bgpd.speaker.control.COMMANDS``) in-process."""
