@@ -137,3 +137,38 @@ async def test_reflector_reflects_between_clients(speakers):
     clients[2].neighbors[rr_addr].session.stop(message="maintenance")
     assert await _until(lambda: "10.42.0.0/26" not in _routes(clients[0]))
     assert "10.42.0.0/26" not in _routes(rr)
+
+
+async def test_enhanced_route_refresh_out_frames_the_table_with_borr_and_eorr(speakers):
+    """Sending our routes again (``neighbor refresh --direction out``) to a peer with RFC 7313:
+    BoRR, the table, EoRR. The BoRR and EoRR went through the UPDATE path, which refused them
+    and broke the session."""
+    port = next(_ports)
+    a = await speakers(
+        _cfg(
+            "10.0.0.51",
+            65051,
+            "127.0.0.51",
+            port,
+            [{"address": "127.0.0.52", "asn": 65052, "port": port, "connect_retry": 1}],
+            networks=["10.51.0.0/24"],
+        )
+    )
+    b = await speakers(
+        _cfg(
+            "10.0.0.52",
+            65052,
+            "127.0.0.52",
+            port,
+            [{"address": "127.0.0.51", "asn": 65051, "port": port, "connect_retry": 1}],
+        )
+    )
+    assert await _until(lambda: "10.51.0.0/24" in _routes(b))
+    nb = b.neighbors["127.0.0.51"].session
+    assert nb.fsm.negotiated.enhanced_route_refresh
+    est = nb.fsm.stats.established_at
+    before = nb.fsm.stats.messages_in["ROUTE-REFRESH"]
+    a.command("neighbor_refresh", address="127.0.0.52", direction="out")
+    assert await _until(lambda: nb.fsm.stats.messages_in["ROUTE-REFRESH"] >= before + 2)
+    assert nb.established and nb.fsm.stats.established_at == est
+    assert "10.51.0.0/24" in _routes(b)

@@ -46,7 +46,6 @@ _config_option = click.option(
     "-c",
     "--config",
     "config_path",
-    required=True,
     envvar="BGPD_CONFIG",
     metavar="FILE",
     help="The YAML config file (env: BGPD_CONFIG).",
@@ -77,12 +76,46 @@ def _load(path: str):
     help="This start is a graceful restart (RFC 4724): the forwarding state of the previous "
     "run was kept. Without it, bgpd decides by itself (docs/cli.md).",
 )
-def run(config_path, log_level, restart):
+@click.option(
+    "--bird",
+    "bird_path",
+    metavar="FILE",
+    help="Run on a BIRD 1.6 config instead (Calico's bird.cfg with its includes).",
+)
+@click.option("--ipv6", is_flag=True, help="With --bird: read it as bird6 does (bird6.cfg).")
+@click.option(
+    "--control-socket",
+    metavar="PATH",
+    help="With --bird: bgpd's JSON control socket (default /run/bgpd/bgpd.sock, bgpd6.sock "
+    "with --ipv6).",
+)
+def run(config_path, log_level, restart, bird_path, ipv6, control_socket):
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
-    config = _load(config_path)
     speaker = importlib.import_module("bgpd.speaker")
+    if bird_path is None:
+        if ipv6 or control_socket:
+            raise click.UsageError("--ipv6 and --control-socket go with --bird")
+        if config_path is None:
+            raise click.MissingParameter(param_hint="'-c' / '--config'", param_type="option")
+        config = _load(config_path)
+        sys.exit(
+            speaker.run(
+                config, config_path=config_path, log_level=log_level.lower(), restart=restart
+            )
+        )
+    birdmode = importlib.import_module("bgpd.speaker.birdmode")
+    try:
+        setup = birdmode.BirdSetup(bird_path, ipv6, control_socket=control_socket)
+    except Exception as e:  # BirdError (file:line:col message) or ConfigError
+        fail(str(e), 1)
     sys.exit(
-        speaker.run(config, config_path=config_path, log_level=log_level.lower(), restart=restart)
+        speaker.run(
+            setup.config,
+            config_path=bird_path,
+            log_level=log_level.lower(),
+            restart=restart,
+            bird=setup,
+        )
     )
 
 

@@ -19,7 +19,7 @@ import structlog
 
 from bgpd.fsm import Protocol, SessionSettings, State, resolve_collision
 from bgpd.fsm import events as ev
-from bgpd.wire.constants import CEASE_COLLISION, ERR_CEASE
+from bgpd.wire.constants import CEASE_COLLISION, ERR_CEASE, ROUTE_REFRESH
 
 from . import tcp
 
@@ -250,13 +250,18 @@ class PeerSession:
                 c.transport.abort()
 
     def send(self, messages: list[bytes]) -> None:
-        """Queue already-encoded UPDATEs (only while Established)."""
+        """Queue already-encoded UPDATEs (only while Established); a ROUTE-REFRESH among
+        them (the BoRR and EoRR framing a table sent again, RFC 7313) goes as one."""
         if not self.established or self.conn is None:
             return
         fsm = self.fsm
         events = []
         for m in messages:
-            events.extend(fsm.send_update(m))
+            if m[18] == ROUTE_REFRESH:
+                afi, subtype, safi = int.from_bytes(m[19:21], "big"), m[21], m[22]
+                events.extend(fsm.send_route_refresh(afi, safi, subtype))
+            else:
+                events.extend(fsm.send_update(m))
         self._run(fsm, events)
 
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> None:

@@ -22,6 +22,7 @@ The protocol names (``Mesh_10_192_0_3``) and their order are in :attr:`BirdSetup
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 
@@ -43,6 +44,8 @@ from bgpd.kernel.translate import kernel_metric
 
 log = structlog.get_logger("bgpd")
 
+# bgpd's own JSON control socket beside a BIRD-compatible daemon, per family (bird, bird6)
+DEFAULT_SOCKETS = {False: "/run/bgpd/bgpd.sock", True: "/run/bgpd/bgpd6.sock"}
 _DESTS = {RTN_BLACKHOLE: "blackhole", RTN_UNREACHABLE: "unreachable", RTN_PROHIBIT: "prohibit"}
 _ERROR_LOG_EVERY = 10.0  # seconds between two log lines of one filter's runtime errors
 
@@ -57,11 +60,19 @@ class BirdSetup:
     """A BIRD file loaded and translated; raises :class:`bgpd.bird.BirdError` (worded and
     placed as ``bird -p`` words it) or :class:`bgpd.config.ConfigError`."""
 
-    def __init__(self, path: str, ipv6: bool = False, router_id: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        ipv6: bool = False,
+        router_id: str | None = None,
+        control_socket: str | None = None,
+    ) -> None:
         self.path = path
         self.ipv6 = ipv6
+        self.control_socket = control_socket or DEFAULT_SOCKETS[ipv6]
         self.model = bird.check_file(path, ipv6)
-        self.config, self.extras = translate(self.model, router_id)
+        config, self.extras = translate(self.model, router_id)
+        self.config = dataclasses.replace(config, control_socket=self.control_socket)
         self.protos = {p.name: p for p in self.model.protocols if p.kind == "bgp"}
         self.router_id = int(ipaddress.IPv4Address(str(self.config.router_id)))
         self.loaded_at = time.time()
@@ -71,7 +82,7 @@ class BirdSetup:
             log.info("bird config", file=path, note=note)
 
     def reload(self) -> BirdSetup:
-        return BirdSetup(self.path, self.ipv6, str(self.config.router_id))
+        return BirdSetup(self.path, self.ipv6, str(self.config.router_id), self.control_socket)
 
     # --- neighbors --------------------------------------------------------------------------
 
