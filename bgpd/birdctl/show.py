@@ -572,16 +572,20 @@ def show_route(snap: Snapshot, now: datetime, q: RouteQuery) -> list[Line]:
     lines: list[Line] = []
     if q.filtered and (q.export_mode or q.primary_only):
         lines.append((0, ""))  # BIRD 1.6.8 sends this premature end line too
-    routes = list(snap.routes)
     cnt = _Counters()
     if q.prefix is not None:
-        net = _find_net(routes, q)
+        # a daemon's route list may find one network without being walked (``find``)
+        find = getattr(snap.routes, "find", None)
+        if find is not None:
+            net = find(q.prefix, q.show_for)
+        else:
+            net = _find_net(list(snap.routes), q)
         if net is not None:
             lines += _show_net(snap, net, q, cnt, now)
         lines.append((0, "") if cnt.rt else (8001, "Network not in table"))
         return lines
     export_p = snap.protocol(q.export_protocol) if q.export_protocol else None
-    for net in fib_order(routes):
+    for net in fib_order(snap.routes):
         if export_p is not None and export_p.state not in EXPORT_UP_STATES:
             lines.append((8005, "Protocol is down"))
             return lines
