@@ -220,6 +220,7 @@ class BirdSpeaker(Speaker):
     def __init__(self, setup: BirdRunSetup, loop=None, restart: bool = False) -> None:
         super().__init__(setup.config, setup.path, loop, restart=restart, bird=setup)
         self.neighbors = BirdNeighborTable(self)
+        self.rde.gr.bird_locks = True  # BIRD's recovery locks (rde/graceful.py)
         self.restart = _BirdRestart(self, restart)
         self.reconfigured_at = self.started
         self.tracks = ProtocolTracks()
@@ -292,10 +293,15 @@ class BirdSpeaker(Speaker):
                     "Connection closed",
                 )
             t.error_seen = session.last_error
-            if event.was_established or got is not None or sent is not None:
+            stopped = event.was_established or got is not None or sent is not None
+            if stopped:
                 # BIRD's protocol stops and starts again (bgp_stop): a state change
                 t.changed(time.monotonic())
         super().session_down(session, event)
+        if t is not None and stopped and session.owner.peer.helper.state is None:
+            # down, its routes gone (not kept for a graceful restart): BIRD's
+            # proto_fell_down clears the protocol's statistics
+            t.imp_received = t.imp_filtered = t.wd_received = 0
 
     def updates_received(self, session, updates) -> None:
         t = self.track_of(session.owner)
@@ -457,11 +463,14 @@ class BirdHandler:
         if action in ("enable", "disable", "restart"):
             t.message = message or None
             t.changed(now)
-            if action == "restart":
+            if action != "enable":
                 t.disabled = True
                 sp.apply_host_toggles()
-            t.disabled = action == "disable"
-            sp.apply_host_toggles()
+                # down, its routes gone: BIRD's proto_fell_down clears the statistics
+                t.imp_received = t.imp_filtered = t.wd_received = 0
+            if action != "disable":
+                t.disabled = False
+                sp.apply_host_toggles()
         elif t.kind == "kernel" and action in ("reload", "reload out") and sp.kernel is not None:
             fib = sp.kernel.fib
             if fib is not None and not sp.fib_paused:

@@ -165,8 +165,10 @@ class ProtocolTracks:
     """BIRD's protocol list: creation order, names and :class:`Track` per protocol.
 
     :meth:`sync` follows a (re)configuration as BIRD's ``protos_commit`` does: protocols
-    that keep running keep their place; new ones, and those a reload restarted (BIRD frees
-    and re-creates them), go to the end.
+    that keep running keep their place; BIRD frees and re-creates a protocol that is down
+    (``proto_reconfigure`` restarts it whatever changed) and one whose options changed, and
+    a re-created protocol goes to the end of the list: first those that were down, then the
+    new ones, then the restarted ones (re-created once their shutdown is over).
     """
 
     def __init__(self) -> None:
@@ -174,30 +176,27 @@ class ProtocolTracks:
 
     def sync(self, extras, now: float, restarted=()) -> None:
         old = self.tracks
-        new: dict[str, Track] = {}
-        later: list[Track] = []
         infos = {p.name: p for p in extras.protocols}
+        kept: dict[str, Track] = {}
+        were_down: list[str] = []
+        later: list[str] = []
         for name, t in old.items():
             info = infos.get(name)
             if info is None or info.kind != t.kind:
-                continue
-            if name in restarted:
-                t = Track(name, info.kind, info.disabled, now)
-                later.append(t)
-                continue
-            new[name] = t
-        for p in extras.protocols:
-            if p.name not in new and p.name not in {t.name for t in later}:
-                later.append(Track(p.name, p.kind, p.disabled, now))
-        for t in later:
-            new[t.name] = t
+                continue  # removed
+            if t.disabled:
+                were_down.append(name)
+            elif name in restarted or info.disabled:
+                later.append(name)  # its options changed, or the file disables it
+            else:
+                kept[name] = t
+        added = [p.name for p in extras.protocols if p.name not in old]
+        new = dict(kept)
+        for name in (*were_down, *added, *later):
+            info = infos[name]
+            new[name] = Track(name, info.kind, info.disabled, now)
         for name, t in new.items():
             t.skipped = extras.skipped.get(name)
-            info = infos[name]
-            if name in old and name not in restarted and old[name].disabled != info.disabled:
-                # ``disabled`` changed in the file: BIRD starts or stops the protocol
-                t.disabled = info.disabled
-                t.changed(now)
         self.tracks = new
 
     def __getitem__(self, name: str) -> Track:

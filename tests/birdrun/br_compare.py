@@ -26,3 +26,13 @@ def comparable(lines: list[str]) -> list[str]:
             line = m.group(1) + re.sub(r"\s+\d+", " N", m.group(3))
         out.append(re.sub(r"\s+<size>$", " <size>", line))
     return out
+
+
+def bird_transient(replies: list[list[str]]) -> bool:
+    """BIRD shows a refused connection as ``Idle`` until its event loop's next turn (tens of
+    milliseconds, once per connect delay): a reply taken then is taken again."""
+    return any(
+        re.search(rf"{lab.REFUSED} BGP .* start .*\bIdle\b", line)
+        for reply in replies
+        for line in reply
+    )
