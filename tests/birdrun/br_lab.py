@@ -201,6 +201,9 @@ class Side:
 
     tag: str
     dir: Path
+    bird_cfg: str = BIRD_CFG  # what the daemon under test runs
+    peer_conf: str = BIRD2_CONF  # BIRD 2's configuration in B
+    b_addrs: tuple = ()  # more addresses of B (more peers), each /24 on its bridge
     a: str = ""
     b: str = ""
     c: str = ""
@@ -263,6 +266,8 @@ class Side:
             ip("-n", self.b, "link", "set", ifname, "master", "brbr")
             ip("-n", self.b, "link", "set", ifname, "up")
         ip("-n", self.b, "addr", "add", "192.0.2.2/24", "dev", "brbr")
+        for addr in self.b_addrs:
+            ip("-n", self.b, "addr", "add", f"{addr}/24", "dev", "brbr")
         ip("-n", self.b, "link", "set", "brbr", "up")
         ip("-n", self.a, "addr", "add", "192.0.2.1/24", "dev", "brv0")
         ip("-n", self.a, "link", "set", "brv0", "up")
@@ -273,37 +278,24 @@ class Side:
             ip("-n", self.a, "link", "set", ifname, "up")
         for prefix, spec in KERNEL_ROUTES:
             ip("-n", self.a, "route", "add", prefix, *spec)
-        self.cfg.write_text(BIRD_CFG)
-        (self.dir / "peer.conf").write_text(BIRD2_CONF.replace("brb0", "brbr"))
+        self.cfg.write_text(self.bird_cfg)
+        (self.dir / "peer.conf").write_text(self.peer_conf.replace("brb0", "brbr"))
 
-    def start_peer(self) -> None:
-        pid = self.dir / "peer.pid"
-        subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.b,
-                BIRD2,
-                "-c",
-                "peer.conf",
-                "-s",
-                "peer.ctl",
-                "-P",
-                "peer.pid",
-            ],
-            cwd=self.dir,
-            check=True,
-            capture_output=True,
-            timeout=20,
-        )
+    def start_peer(self, name: str = "peer", conf: str | None = None) -> None:
+        """BIRD 2 in B (``name.conf``, ``name.ctl``, ``name.pid``)."""
+        if conf is not None:
+            (self.dir / f"{name}.conf").write_text(conf)
+        pid = self.dir / f"{name}.pid"
+        argv = ["ip", "netns", "exec", self.b, BIRD2, "-c", f"{name}.conf"]
+        argv += ["-s", f"{name}.ctl", "-P", f"{name}.pid"]
+        subprocess.run(argv, cwd=self.dir, check=True, capture_output=True, timeout=20)
         self.pid_files.append(pid)
 
-    def start_bird16(self, bird16: Path) -> None:
+    def start_bird16(self, bird16: Path, restart: bool = True) -> None:
         pid = self.dir / "bird.pid"
         subprocess.run(
-            ["ip", "netns", "exec", self.a, str(bird16 / "bird"), "-R", "-c", "bird.cfg"]
-            + ["-s", "bird.ctl", "-P", "bird.pid"],
+            ["ip", "netns", "exec", self.a, str(bird16 / "bird"), *(["-R"] if restart else [])]
+            + ["-c", "bird.cfg", "-s", "bird.ctl", "-P", "bird.pid"],
             cwd=self.dir,
             check=True,
             capture_output=True,
@@ -311,12 +303,14 @@ class Side:
         )
         self.pid_files.append(pid)
 
-    def start_bgpd(self, *args: str, env: dict | None = None) -> subprocess.Popen:
-        """``bgpd-bird -R -d -c bird.cfg -s bird.ctl`` in A (its pid is the daemon's:
+    def start_bgpd(
+        self, *args: str, env: dict | None = None, restart: bool = True
+    ) -> subprocess.Popen:
+        """``bgpd-bird [-R] -d -c bird.cfg -s bird.ctl`` in A (its pid is the daemon's:
         ``ip netns exec`` execs it)."""
         f = open(self.log, "a")  # noqa: SIM115 - closed with the process
-        argv = ["ip", "netns", "exec", self.a, BGPD_BIRD, "-R", "-d", "-c", "bird.cfg"]
-        argv += ["-s", "bird.ctl", *args]
+        argv = ["ip", "netns", "exec", self.a, BGPD_BIRD, *(["-R"] if restart else [])]
+        argv += ["-d", "-c", "bird.cfg", "-s", "bird.ctl", *args]
         p = subprocess.Popen(
             argv,
             stdout=f,
@@ -342,6 +336,18 @@ class Side:
         for ns in self.made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.made.clear()
+
+
+def require_lab() -> None:
+    """Skip (or fail under BGPD_REQUIRE_PEERS=1) without what the labs need."""
+    from bc_helpers import skip_or_fail
+
+    if os.geteuid() != 0:
+        skip_or_fail("the bgpd-bird lab needs root (network namespaces)")
+    if shutil.which("ip") is None:
+        skip_or_fail("the bgpd-bird lab needs iproute2's ip: apt-get install iproute2")
+    if not os.access(BIRD2, os.X_OK):
+        skip_or_fail("BIRD 2 not found: apt-get install bird2")
 
 
 def stop_pid_file(pid_file: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -31,15 +30,6 @@ for _d in (HERE, HERE.parent / "birdctl"):
 import br_lab as lab  # noqa: E402
 from bc_helpers import query, skip_or_fail, wait_for  # noqa: E402
 from br_compare import bird_transient  # noqa: E402
-
-
-def require_lab() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("the bgpd-bird lab needs root (network namespaces)")
-    if shutil.which("ip") is None:
-        skip_or_fail("the bgpd-bird lab needs iproute2's ip: apt-get install iproute2")
-    if not os.access(lab.BIRD2, os.X_OK):
-        skip_or_fail("BIRD 2 not found: apt-get install bird2")
 
 
 @dataclass
@@ -65,7 +55,7 @@ def _recovering(side: lab.Side) -> bool:
 
 @pytest.fixture(scope="session")
 def lab_sides(bird16):
-    require_lab()
+    lab.require_lab()
     tag = f"{os.getpid() % 1000}"
     sides = [lab.Side(f"o{tag}", lab.make_dir("br-o-")), lab.Side(f"g{tag}", lab.make_dir("br-g-"))]
     try:
