@@ -602,14 +602,6 @@ def run(o) -> int:
             f"bird: Unable to open configuration file {o.config}: No such file or directory\n"
         )
         return 1
-    try:
-        setup = BirdRunSetup(o.config, ipv6, extras, o.socket)
-    except (BirdError, ConfigError) as e:
-        err.write(f"bird: {e}\n")
-        return 1
-    except OSError as e:
-        err.write(f"bird: Unable to open configuration file {o.config}: {e.strerror}\n")
-        return 1
     foreground = o.debug or o.foreground or o.debug_file is not None
     level = "debug" if o.debug_file is not None else extras.log_level
     if o.debug:
@@ -623,6 +615,14 @@ def run(o) -> int:
         configure_logging(level, stream)
     else:
         configure_logging(level, _SyslogFile(o.name))
+    try:
+        setup = BirdRunSetup(o.config, ipv6, extras, o.socket)
+    except (BirdError, ConfigError) as e:
+        err.write(f"bird: {e}\n")
+        return 1
+    except OSError as e:
+        err.write(f"bird: Unable to open configuration file {o.config}: {e.strerror}\n")
+        return 1
     if not foreground:
         _daemonize()
     if o.pid_file:
