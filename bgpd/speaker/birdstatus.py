@@ -30,6 +30,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 import time
 from datetime import datetime
 
@@ -44,7 +45,6 @@ from bgpd.birdctl.snapshot import (
     MemoryUsage,
     Protocol,
     Route,
-    RoutePath,
     Snapshot,
     Status,
     Timer,
@@ -731,6 +731,20 @@ def _memory(sp) -> MemoryUsage:
 # --------------------------------------------------------------------------------------
 
 
+def _hash4(prefix: bytes) -> int:
+    """BIRD's ip4_hash of a prefix's address (birdctl.show.address_hash), on the bytes."""
+    x = int.from_bytes(prefix[1:5].ljust(4, b"\0"), "big")
+    x ^= x >> 16
+    x ^= (x << 10) & 0xFFFFFFFF
+    return x & 0xFFFF
+
+
+def _hash6(prefix: bytes) -> int:
+    v = int.from_bytes(prefix[1:17].ljust(16, b"\0"), "big")
+    x = ((v >> 96) ^ (v >> 64) ^ (v >> 32) ^ v) & 0xFFFFFFFF
+    return (x ^ (x >> 16) ^ (x >> 8)) & 0xFFFF
+
+
 class RouteList:
     """The snapshot's routes: an iterable that makes each :class:`Route` as it is walked,
     and :meth:`find` for one network (``show route PREFIX`` / ``for ADDR``)."""
@@ -738,10 +752,17 @@ class RouteList:
     def __init__(self, ctx: _Context) -> None:
         self.ctx = ctx
 
+    # the formatter need not sort: the networks come in BIRD's FIB order already
+    fib_ordered = True
+
     def __iter__(self):
         ctx = self.ctx
         make = ctx_route_maker(ctx)
-        for seq, (prefix, entry) in enumerate(list(ctx.loc.table.items())):
+        items = list(ctx.loc.table.items())
+        key = _hash4 if ctx.fam == IPV4_UNICAST else _hash6
+        order = sorted(range(len(items)), key=lambda i: (key(items[i][0]), i))
+        for seq in order:
+            prefix, entry = items[seq]
             r = make(prefix, entry, seq)
             if r is not None:
                 yield r
@@ -770,17 +791,125 @@ class RouteList:
         return None
 
 
+class Path:
+    """One path of a network: the fields of :class:`~bgpd.birdctl.snapshot.RoutePath`
+    (what the formatters read), in a plain slotted object. A million routes are made for a
+    full ``show route``, and a frozen dataclass costs several times more per object."""
+
+    __slots__ = (
+        "protocol",
+        "since",
+        "dest",
+        "gateway",
+        "iface",
+        "nexthops",
+        "from_address",
+        "preference",
+        "source",
+        "scope",
+        "cast",
+        "bgp",
+        "extra_attrs",
+        "_exports",
+    )
+
+    def __init__(
+        self,
+        protocol,
+        since,
+        dest,
+        gateway,
+        iface,
+        from_address,
+        preference,
+        source,
+        bgp,
+        extra_attrs,
+        exports,
+    ) -> None:
+        self.protocol = protocol
+        self.since = since
+        self.dest = dest
+        self.gateway = gateway
+        self.iface = iface
+        self.nexthops = ()
+        self.from_address = from_address
+        self.preference = preference
+        self.source = source
+        self.scope = "univ"
+        self.cast = "unicast"
+        self.bgp = bgp
+        self.extra_attrs = extra_attrs
+        self._exports = exports
+
+    @property
+    def exported_to(self):
+        e = self._exports
+        return _NOWHERE if e is None else _Side(e, True)
+
+    @property
+    def export_rejected_by(self):
+        e = self._exports
+        return _NOWHERE if e is None else _Side(e, False)
+
+
+class Net:
+    """A network and its paths: the fields of :class:`~bgpd.birdctl.snapshot.Route`; the
+    ``ipaddress`` object of its prefix is made when first read (``show route count``
+    never reads it)."""
+
+    __slots__ = ("raw", "v4", "_prefix", "paths", "sync_error", "seq")
+
+    def __init__(self, raw: bytes, v4: bool, paths, seq: int) -> None:
+        self.raw = raw
+        self.v4 = v4
+        self._prefix = None
+        self.paths = paths
+        self.sync_error = False
+        self.seq = seq
+
+    @property
+    def text(self) -> str:
+        """The prefix as ``show route`` prints it."""
+        raw = self.raw
+        if self.v4:
+            return socket.inet_ntop(socket.AF_INET, (raw[1:] + ZERO4)[:4]) + f"/{raw[0]}"
+        return str(self.prefix)  # ipaddress's spelling, as the formatters use elsewhere
+
+    @property
+    def prefix(self):
+        p = self._prefix
+        if p is None:
+            raw = self.raw
+            if self.v4:
+                addr = int.from_bytes(raw[1:].ljust(4, b"\0"), "big")
+                p = ipaddress.IPv4Network((addr, raw[0]))
+            else:
+                addr = int.from_bytes(raw[1:].ljust(16, b"\0"), "big")
+                p = ipaddress.IPv6Network((addr, raw[0]))
+            self._prefix = p
+        return p
+
+
+_NOWHERE: frozenset = frozenset()
+ZERO4 = bytes(4)
+
+
 def ctx_route_maker(ctx: _Context):
-    """A function ``(prefix, loc entry, seq) -> Route`` for this snapshot."""
+    """A function ``(prefix, loc entry, seq) -> Net`` for this snapshot."""
     fam = ctx.fam
-    afi = fam[0]
+    v4 = fam[0] == AFI_IPV4
     setup = ctx.setup
-    times = ctx.builder.times
+    times = ctx.builder.times.times[fam]
+    default_time = ctx.builder.times.default
+    stamps: dict = {}
     by_index = ctx.source_index()
     extras = setup.extras
-    kernel_pref = extras.preferences.get("kernel", 10)
-    static_pref = extras.preferences.get("static", 200)
-    direct_pref = extras.preferences.get("direct", 240)
+    host_prefs = {
+        "kernel": extras.preferences.get("kernel", 10),
+        "static": extras.preferences.get("static", 200),
+        "connected": extras.preferences.get("direct", 240),
+    }
     names = {
         "kernel": extras.kernel_name or "kernel1",
         "connected": extras.direct_name or "direct1",
@@ -791,60 +920,43 @@ def ctx_route_maker(ctx: _Context):
         if name not in extras.skipped:
             neighbor_names[ext.address] = ext
 
-    def make(prefix: bytes, entry, seq: int) -> Route | None:
-        since = datetime.fromtimestamp(times.of(fam, prefix))
+    def make(prefix: bytes, entry, seq: int) -> Net | None:
+        stamp = times.get(prefix, default_time)
+        since = stamps.get(stamp)
+        if since is None:
+            since = stamps[stamp] = datetime.fromtimestamp(stamp)
         if type(entry) is Dest:
-            cands = [entry.best] + [c for c in entry.cands if c is not entry.best]
+            best = entry.best
+            cands = [best] + [c for c in entry.cands if c is not best]
         else:
-            cands = [entry]
+            cands = (entry,)
         paths = []
-        for i, c in enumerate(cands):
+        for c in cands:
             src = c.source
             attrs = c.attrs_for(fam, prefix)
             if attrs is None:
                 continue
             pref = attrs.preference
+            exports = None if paths else _Exports(ctx, prefix, c, attrs)
             kind = src.kind
             if kind == "bgp":
                 n = by_index.get(src.index)
                 ext = neighbor_names.get(n.address) if n is not None else None
                 if pref is None:
                     pref = ext.preference if ext is not None else src.preference
-                path = _bgp_path(ctx, c, prefix, attrs, n, ext, pref, since)
+                path = _bgp_path(ctx, c, prefix, attrs, n, ext, pref, since, exports)
             else:
                 hr = src.route_of(fam, prefix) if hasattr(src, "route_of") else None
                 if pref is None:
-                    pref = {"kernel": kernel_pref, "static": static_pref}.get(kind, direct_pref)
-                path = _host_path(ctx, src, prefix, hr, names.get(kind, kind), pref, since)
-            if i == 0:
-                exp = _Exports(ctx, prefix, c, attrs)
-                path = _with_exports(path, exp)
+                    pref = host_prefs.get(kind, src.preference)
+                name = names.get(kind, kind)
+                path = _host_path(ctx, src, prefix, hr, name, pref, since, exports)
             paths.append(path)
         if not paths:
             return None
-        return Route(pfx.to_network(prefix, afi), tuple(paths), seq=seq)
+        return Net(prefix, v4, tuple(paths), seq)
 
     return make
-
-
-def _with_exports(path: RoutePath, exp: _Exports) -> RoutePath:
-    return RoutePath(
-        protocol=path.protocol,
-        since=path.since,
-        dest=path.dest,
-        gateway=path.gateway,
-        iface=path.iface,
-        nexthops=path.nexthops,
-        from_address=path.from_address,
-        preference=path.preference,
-        source=path.source,
-        scope=path.scope,
-        cast=path.cast,
-        bgp=path.bgp,
-        extra_attrs=path.extra_attrs,
-        exported_to=exp.accepted,  # type: ignore[arg-type]
-        export_rejected_by=exp.rejected,  # type: ignore[arg-type]
-    )
 
 
 def bgp_attrs_of(attrs, stale: bool = False, igp_metric=None) -> BgpAttrs:
@@ -872,7 +984,7 @@ def bgp_attrs_of(attrs, stale: bool = False, igp_metric=None) -> BgpAttrs:
     )
 
 
-def _bgp_path(ctx, c, prefix, attrs, n, ext, pref, since) -> RoutePath:
+def _bgp_path(ctx, c, prefix, attrs, n, ext, pref, since, exports) -> Path:
     src = c.source
     fam = ctx.fam
     key = prefix if not c.pid else (c.pid, prefix)
@@ -893,20 +1005,22 @@ def _bgp_path(ctx, c, prefix, attrs, n, ext, pref, since) -> RoutePath:
         dest = "router"
         if recursive:
             igp = 0 if direct else "?"
-    return RoutePath(
-        protocol=ext.name if ext is not None else (n.address if n is not None else src.name),
-        since=since,
-        dest=dest,
-        gateway=gw,
-        iface=iface,
-        from_address=n.address.split("%")[0] if n is not None else None,
-        preference=pref,
-        source="BGP",
-        bgp=bgp_attrs_of(attrs, stale, igp),
+    return Path(
+        ext.name if ext is not None else (n.address if n is not None else src.name),
+        since,
+        dest,
+        gw,
+        iface,
+        n.address.split("%")[0] if n is not None else None,
+        pref,
+        "BGP",
+        bgp_attrs_of(attrs, stale, igp),
+        (),
+        exports,
     )
 
 
-def _host_path(ctx, src, prefix, hr, name, pref, since) -> RoutePath:
+def _host_path(ctx, src, prefix, hr, name, pref, since, exports) -> Path:
     kind = src.kind
     dest, gw, iface, extra = "device", None, None, ()
     source = {"kernel": "inherit", "connected": "device"}.get(kind, "static")
@@ -928,16 +1042,7 @@ def _host_path(ctx, src, prefix, hr, name, pref, since) -> RoutePath:
             extra = ((("Kernel.source", str(proto)),) if proto is not None else ()) + (
                 ("Kernel.metric", str(hr.metric)),
             )
-    return RoutePath(
-        protocol=name,
-        since=since,
-        dest=dest,
-        gateway=gw,
-        iface=iface,
-        preference=pref,
-        source=source,
-        extra_attrs=extra,
-    )
+    return Path(name, since, dest, gw, iface, None, pref, source, None, extra, exports)
 
 
 class _Exports:
@@ -946,21 +1051,22 @@ class _Exports:
     False (offered, its filter rejects it) or None (not offered: BIRD's import_control veto,
     e.g. a route back to its own neighbor, iBGP to iBGP, the kernel's own routes)."""
 
-    __slots__ = ("ctx", "prefix", "cand", "attrs", "memo", "accepted", "rejected")
+    __slots__ = ("ctx", "prefix", "cand", "attrs", "memo")
 
     def __init__(self, ctx, prefix, cand, attrs) -> None:
         self.ctx = ctx
         self.prefix = prefix
         self.cand = cand
         self.attrs = attrs
-        self.memo: dict = {}
-        self.accepted = _Side(self, True)
-        self.rejected = _Side(self, False)
+        self.memo: dict | None = None
 
     def verdict(self, name: str) -> bool | None:
-        if name not in self.memo:
-            self.memo[name] = self._verdict(name)
-        return self.memo[name]
+        memo = self.memo
+        if memo is None:
+            memo = self.memo = {}
+        if name not in memo:
+            memo[name] = self._verdict(name)
+        return memo[name]
 
     def _verdict(self, name: str) -> bool | None:
         ctx = self.ctx
