@@ -76,7 +76,7 @@ def commands(n: int) -> list[str]:
 
 def ours(n: int, repeat: int, tmp: Path) -> dict:
     cfg = tmp / "bird.cfg"
-    cfg.write_text(HEAD)
+    cfg.write_text(HEAD + "protocol static { }\n")
     loop = asyncio.new_event_loop()
     sp = BirdSpeaker(BirdRunSetup(str(cfg), False, Extras(), str(tmp / "x.ctl")), loop)
     sp.kernel = Kernel(sp.rde.rib.loc, KernelSettings())  # not started: no netlink

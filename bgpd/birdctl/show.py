@@ -591,6 +591,11 @@ def show_route(snap: Snapshot, now: datetime, q: RouteQuery) -> list[Line]:
             lines += _show_net(snap, net, q, cnt, now)
         lines.append((0, "") if cnt.rt else (8001, "Network not in table"))
         return lines
+    counts = getattr(snap.routes, "counts", None)
+    plain = not (q.where or q.protocol or q.export_mode or q.primary_only or q.filtered)
+    if q.stats == 2 and plain and counts is not None and q.table == "master":
+        rt, nets = counts()  # a daemon's route list that can count without being walked
+        return lines + [(14, f"{rt} of {rt} routes for {nets} networks")]
     export_p = snap.protocol(q.export_protocol) if q.export_protocol else None
     for net in fib_order(snap.routes):
         if export_p is not None and export_p.state not in EXPORT_UP_STATES:

@@ -271,7 +271,13 @@ class BirdSpeaker(Speaker):
 
     # --- session events: BIRD's protocol state and last error ---------------------------------
 
+    def counts_changed(self) -> None:
+        """What each neighbor is sent may have changed without a RIB change (a session up
+        or down, a reload, the end of our restart): the export counts are made again."""
+        self.status.times.generation += 1
+
     def session_established(self, session) -> None:
+        self.counts_changed()
         t = self.track_of(session.owner)
         if t is not None:
             t.error = (BgpErrorClass.NONE, "")
@@ -280,6 +286,7 @@ class BirdSpeaker(Speaker):
         super().session_established(session)
 
     def session_down(self, session, event) -> None:
+        self.counts_changed()
         t = self.track_of(session.owner)
         if t is not None:
             got, sent = event.notification_received, event.notification_sent
@@ -327,6 +334,7 @@ class BirdSpeaker(Speaker):
             return result
         now = time.monotonic()
         self.reconfigured_at = now
+        self.counts_changed()
         restarted = set()
         for address in (*result.get("reset", ()), *result.get("added", ())):
             ext = self.bird.extras.neighbor(address)
@@ -411,6 +419,7 @@ class BirdSpeaker(Speaker):
         super().execute(todo)
         fib = self.kernel.fib if self.kernel is not None else None
         if fib is not None and fib.held and not self.rde.gr.ours.restarting:
+            self.counts_changed()
             log.info("graceful restart recovery done: the kernel protocol exports")
             fib.release()
 

@@ -215,20 +215,41 @@ class ProtocolTracks:
 
 
 class RouteTimes:
-    """A Loc-RIB listener: the wall-clock time (whole seconds) each network last changed."""
+    """A Loc-RIB listener: the wall-clock time (whole seconds) each network last changed;
+    how many networks each source's route is the primary of (``K preferred``, kept as
+    the decisions change); a generation that moves with every change."""
 
     def __init__(self, locs: dict) -> None:
         self.locs = locs
         self.times: dict = {f: {} for f in locs}
+        self.preferred: dict = {f: {} for f in locs}  # family -> source -> networks
+        self.generation = 0
         self.default = int(time.time())
         for loc in locs.values():
             loc.listeners.append(self)
 
     def rib_changed(self, family, touched, locrib) -> None:
+        self.generation += 1
         times = self.times[family]
         times.update(dict.fromkeys(touched, int(time.time())))
-        if len(times) > 2 * len(locrib.table) + 1024:
-            table = locrib.table
+        table = locrib.table
+        preferred = self.preferred[family]
+        for p, old in touched.items():
+            entry = table.get(p)
+            new = (entry.best if type(entry) is Dest else entry) if entry is not None else None
+            if new is old:
+                continue
+            if old is not None:
+                src = old.source
+                left = preferred.get(src, 0) - 1
+                if left > 0:
+                    preferred[src] = left
+                else:
+                    preferred.pop(src, None)
+            if new is not None:
+                src = new.source
+                preferred[src] = preferred.get(src, 0) + 1
+        if len(times) > 2 * len(table) + 1024:
             self.times[family] = {p: t for p, t in times.items() if p in table}
 
     def of(self, family, prefix: bytes) -> int:
@@ -260,6 +281,20 @@ class StatusBuilder:
     def __init__(self, speaker) -> None:
         self.sp = speaker
         self.times = RouteTimes(speaker.rde.rib.loc)
+        self._exported: tuple | None = None  # (generation, monotonic time, counts)
+
+    def exported_counts(self, ctx) -> dict:
+        """id(peer) -> prefixes its export group sends it (``Rde.advertised_counts``)."""
+        cached = self._exported
+        gen = self.times.generation
+        if cached is not None:
+            then_gen, then, counts = cached
+            big = len(ctx.loc.table) > EXPORT_COUNT_BIG
+            if then_gen == gen or (big and ctx.now_m - then < EXPORT_COUNT_EVERY):
+                return counts
+        counts = {id(p): c for p, c in self.sp.rde.advertised_counts().items()}
+        self._exported = (gen, ctx.now_m, counts)
+        return counts
 
     @property
     def setup(self):
@@ -614,26 +649,29 @@ def _gr_able(ext) -> bool:
     return ext is not None and ext.graceful_restart is True
 
 
+# a table larger than this has its per-peer export counts made again at most once a
+# minute (each count runs the peers' export filters on every route)
+EXPORT_COUNT_EVERY = 60.0
+EXPORT_COUNT_BIG = 100_000
+
+
 class _Counts:
-    """``Routes: N imported, M exported, K preferred`` of every protocol, from one pass
-    over the table (made when ``show protocols all`` first reads a count)."""
+    """``Routes: N imported, M exported, K preferred`` of every protocol: imported from
+    each source's Adj-RIB-In, preferred kept by :class:`RouteTimes`, exported to BGP
+    neighbors by one pass over the table per export group (remembered until the table
+    changes; on a table above ``EXPORT_COUNT_BIG`` networks, for ``EXPORT_COUNT_EVERY``
+    seconds), to the kernel from the FIB writer."""
 
     def __init__(self, ctx: _Context) -> None:
-        self.imported: dict = {}
-        self.preferred: dict = {}
         fam = ctx.fam
+        builder = ctx.builder
+        self.imported: dict = {}
         for src, _n in self._sources(ctx):
             self.imported[id(src)] = len(src.adj_in[fam])
-        preferred: dict = {}
-        for entry in ctx.loc.table.values():
-            best = entry.best if type(entry) is Dest else entry
-            k = id(best.source)
-            preferred[k] = preferred.get(k, 0) + 1
-        self.preferred = preferred
+        self.preferred = {id(src): n for src, n in builder.times.preferred[fam].items()}
         self.exported: dict = {}
         if not ctx.restarting:  # bgpd sends nothing until its graceful restart is over
-            for peer, count in ctx.sp.rde.advertised_counts().items():
-                self.exported[id(peer)] = count
+            self.exported = builder.exported_counts(ctx)
         kernel = ctx.sp.kernel
         fib = kernel.fib if kernel is not None else None
         self.kernel_exported = 0
@@ -769,6 +807,12 @@ class RouteList:
 
     def __len__(self) -> int:
         return len(self.ctx.loc.table)
+
+    def counts(self) -> tuple[int, int]:
+        """(routes, networks) of the table, without making them (``show route count``)."""
+        table = self.ctx.loc.table
+        several = sum(len(e.cands) - 1 for e in table.values() if type(e) is Dest)
+        return len(table) + several, len(table)
 
     def find(self, network, longest: bool = False) -> Route | None:
         ctx = self.ctx

@@ -104,7 +104,10 @@ def test_one_network_is_looked_up(speaker, made):
     assert made[0] == 2
 
 
-def test_a_listing_makes_every_route(speaker, made):
+def test_a_count_and_a_listing(speaker, made):
     r = run(speaker, "show route count")
     assert r[0] == [(14, f"{N} of {N} routes for {N} networks")]
+    assert made[0] == 0  # counted without making them
+    r = run(speaker, "show route stats")
+    assert r[0][-1] == (14, f"{N} of {N} routes for {N} networks")
     assert made[0] == N
