@@ -624,15 +624,15 @@ class _Context:
             self._resolved[nh] = r
         return r
 
-    def kernel_source_proto(self, prefix: bytes, route) -> int | None:
-        """The rtm_protocol of a learned kernel route (``Kernel.source``)."""
+    def kernel_msg(self, prefix: bytes, route):
+        """The kernel's own description of a learned kernel route (its ``RouteMsg``)."""
         kernel = self.sp.kernel
         if kernel is None:
             return None
         af = AF_INET6 if self.fam == IPV6_UNICAST else AF_INET
         for m in kernel.state.routes_for(af, prefix):
             if m.metric == route.metric:
-                return m.protocol
+                return m
         return None
 
 
@@ -1082,11 +1082,26 @@ def _host_path(ctx, src, prefix, hr, name, pref, since, exports) -> Path:
         elif kind == "static":
             source = "static-device"
         if kind == "kernel":
-            proto = ctx.kernel_source_proto(prefix, hr)
-            extra = ((("Kernel.source", str(proto)),) if proto is not None else ()) + (
-                ("Kernel.metric", str(hr.metric)),
-            )
+            extra = _kernel_attrs(ctx.kernel_msg(prefix, hr), hr)
     return Path(name, since, dest, gw, iface, None, pref, source, None, extra, exports)
+
+
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
+
+
+def _kernel_attrs(msg, hr) -> tuple:
+    """The ``Kernel.*`` lines of a learned kernel route (BIRD's nl_parse_route): its
+    protocol, its metric, and its scope when not the default one (link for a route
+    without a gateway, universe otherwise), in attribute order."""
+    out = []
+    if msg is not None:
+        out.append(("Kernel.source", str(msg.protocol)))
+    out.append(("Kernel.metric", str(hr.metric)))
+    if msg is not None:
+        device = msg.type == RTN_UNICAST and not any(h[0] for h in msg.nexthops)
+        if msg.scope != (RT_SCOPE_LINK if device else RT_SCOPE_UNIVERSE):
+            out.append(("Kernel.scope", str(msg.scope)))
+    return tuple(out)
 
 
 class _Exports:

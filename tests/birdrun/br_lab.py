@@ -189,6 +189,133 @@ KERNEL_ROUTES = (
 )
 
 CALICO_VERSION = "v0.3.3+birdv1.6.8"
+ADDR4 = {"a": "192.0.2.1", "b": "192.0.2.2", "c": "192.0.2.7"}
+ADDR6 = {"a": "2001:db8::1", "b": "2001:db8::2", "c": "2001:db8::7"}
+
+# --- the bird6 lab: the same shape over IPv6 ------------------------------------------
+
+MESH6 = "Mesh_2001_db8__2"
+REFUSED6 = "Mesh_2001_db8__7"
+KERNEL_ROUTES6 = (
+    ("2001:db8:65::5/128", ["dev", "cali1a2b3c"]),
+    ("2001:db8:100::/48", ["via", "2001:db8::2", "dev", "brv0"]),
+    ("2001:db8:200::/64", ["dev", "brv0"]),
+)
+BIRD6_CFG = f"""\
+router id 192.0.2.1;
+
+protocol static {{
+  route 2001:db8:65::/122 blackhole;
+  route 2001:db8:99::/64 unreachable;
+}}
+
+function calico_aggr ()
+{{
+  if ( net = 2001:db8:65::/122 ) then {{ accept; }}
+  if ( net ~ 2001:db8:65::/122 ) then {{ reject; }}
+}}
+
+function calico_export_to_bgp_peers(bool internal_peer) {{
+  calico_aggr();
+  if (net ~ 2001:db8:65::/48) then {{ accept; }}
+}}
+
+filter calico_kernel_programming {{
+  if ( net ~ 2001:db8:65::/48 ) then {{ krt_metric = 512; accept; }}
+  if ( net ~ 2001:db8:172::/48 ) then {{ accept; }}
+  reject;
+}}
+
+protocol kernel {{
+  learn;
+  persist;
+  scan time 2;
+  import all;
+  export filter calico_kernel_programming;
+  graceful restart;
+  merge paths on;
+}}
+
+protocol device {{
+  scan time 2;
+}}
+
+protocol direct {{
+  interface -"cali*", "*";
+}}
+
+template bgp bgp_template {{
+  description "Connection to BGP peer";
+  local as 64512;
+  gateway recursive;
+  add paths on;
+  graceful restart;
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}}
+
+protocol bgp {MESH6} from bgp_template {{
+  neighbor 2001:db8::2 as 64512;
+  source address 2001:db8::1;
+  import all;
+  export filter {{ calico_export_to_bgp_peers(true); reject; }};
+}}
+
+protocol bgp {REFUSED6} from bgp_template {{
+  neighbor 2001:db8::7 as 64512;
+  source address 2001:db8::1;
+  import all;
+  export none;
+}}
+"""
+BIRD2_CONF6 = """\
+router id 192.0.2.2;
+protocol device {}
+protocol static s6 {
+  ipv6;
+  route 2001:db8:172:1::/64 unreachable;
+  route 2001:db8:172:2::/64 unreachable;
+}
+protocol bgp up {
+  local 2001:db8::2 as 64512;
+  neighbor 2001:db8::1 as 64512;
+  graceful restart on;
+  ipv6 {
+    import all;
+    export filter {
+      if net = 2001:db8:172:2::/64 then {
+        bgp_path.prepend(65002); bgp_community.add((65001,42)); bgp_med = 7;
+      }
+      accept;
+    };
+  };
+}
+"""
+READ_ONLY6 = [
+    "show status",
+    "show protocols",
+    "show protocols all",
+    f"show protocols all {MESH6}",
+    "show route",
+    "show route all",
+    f"show route protocol {MESH6} all",
+    "show route protocol kernel1 all",
+    f"show route export {MESH6}",
+    f"show route noexport {MESH6}",
+    "show route export kernel1",
+    "show route noexport kernel1",
+    "show route 2001:db8:172:2::/64 all",
+    "show route for 2001:db8:172:2::77",
+    "show route for 2001:db8:65::5",
+    "show route 2001:db8:1::/64",
+    "show route where net ~ 2001:db8:65::/48",
+    "show route where bgp_path ~ [= * 65002 =]",
+    "show route count",
+    "show route 10.0.0.0/8",
+    "show memory",
+    "configure check",
+]
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -204,6 +331,7 @@ class Side:
     bird_cfg: str = BIRD_CFG  # what the daemon under test runs
     peer_conf: str = BIRD2_CONF  # BIRD 2's configuration in B
     b_addrs: tuple = ()  # more addresses of B (more peers), each /24 on its bridge
+    v6: bool = False  # the bird6 lab: IPv6 addresses, bgpd-bird6 and bird6
     a: str = ""
     b: str = ""
     c: str = ""
@@ -221,7 +349,7 @@ class Side:
 
     @property
     def cfg(self) -> Path:
-        return self.dir / "bird.cfg"
+        return self.dir / ("bird6.cfg" if self.v6 else "bird.cfg")
 
     @property
     def log(self) -> Path:
@@ -233,51 +361,34 @@ class Side:
             ip("netns", "add", ns)
             self.made.append(ns)
             ip("-n", ns, "link", "set", "lo", "up")
-        ip(
-            "-n",
-            self.a,
-            "link",
-            "add",
-            "brv0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "brb0",
-            "netns",
-            self.b,
-        )
-        ip(
-            "-n",
-            self.b,
-            "link",
-            "add",
-            "brb1",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "brc0",
-            "netns",
-            self.c,
-        )
+        ip("-n", self.a, "link", "add", "brv0", "type", "veth", "peer", "name", "brb0")
+        ip("-n", self.a, "link", "set", "brb0", "netns", self.b)
+        ip("-n", self.b, "link", "add", "brb1", "type", "veth", "peer", "name", "brc0")
+        ip("-n", self.b, "link", "set", "brc0", "netns", self.c)
         ip("-n", self.b, "link", "add", "brbr", "type", "bridge")
         for ifname in ("brb0", "brb1"):
             ip("-n", self.b, "link", "set", ifname, "master", "brbr")
             ip("-n", self.b, "link", "set", ifname, "up")
-        ip("-n", self.b, "addr", "add", "192.0.2.2/24", "dev", "brbr")
-        for addr in self.b_addrs:
-            ip("-n", self.b, "addr", "add", f"{addr}/24", "dev", "brbr")
+        v6 = self.v6
+        plen = "64" if v6 else "24"
+        if v6:  # no duplicate address detection: the addresses are usable at once
+            for ns in (self.a, self.b, self.c):
+                ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0")
+                ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
+        addr = ADDR6 if v6 else ADDR4
+        ip("-n", self.b, "addr", "add", f"{addr['b']}/{plen}", "dev", "brbr")
+        for extra in self.b_addrs:
+            ip("-n", self.b, "addr", "add", f"{extra}/{plen}", "dev", "brbr")
         ip("-n", self.b, "link", "set", "brbr", "up")
-        ip("-n", self.a, "addr", "add", "192.0.2.1/24", "dev", "brv0")
+        ip("-n", self.a, "addr", "add", f"{addr['a']}/{plen}", "dev", "brv0")
         ip("-n", self.a, "link", "set", "brv0", "up")
-        ip("-n", self.c, "addr", "add", "192.0.2.7/24", "dev", "brc0")
+        ip("-n", self.c, "addr", "add", f"{addr['c']}/{plen}", "dev", "brc0")
         ip("-n", self.c, "link", "set", "brc0", "up")
         ip("-n", self.a, "link", "add", "cali1a2b3c", "type", "veth", "peer", "name", "brw0")
         for ifname in ("cali1a2b3c", "brw0"):
             ip("-n", self.a, "link", "set", ifname, "up")
-        for prefix, spec in KERNEL_ROUTES:
-            ip("-n", self.a, "route", "add", prefix, *spec)
+        for prefix, spec in KERNEL_ROUTES6 if v6 else KERNEL_ROUTES:
+            ip("-n", self.a, "-6" if v6 else "-4", "route", "add", prefix, *spec)
         self.cfg.write_text(self.bird_cfg)
         (self.dir / "peer.conf").write_text(self.peer_conf.replace("brb0", "brbr"))
 
@@ -294,8 +405,9 @@ class Side:
     def start_bird16(self, bird16: Path, restart: bool = True) -> None:
         pid = self.dir / "bird.pid"
         subprocess.run(
-            ["ip", "netns", "exec", self.a, str(bird16 / "bird"), *(["-R"] if restart else [])]
-            + ["-c", "bird.cfg", "-s", "bird.ctl", "-P", "bird.pid"],
+            ["ip", "netns", "exec", self.a, str(bird16 / ("bird6" if self.v6 else "bird"))]
+            + (["-R"] if restart else [])
+            + ["-c", self.cfg.name, "-s", "bird.ctl", "-P", "bird.pid"],
             cwd=self.dir,
             check=True,
             capture_output=True,
@@ -309,8 +421,9 @@ class Side:
         """``bgpd-bird [-R] -d -c bird.cfg -s bird.ctl`` in A (its pid is the daemon's:
         ``ip netns exec`` execs it)."""
         f = open(self.log, "a")  # noqa: SIM115 - closed with the process
-        argv = ["ip", "netns", "exec", self.a, BGPD_BIRD, *(["-R"] if restart else [])]
-        argv += ["-d", "-c", "bird.cfg", "-s", "bird.ctl", *args]
+        exe = BGPD_BIRD6 if self.v6 else BGPD_BIRD
+        argv = ["ip", "netns", "exec", self.a, exe, *(["-R"] if restart else [])]
+        argv += ["-d", "-c", self.cfg.name, "-s", "bird.ctl", *args]
         p = subprocess.Popen(
             argv,
             stdout=f,

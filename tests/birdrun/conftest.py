@@ -120,3 +120,39 @@ def steady(lab_sides, recovery):
         wait_for(lambda s=s: exported(s), 10, f"{s.tag}: our routes exported to the mesh peer")
     time.sleep(2.5)  # a kernel scan of BIRD's (scan time 2) has seen the installed routes
     return capture(lab_sides, lab.READ_ONLY)
+
+
+@pytest.fixture(scope="session")
+def lab6(bird16):
+    """The bird6 lab: bird6 1.6.8 and bgpd-bird6 on BIRD6_CFG (no -R), each with a BIRD 2
+    IPv6 peer; both replies to READ_ONLY6 once the mesh peer is up with its routes."""
+    lab.require_lab()
+    tag = f"{os.getpid() % 1000}"
+    sides = [
+        lab.Side(f"s{tag}", lab.make_dir("br-s-"), lab.BIRD6_CFG, lab.BIRD2_CONF6, v6=True),
+        lab.Side(f"t{tag}", lab.make_dir("br-t-"), lab.BIRD6_CFG, lab.BIRD2_CONF6, v6=True),
+    ]
+    try:
+        for s in sides:
+            try:
+                s.build()
+                s.start_peer()
+            except Exception as e:  # noqa: BLE001 - reported as the skip reason
+                skip_or_fail(f"cannot build the bird6 lab: {e}")
+        sides[0].start_bird16(bird16, restart=False)
+        sides[1].start_bgpd(restart=False)
+
+        def ready(s) -> bool:
+            r = query(s.sock, "show protocols", f"show protocols all {lab.MESH6}")
+            up = any(lab.MESH6 in ln and "Established" in ln for ln in r[1])
+            return up and any("2 imported" in ln for ln in r[2])
+
+        for s in sides:
+            wait_for(lambda s=s: ready(s), 40, f"{s.tag}: the IPv6 mesh peer up with its routes")
+        time.sleep(2.5)  # a kernel scan of BIRD's has seen what it installed
+        the_lab = Lab(sides[0], sides[1], bird16)
+        yield the_lab, capture(the_lab, lab.READ_ONLY6)
+    finally:
+        for s in sides:
+            s.close()
+            lab.remove_dir(s.dir)
