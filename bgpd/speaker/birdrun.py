@@ -225,6 +225,7 @@ class BirdSpeaker(Speaker):
         self.reconfigured_at = self.started
         self.tracks = ProtocolTracks()
         self.tracks.sync(setup.extras, self.started)
+        self._map_names()
         self.status = StatusBuilder(self)
         self.fib_paused = False
         self._count_host_routes()
@@ -241,7 +242,7 @@ class BirdSpeaker(Speaker):
             if f != fam:
                 return None
             kind = kinds.get(source.kind)
-            return next((t for t in self.tracks if t.kind == kind), None) if kind else None
+            return self.tracks.first_of_kind.get(kind) if kind else None
 
         def counted_announce(source, f, prefixes, attrs) -> None:
             t = track(source, f)
@@ -259,9 +260,14 @@ class BirdSpeaker(Speaker):
 
     # --- protocol names -----------------------------------------------------------------------
 
+    def _map_names(self) -> None:
+        e = self.bird.extras
+        self._names = {x.address: name for name, x in e.neighbors.items() if name not in e.skipped}
+
     def track_of(self, n):
-        ext = self.bird.extras.neighbor(n.address)
-        return self.tracks.get(ext.name) if ext is not None else None
+        """The BIRD protocol of a neighbor (one dictionary lookup: this runs per UPDATE)."""
+        name = self._names.get(n.address)
+        return self.tracks.get(name) if name is not None else None
 
     def neighbor_named(self, name: str):
         ext = self.bird.extras.neighbors.get(name)
@@ -341,6 +347,7 @@ class BirdSpeaker(Speaker):
             if ext is not None:
                 restarted.add(ext.name)
         self.tracks.sync(self.bird.extras, now, restarted)
+        self._map_names()
         self._apply_disabled()
         return result
 

@@ -173,6 +173,7 @@ class ProtocolTracks:
 
     def __init__(self) -> None:
         self.tracks: dict[str, Track] = {}
+        self.first_of_kind: dict[str, Track] = {}  # kernel1, static1, direct1 by kind
 
     def sync(self, extras, now: float, restarted=()) -> None:
         old = self.tracks
@@ -198,6 +199,9 @@ class ProtocolTracks:
         for name, t in new.items():
             t.skipped = extras.skipped.get(name)
         self.tracks = new
+        self.first_of_kind = {}
+        for t in new.values():
+            self.first_of_kind.setdefault(t.kind, t)
 
     def __getitem__(self, name: str) -> Track:
         return self.tracks[name]
