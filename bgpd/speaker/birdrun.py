@@ -222,7 +222,10 @@ class BirdSpeaker(Speaker):
         self.neighbors = BirdNeighborTable(self)
         self.rde.gr.bird_locks = True  # BIRD's recovery locks (rde/graceful.py)
         self.restart = _BirdRestart(self, restart)
-        self.reconfigured_at = self.started
+        # wall-clock times of the start and of the last successful reconfiguration, kept
+        # as such: converting monotonic times anew for each reply could move them a second
+        self.started_wall = time.time() - (time.monotonic() - self.started)
+        self.reconfigured_wall = self.started_wall
         self.tracks = ProtocolTracks()
         self.tracks.sync(setup.extras, self.started)
         self._map_names()
@@ -339,7 +342,7 @@ class BirdSpeaker(Speaker):
             log.error(result["error"])  # BIRD logs "file:line:col message"
             return result
         now = time.monotonic()
-        self.reconfigured_at = now
+        self.reconfigured_wall = time.time()
         self.counts_changed()
         restarted = set()
         for address in (*result.get("reset", ()), *result.get("added", ())):

@@ -315,8 +315,8 @@ class StatusBuilder:
         ctx = _Context(self, now_m, now_w)
         status = Status(
             router_id=str(sp.config.router_id),
-            last_reboot=wall(sp.started, now_m, now_w),
-            last_reconfiguration=wall(sp.reconfigured_at, now_m, now_w),
+            last_reboot=datetime.fromtimestamp(sp.started_wall),
+            last_reconfiguration=datetime.fromtimestamp(sp.reconfigured_wall),
             graceful_restart=ctx.gr_status(),
             shutting_down=sp.stopping.is_set(),
         )
