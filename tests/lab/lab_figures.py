@@ -47,13 +47,14 @@ def record(lab: lab_net.Lab, scenario: str, flow: str, fig: dict) -> None:
 def _cell(fig: dict | None) -> str:
     if fig is None:
         return "-"
+    note = f" ({fig['note']})" if fig.get("note") else ""
     if "ms" in fig:  # a convergence time
-        return f"{fig['ms']} ms"
+        return (f"{fig['ms']} ms" if fig["ms"] is not None else "-") + note
     if not fig["lost"]:
-        return f"0 / {fig['sent']} (gap {fig['gap_ms']:.0f} ms)"
+        return f"0 / {fig['sent']} (gap {fig['gap_ms']:.0f} ms)" + note
     return (
         f"{fig['lost']} / {fig['sent']}, lost {fig['first_ms']}..{fig['last_ms']} ms"
-        f" (gap {fig['gap_ms']:.0f} ms)"
+        f" (gap {fig['gap_ms']:.0f} ms)" + note
     )
 
 

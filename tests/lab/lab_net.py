@@ -83,6 +83,39 @@ def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
+class Watch:
+    """Polls ``pred`` in a thread every ``interval`` s from now on; :attr:`at` is the wall
+    time it was first true (None: not yet). For times measured from an action on."""
+
+    def __init__(self, pred, interval: float = 0.05) -> None:
+        import threading
+
+        self.at: float | None = None
+        self._stop = threading.Event()
+
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    ok = pred()
+                except Exception:  # noqa: BLE001 - a socket between two daemons, say
+                    ok = False
+                if ok:
+                    self.at = time.time()
+                    return
+                self._stop.wait(interval)
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float) -> float | None:
+        self._thread.join(timeout)
+        return self.at
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 class Daemon:
     """One process started by the lab (its pid is the daemon's: ``ip netns exec`` and
     ``env`` exec)."""
@@ -370,6 +403,15 @@ class Lab:
             f"addr add {lc.node_v6(node)}/64 dev eth0",
             f"route add 10.192.0.0/16 via {lc.tor_v4(tor)}",
             f"route add fd00:192::/32 via {lc.tor_v6(tor)}",
+        ]
+        if self.profile == "rr":
+            # only the reflectors peer with the ToR, and a reflector passes on nothing but
+            # pool and service routes: the nodes reach the outside through the underlay
+            cmds += [
+                f"route add 172.31.0.0/16 via {lc.tor_v4(tor)}",
+                f"route add fd00:31::/32 via {lc.tor_v6(tor)}",
+            ]
+        cmds += [
             "link add kube-ipvs0 type veth peer name kube-ipvsp",
             "link set kube-ipvs0 up",
             "link set kube-ipvsp up",
