@@ -72,7 +72,8 @@ def fam(addr: str) -> str:
 def restart_node(lab, node: str, sig: int, scenario: str, assert_zero: bool, flows) -> dict:
     """``node``'s bird and bird6 stopped with ``sig``, started again a second later with
     -R (runit); the probes of ``flows`` run throughout, until the sessions are up, the
-    recovery is over and BIRD's kernel scan is behind us."""
+    recovery is over and BIRD's kernel scan is behind us. ``assert_zero``: bgpd-bird must
+    lose nothing (BIRD 1.6.8's figures are the reference: recorded, not asserted)."""
     h = run_flows(lab, flows, scenario.replace(" ", "-"))
     t0 = time.time()
     try:
@@ -101,8 +102,12 @@ def restart_node(lab, node: str, sig: int, scenario: str, assert_zero: bool, flo
     out = {}
     for (label, t), res in results.items():
         fig = out[(label, t)] = loss(res, t0)
+        if assert_zero and fig["lost"] and lab.kind == "bird16":
+            # the reference itself lost traffic (BIRD 1.6.8's graceful-restart race when
+            # both ends connect, README): recorded, not a failure of the lab
+            fig["note"] = "BIRD 1.6.8's own loss"
         record(lab, scenario, f"{label} {fam(t)}", fig)
-        if assert_zero:
+        if assert_zero and lab.kind == "bgpd":
             assert fig["lost"] == 0, (label, t, fig)
         else:  # the traffic came back
             assert res["received"] > 0, (label, t, fig)
