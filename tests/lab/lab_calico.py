@@ -810,12 +810,3 @@ def _ipam(cluster: Cluster, node: Node, family: int) -> str:
         "}",
     ]
     return "\n".join(out) + "\n"
-
-
-def strip_krt_tunnel(text: str) -> str:
-    """The same file without Calico's fork-only ``krt_tunnel`` (upstream BIRD 1.6.8 cannot
-    parse it): the statements that set it are dropped. The lab's pools have no IPIP, so its
-    files never have it; this is for golden files that do."""
-    text = re.sub(r'if \(defined\(bgp_next_hop\)&&\(bgp_next_hop ~ [^)]*\)\) then krt_tunnel=""; '
-                  r'else krt_tunnel="tunl0"; ', "", text)  # fmt: skip
-    return re.sub(r'krt_tunnel="[^"]*"; ', "", text)

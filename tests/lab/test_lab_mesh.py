@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+from pathlib import Path
 
 import lab_cluster as lc
 import lab_net
@@ -55,6 +56,11 @@ def test_pods_reach_pods_across_nodes_and_racks(mesh_lab):
     # interface: both BGP next hops are on it)
     assert re.search(r"^fd00:31:1::/64 via fe80::\S+ dev eth0 proto bird", r6, re.M), r6
     assert "fd00:31:99" not in r6
+    # the daemons are found as calico-node finds them: argv[0] "bird" / "bird6"
+    for name, d in lab.daemons.items():
+        if name.startswith("n"):
+            argv0 = Path(f"/proc/{d.proc.pid}/cmdline").read_bytes().split(b"\0")[0]
+            assert argv0 == name.split("-")[1].encode(), (name, argv0)
     # the outside host reaches pods in both racks
     got = lab.reach(lab.ns("ext"), [POD["n2a"].v4, POD["n2a"].v6, POD["n6a"].v4, POD["n6a"].v6])
     assert None not in got.values(), got
