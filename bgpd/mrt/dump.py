@@ -17,6 +17,7 @@ writes through a thread, so the event loop is never held for more than one slice
 """
 
 import asyncio
+import ipaddress
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class TableDumpEncoder:
         self.entries = 0
         self.offset = 1 if snapshot.loc_rib else 0
         self._entries: dict = {}
+        # A Loc-RIB route without a next hop (a local origin) is written with our router ID
+        # (IPv4) or :: (IPv6) as next hop, as BMP's Loc-RIB shows it (readers expect one).
+        self._self_nh = {1: ipaddress.IPv4Address(snapshot.router_id).packed, 2: bytes(16)}
 
     def peer_table(self) -> bytes:
         s = self.snapshot
@@ -98,7 +102,10 @@ class TableDumpEncoder:
             k = (0, best, afi)
             e = cache.get(k)
             if e is None:
-                e = self._cache(k, rib_entry(0, now, None, best, family, False))
+                attrs = best
+                if attrs.next_hop is None and afi in self._self_nh:
+                    attrs = attrs.replace(next_hop=self._self_nh[afi])
+                e = self._cache(k, rib_entry(0, now, None, attrs, family, False))
             plain.append(e)
         for peer, attrs, path_id in paths:
             if attrs is None:
