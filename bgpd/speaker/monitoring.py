@@ -345,18 +345,20 @@ class Monitor:
         if self.dump_running is not None:
             raise RuntimeError(f"a table dump to {self.dump_running} is still running")
         sp = self.sp
-        neighbors = []
+        neighbors, filtered = [], []
         for n in sp.neighbors.values():
             neg = n.session.fsm.negotiated if n.session.established else None
             rid = neg.peer_router_id if neg is not None else "0.0.0.0"
             asn = neg.peer_asn if neg is not None else n.cfg.asn
             neighbors.append((n.peer.source, DumpPeer(rid, n.address, asn)))
+            filtered.append(n.peer.filtered)
         snap = snapshot_from_rib(
             sp.rde.rib,
             neighbors,
             router_id=str(sp.config.router_id),
             local_as=sp.config.asn,
             now=time.time(),
+            filtered=filtered,
         )
         self.dump_running = path
         t0 = time.monotonic()

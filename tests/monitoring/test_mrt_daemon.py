@@ -44,7 +44,14 @@ BIRD_ROUTES = [
 ]
 
 
-def topology(bird, frr, bgpd, addresses, extra=None):
+# bgpd's import from BIRD drops one route: it stays in BIRD's Adj-RIB-In (as received) only
+REJECT_71_2 = {
+    "default": "accept",
+    "terms": [{"match": {"prefix": ["10.71.2.0/24"]}, "action": "reject"}],
+}
+
+
+def topology(bird, frr, bgpd, addresses, extra=None, bird_import=None):
     a_bgpd, a_bird, a_frr = addresses(), addresses(), addresses()
     b = bird(
         asn=BIRD_AS,
@@ -63,13 +70,16 @@ def topology(bird, frr, bgpd, addresses, extra=None):
         asn=BGPD_AS,
         address=a_bgpd,
         router_id="10.255.70.1",
-        neighbors=[{"address": a_bird, "asn": BIRD_AS}, {"address": a_frr, "asn": FRR_AS}],
+        neighbors=[
+            {"address": a_bird, "asn": BIRD_AS, **({"import": bird_import} if bird_import else {})},
+            {"address": a_frr, "asn": FRR_AS},
+        ],
         networks=["10.73.0.0/24"],
         extra=extra or {},
     )
     for a in (a_bird, a_frr):
         d.wait_state(a, timeout=60)
-    d.wait_route("10.71.2.0/24", timeout=30)
+    d.wait_route("10.71.1.0/24", timeout=30)
     d.wait_route("10.62.1.0/24", timeout=30)
     d.wait_route("2001:db8:62::/48", timeout=30)
     d.wait_route("2001:db8:71::/48", timeout=30)
@@ -81,37 +91,41 @@ def _origin(o: str | None) -> str:
 
 
 def expected_rib(d, readers) -> list:
-    """The RIB entries both readers should show, from ``bgpd show routes --json`` (a local
-    route has no next hop: the dump gives it our router ID, or :: for IPv6)."""
+    """The RIB entries both readers should show: the Loc-RIB's best paths from ``bgpd show
+    routes --json`` (a local route has no next hop: the dump gives it our router ID, or ::
+    for IPv6), each neighbor's Adj-RIB-In from ``show routes --neighbor N --received``
+    (accepted and filtered routes)."""
     asn = {n["address"]: n["asn"] for n in show_json(d, "show", "neighbors")["neighbors"]}
     rid = show_json(d, "show", "summary")["router_id"]
-    rows = []
+    entries = []
     for r in show_json(d, "show", "routes")["routes"]:
         for p in r["paths"]:
-            if p.get("next_hop") is None and p.get("from") is None:
-                p["next_hop"] = "::" if r["family"] == "ipv6" else rid
-            who = []
             if p["best"]:
-                who.append(("0.0.0.0", BGPD_AS))
-            if p.get("from") is not None:
-                who.append((p["from"], asn[p["from"]]))
-            for ip, peer_as in who:
-                row = readers.Route(
-                    "rib",
-                    False,
-                    ip,
-                    peer_as,
-                    r["prefix"],
-                    p.get("path_id"),
-                    p.get("as_path") or "",
-                    _origin(p.get("origin")),
-                    p.get("next_hop") or "",
-                    p.get("local_pref") or 0,
-                    p.get("med") or 0,
-                    tuple(p.get("communities") or ()),
-                    tuple(p.get("large_communities") or ()),
-                )
-                rows.append(readers.norm(row))
+                if p.get("next_hop") is None and p.get("from") is None:
+                    p["next_hop"] = "::" if r["family"] == "ipv6" else rid
+                entries.append((r, p, "0.0.0.0", BGPD_AS))
+    for addr, peer_as in asn.items():
+        for r in show_json(d, "show", "routes", "--neighbor", addr, "--received")["routes"]:
+            for p in r["paths"]:
+                entries.append((r, p, addr, peer_as))
+    rows = []
+    for r, p, ip, peer_as in entries:
+        row = readers.Route(
+            "rib",
+            False,
+            ip,
+            peer_as,
+            r["prefix"],
+            p.get("path_id"),
+            p.get("as_path") or "",
+            _origin(p.get("origin")),
+            p.get("next_hop") or "",
+            p.get("local_pref") or 0,
+            p.get("med") or 0,
+            tuple(p.get("communities") or ()),
+            tuple(p.get("large_communities") or ()),
+        )
+        rows.append(readers.norm(row))
     return sorted(rows)
 
 
@@ -122,10 +136,27 @@ def dump(d, path: Path) -> dict:
 
 
 def test_table_dump_read_by_bgpdump_and_mrtparse(bird, frr, bgpd, addresses, mrt_readers):
-    d, b, f = topology(bird, frr, bgpd, addresses)
+    d, b, f = topology(
+        bird,
+        frr,
+        bgpd,
+        addresses,
+        extra={"policies": {"no-71-2": REJECT_71_2}},
+        bird_import="no-71-2",
+    )
+    wait_for(
+        lambda: (
+            show_json(d, "show", "neighbors", b.address)["neighbors"][0]["prefixes"]["received"]
+            == 5
+        ),
+        30,
+        "BIRD's five routes",
+    )
     want = expected_rib(d, mrt_readers)
     prefixes = {r.prefix for r in want}
-    assert len(prefixes) == 9 and len(want) == 9 + 9  # best paths + every neighbor path
+    # 8 best paths (10.71.2.0/24 was filtered) + every neighbor path, the filtered one too
+    assert len(prefixes) == 9 and len(want) == 8 + 9
+    assert [r.peer_ip for r in want if r.prefix == "10.71.2.0/24"] == [b.address]
     assert ("10.73.0.0/24" in prefixes) and any(":" in p for p in prefixes)
     for name in ("rib.mrt", "rib.mrt.gz"):
         path = d.workdir / name
