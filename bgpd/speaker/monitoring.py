@@ -150,10 +150,10 @@ class Monitor:
                     loc.listeners.remove(self._listener)
             self._listener = None
         if stations:
-            self._start_bmp(stations, [bmp.peers.values()] if bmp is not None else [])
+            self._start_bmp(stations)
         self._set_taps()
 
-    def _start_bmp(self, stations, old_peers) -> None:
+    def _start_bmp(self, stations) -> None:
         sp = self.sp
         rib = sp.rde.rib
         bmp = BmpService(
@@ -166,10 +166,9 @@ class Monitor:
             loop=sp.loop,
         )
         self.bmp = bmp
-        for peers in old_peers:
-            for p in list(peers):  # sessions still up: the new stations get their Peer Ups
-                if p.key in sp.neighbors:
-                    bmp.peer_up(p)
+        for n in sp.neighbors.values():
+            if n.session.established:  # sessions already up: the stations get their Peer Ups
+                self.established(n)
         self._listener = LocRibListener(bmp)
         for loc in rib.loc.values():
             loc.listeners.append(self._listener)
@@ -204,10 +203,14 @@ class Monitor:
         w = self._wires.get(conn)
         if w is None:
             s = session.settings
-            mrt = MrtPeer(
-                s.peer_as or 0, s.local_as, session.address, conn.local() or _local(session)
-            )
+            local = conn.local() or _local(session)
+            neg = conn.fsm.negotiated if conn.fsm.state in NEGOTIATED else None
+            if neg is not None:  # monitoring switched on (reload) while the session is up
+                mrt = MrtPeer.from_negotiated(neg, session.address, local, s.local_as)
+            else:
+                mrt = MrtPeer(s.peer_as or 0, s.local_as, session.address, local)
             w = self._wires[conn] = _Wire(mrt)
+            w.negotiated = neg is not None
             self._last[session] = mrt
         return w
 
