@@ -13,12 +13,10 @@ A missing daemon or reader skips the test with the package to install, except un
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -215,23 +213,3 @@ def mrt_readers():
     import mrt_readers as readers
 
     return readers
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "", step=0.2):
-    """Poll ``cond()`` until it returns something true; return it (AssertionError on timeout)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = cond()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}: {last!r}")
-        time.sleep(step)
-
-
-def show_json(b: bgpd_proc.BgpdProcess, *args: str) -> Any:
-    """``bgpd ARGS --json`` through the real CLI."""
-    res = b.cli(*args, "--json")
-    assert res.returncode == 0, f"bgpd {' '.join(args)}: {res.stderr}"
-    return json.loads(res.stdout)

@@ -19,7 +19,7 @@ import signal
 import time
 
 import peers
-from conftest import show_json, wait_for
+from mon_helpers import show_json, wait_for
 
 BGPD_AS = 64600
 BIRD_AS = 65001

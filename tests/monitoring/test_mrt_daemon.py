@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import bgpd_proc
-from conftest import show_json, wait_for
+from mon_helpers import show_json, wait_for
 from test_bmp_daemon import BGPD_AS, BIRD_AS, FRR_AS, FRR_ROUTES, allow_loopback_next_hops
 
 BIRD_ROUTES = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import show_json, wait_for
+from mon_helpers import show_json, wait_for
 from test_bmp_daemon import BGPD_AS, BIRD_AS, wait_same_tables
 from test_mrt_daemon import log_counts
 
