@@ -40,6 +40,17 @@ Measured per run:
   withdrawals, no NOTIFICATION; on a sample UPDATE per receiver, ORIGINATOR_ID is F's router
   ID and CLUSTER_LIST is R's cluster ID (RFC 4456), NEXT_HOP is unchanged.
 
+Monitoring cost (issue 18): ``--impl bgpd,bgpd-mon,bird`` adds bgpd with the MRT update log
+(``mrt.updates`` in the run's directory, every message of every session) and BMP to a
+collector (every station default: pre-policy Adj-RIB-In and Loc-RIB monitoring, statistics)
+switched on. The collector (``--bmp-collector``) is ``sink``, a process of the benchmark that
+accepts the connection and reads and counts every BMP message, or ``pmbmpd`` (pmacct's
+collector, parsing everything, no log file); it binds ``127.77.K.250``. For every
+implementation R's CPU is also read once it is idle again after convergence (its CPU over
+1 s under 30 ms: ``cpu_settled_s``), so that what monitoring does after the last prefix
+reached the clients (the Loc-RIB drain, the log's last flush) is counted; a table compares
+bgpd-mon with bgpd (medians).
+
 Run: ``.venv/bin/python bench/rr.py [--n 100000 --repeat 3 --impl bgpd,bird,gobgp]``. With no
 ``--n`` it runs 100k and 1M; GoBGP only up to ``--gobgp-max-n`` (it needed ~287 s for 1M
 here). ``--profile DIR`` runs bgpd under ``py-spy record`` (raw collapsed stacks) and prints
@@ -87,7 +98,7 @@ KEEPALIVE_EVERY = 30.0
 FIRST_PREFIX = 16 << 16  # 16.0.0.0/24, as the 24-bit network number
 HEADER = 19
 KEEPALIVE_MSG = Keepalive().encode()
-IMPLS = ("bgpd", "bird", "gobgp")
+IMPLS = ("bgpd", "bgpd-mon", "bird", "gobgp")
 TRICKLE = 16384  # octets per receiver-process wake-up below which R is "trickling"
 TRICKLE_SLEEP = 0.002
 MARKS = (10, 25, 50, 75, 90)  # percent of N: the receivers' timeline
@@ -616,6 +627,28 @@ class BgpdDaemon(Daemon):
         return out
 
 
+class BgpdMonDaemon(BgpdDaemon):
+    """bgpd with the MRT update log and a BMP station switched on (``collector`` is set to
+    ``(address, port)`` before :meth:`start`)."""
+
+    kind = "bgpd-mon"
+    collector: tuple[str, int] | None = None
+
+    def write_config(self) -> None:
+        super().write_config()
+        assert self.collector is not None
+        address, port = self.collector
+        lines = [
+            "mrt:",
+            f"  updates: {self.workdir / 'mrt' / 'updates.%Y%m%d.%H%M.mrt'}",
+            "  rotate: 15m",
+            "bmp:",
+            f"  - {{address: {address}, port: {port}, local_address: {self.addrs.r}}}",
+        ]
+        with open(self.workdir / "bgpd.yaml", "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
 class BirdDaemon(Daemon):
     kind = "bird"
 
@@ -732,7 +765,190 @@ class GobgpDaemon(Daemon):
             return {"error": str(e)}
 
 
-DAEMONS = {"bgpd": BgpdDaemon, "bird": BirdDaemon, "gobgp": GobgpDaemon}
+DAEMONS = {
+    "bgpd": BgpdDaemon,
+    "bgpd-mon": BgpdMonDaemon,
+    "bird": BirdDaemon,
+    "gobgp": GobgpDaemon,
+}
+
+
+# --- the BMP collector of bgpd-mon ----------------------------------------------------------
+
+
+def sink_main(conn, lsock: socket.socket) -> None:
+    """The sink collector's process: accept BMP connections, read everything, count the
+    messages by type; on "finish", send the counts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sel = selectors.DefaultSelector()
+    lsock.setblocking(False)
+    sel.register(lsock, selectors.EVENT_READ, None)
+    sel.register(conn, selectors.EVENT_READ, "control")
+    stats: dict = {"connections": 0, "bytes": 0, "messages": Counter()}
+    bufs: dict = {}
+    while True:
+        for key, _ in sel.select(1.0):
+            if key.data is None:
+                s, _addr = lsock.accept()
+                s.setblocking(False)
+                stats["connections"] += 1
+                bufs[s] = bytearray()
+                sel.register(s, selectors.EVENT_READ, "peer")
+            elif key.data == "control":
+                conn.recv()
+                stats["messages"] = dict(stats["messages"])
+                conn.send(stats)
+                return
+            else:
+                s = key.fileobj
+                try:
+                    data = s.recv(1 << 20)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(s)
+                    s.close()
+                    continue
+                stats["bytes"] += len(data)
+                buf = bufs[s]
+                buf += data
+                i, n = 0, len(buf)
+                while n - i >= 6:
+                    length = int.from_bytes(buf[i + 1 : i + 5], "big")
+                    if length < 6 or n - i < length:
+                        break
+                    stats["messages"][buf[i + 5]] += 1
+                    i += length
+                del buf[:i]
+
+
+class SinkCollector:
+    """A BMP collector that reads and counts (a forked process of the benchmark)."""
+
+    def __init__(self, address: str, workdir: Path) -> None:
+        self.address = address
+        self.port = 0
+        self.proc = None
+        self.conn = None
+
+    def start(self) -> None:
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((self.address, 0))
+        lsock.listen(8)
+        self.port = lsock.getsockname()[1]
+        ctx = mp.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=sink_main, args=(child, lsock), daemon=True)
+        self.proc.start()
+        lsock.close()
+        child.close()
+
+    def stop(self) -> dict:
+        out: dict = {}
+        if self.proc is None:
+            return out
+        try:
+            self.conn.send("finish")
+            if self.conn.poll(30):
+                out = self.conn.recv()
+        except (OSError, EOFError):
+            pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.terminate()  # SIGTERM to its PID
+            self.proc.join(5)
+        self.conn.close()
+        self.proc = None
+        return out
+
+
+class PmbmpdCollector:
+    """pmacct's pmbmpd on our address, parsing everything, logging nothing per message."""
+
+    def __init__(self, address: str, workdir: Path) -> None:
+        self.address = address
+        self.workdir = workdir
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with socket.socket() as s:
+            s.bind((self.address, 0))
+            self.port = s.getsockname()[1]
+        conf = self.workdir / "pmbmpd.conf"
+        conf.write_text(
+            f"bmp_daemon_ip: {self.address}\nbmp_daemon_port: {self.port}\n"
+            f"bmp_daemon_max_peers: 4\nlogfile: {self.workdir / 'pmbmpd.log'}\n"
+        )
+        exe = shutil.which("pmbmpd")
+        if exe is None:
+            raise RuntimeError("pmbmpd not found: apt-get install pmacct")
+        self.proc = subprocess.Popen(
+            [exe, "-f", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex((self.address, self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("pmbmpd does not listen")
+
+    def stop(self) -> dict:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # pmbmpd takes ~10 s to act on SIGTERM
+            proc.wait(10)
+        self.proc = None
+        return {"cpu_s": None}
+
+
+COLLECTORS = {"sink": SinkCollector, "pmbmpd": PmbmpdCollector}
+SETTLE_QUIET = 0.03  # R is idle again when its CPU grew less than this over a second
+SETTLE_MAX = 120.0
+
+
+def wait_idle(pid: int, alive) -> float | None:
+    """Wait until the process used less than SETTLE_QUIET s of CPU over the last second;
+    returns its total CPU then (None when it died or never settled)."""
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + SETTLE_MAX
+    while time.monotonic() < deadline and alive():
+        now, cpu = time.monotonic(), proc_cpu(pid)
+        samples.append((now, cpu))
+        old = [c for t, c in samples if now - t >= 1.0]
+        if old and cpu - old[-1] < SETTLE_QUIET:
+            return cpu
+        time.sleep(0.25)
+    return None
+
+
+def monitoring_summary(socket_path: Path) -> dict:
+    """What bgpd-mon says about its update log and its station at the end of a run."""
+    from bgpd.api.client import request
+
+    try:
+        m = request(str(socket_path), "show_monitoring", timeout=30)
+    except Exception as e:  # noqa: BLE001 - reported, not fatal
+        return {"error": f"{type(e).__name__}: {e}"}
+    mrt = m.get("mrt") or {}
+    bmp = m.get("bmp") or {}
+    st = (bmp.get("stations") or [{}])[0]
+    return {
+        "mrt_records": mrt.get("records"),
+        "mrt_bytes": mrt.get("bytes"),
+        "mrt_dropped": mrt.get("dropped_records"),
+        "mrt_errors": mrt.get("errors"),
+        "bmp_sent_bytes": st.get("sent_bytes"),
+        "bmp_drops": st.get("drops"),
+        "bmp_connects": st.get("connects"),
+        "bmp_loc_rib_drained": bmp.get("loc_rib_drained"),
+        "bmp_errors": bmp.get("internal_errors"),
+    }
 
 
 # --- /proc ----------------------------------------------------------------------------------
@@ -810,7 +1026,12 @@ def run_once(
     receivers = None
     feeder = None
     spy = None
+    collector = None
     try:
+        if isinstance(daemon, BgpdMonDaemon):
+            collector = COLLECTORS[args.bmp_collector](f"127.77.{addrs.k}.250", workdir)
+            collector.start()
+            daemon.collector = (collector.address, collector.port)
         daemon.start()
         receivers = ctx.Process(
             target=receivers_main,
@@ -830,6 +1051,14 @@ def run_once(
         if profile_out is not None:
             spy = PySpy(daemon.pid, profile_out, args.profile_rate, args.profile_lines)
         result.update(_measure(daemon, feeder, parent_conn, feed, n, args))
+        if result["converged"]:
+            # What R still does once the clients hold everything (monitoring output).
+            total = wait_idle(daemon.pid, daemon.alive)
+            if total is not None:
+                result["cpu_settled_s"] = total - result["cpu_start_total_s"]
+                result["peak_rss_settled_bytes"] = proc_status(daemon.pid, "VmHWM")
+        if isinstance(daemon, BgpdMonDaemon) and daemon.alive():
+            result["monitoring"] = monitoring_summary(daemon.socket_path)
         if spy is not None:
             spy.stop()
             spy = None
@@ -853,6 +1082,8 @@ def run_once(
             spy.stop()
         if feeder is not None:
             feeder.close()
+        if collector is not None:
+            result["collector"] = collector.stop()
         if receivers is not None:
             receivers.join(5)
             if receivers.is_alive():
@@ -964,6 +1195,7 @@ def _measure(daemon: Daemon, feeder: socket.socket, conn, feed: bytes, n: int, a
     if daemon.alive():
         out["cpu_s"] = cpu1 - cpu0
         out["cpu_total_s"] = cpu1
+        out["cpu_start_total_s"] = cpu0
         out["peak_rss_bytes"] = proc_status(pid, "VmHWM")
         out["rss_bytes"] = proc_status(pid, "VmRSS")
     else:
@@ -1107,6 +1339,67 @@ def summarize(runs: list[dict], impls: list[str], ns: list[int]) -> list[dict]:
     return rows
 
 
+def monitoring_cost(runs: list[dict], ns: list[int]) -> list[dict]:
+    """bgpd-mon against bgpd, per N: medians of convergence, CPU (at convergence and once
+    idle again) and peak RSS, and their ratios."""
+    rows = []
+    for n in ns:
+        med: dict = {}
+        for impl in ("bgpd", "bgpd-mon"):
+            ok = [
+                r
+                for r in runs
+                if r["impl"] == impl and r["n"] == n and r["converged"] and not r["profiled"]
+            ]
+            if not ok:
+                break
+            settled = [r["cpu_settled_s"] for r in ok if "cpu_settled_s" in r]
+            rss = [r.get("peak_rss_settled_bytes") or r["peak_rss_bytes"] for r in ok]
+            med[impl] = {
+                "runs": len(ok),
+                "convergence_s": statistics.median(r["convergence_s"] for r in ok),
+                "cpu_s": statistics.median(r["cpu_s"] for r in ok),
+                "cpu_settled_s": statistics.median(settled) if settled else None,
+                "peak_rss_bytes": statistics.median(rss),
+            }
+        if len(med) < 2:
+            continue
+        a, b = med["bgpd"], med["bgpd-mon"]
+        row = {"n": n, "bgpd": a, "bgpd-mon": b}
+        for k in ("convergence_s", "cpu_s", "cpu_settled_s", "peak_rss_bytes"):
+            if a[k] and b[k] is not None:
+                row[f"ratio_{k}"] = b[k] / a[k]
+        mons = [r.get("monitoring", {}) for r in runs if r["impl"] == "bgpd-mon" and r["n"] == n]
+        row["monitoring"] = mons
+        rows.append(row)
+    return rows
+
+
+COST_HEADERS = ["N", "what", "bgpd", "bgpd-mon", "ratio"]
+
+
+def cost_table_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        a, b = r["bgpd"], r["bgpd-mon"]
+        for key, label, fmt in (
+            ("convergence_s", "convergence", common.fmt_seconds),
+            ("cpu_s", "R CPU to convergence", common.fmt_seconds),
+            ("cpu_settled_s", "R CPU until idle", common.fmt_seconds),
+            ("peak_rss_bytes", "peak RSS", lambda v: f"{v / 2**20:.0f} MiB"),
+        ):
+            out.append(
+                [
+                    common.fmt_int(r["n"]),
+                    label,
+                    fmt(a[key]) if a[key] is not None else "",
+                    fmt(b[key]) if b[key] is not None else "",
+                    common.fmt_ratio(r.get(f"ratio_{key}")),
+                ]
+            )
+    return out
+
+
 HEADERS = [
     "implementation",
     "N",
@@ -1185,6 +1478,12 @@ def main(argv=None) -> int:
         "--gobgp-max-n", type=int, default=100000, help="skip GoBGP above this N (0: no limit)"
     )
     ap.add_argument("--clients", type=int, default=4, help="receiving clients")
+    ap.add_argument(
+        "--bmp-collector",
+        choices=tuple(COLLECTORS),
+        default="sink",
+        help="bgpd-mon's BMP station: the benchmark's sink, or pmacct's pmbmpd",
+    )
     ap.add_argument("--per-set", type=int, default=200, help="prefixes per attribute set")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between up and feed")
     ap.add_argument("--startup-timeout", type=float, default=30.0)
@@ -1258,6 +1557,16 @@ def main(argv=None) -> int:
     print(f"Route-reflector convergence, 1 feeder -> R -> {args.clients} clients, {date}")
     print("command: " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]))
     text = common.print_table(HEADERS, table_rows(rows)) if rows else "(no runs)"
+    cost = monitoring_cost(runs, ns)
+    cost_text = ""
+    if cost:
+        print(
+            f"\nMonitoring cost (bgpd-mon: MRT update log + BMP to {args.bmp_collector}), medians"
+        )
+        cost_text = common.print_table(COST_HEADERS, cost_table_rows(cost))
+        for r in cost:
+            for m in r["monitoring"]:
+                print(f"  N={r['n']:,} bgpd-mon: {m}")
     for note in notes:
         print("note: " + note)
     for r in runs:
@@ -1276,9 +1585,15 @@ def main(argv=None) -> int:
                     "timeout": args.timeout,
                     "hold_time": HOLD_TIME,
                     "gobgp_max_n": args.gobgp_max_n,
+                    "bmp_collector": args.bmp_collector,
                 },
                 "summary": rows,
                 "table": text,
+                "monitoring_cost": cost,
+                "monitoring_table": cost_text,
+                "monitoring_markdown": (
+                    common.markdown_table(COST_HEADERS, cost_table_rows(cost)) if cost else ""
+                ),
                 "markdown": common.markdown_table(HEADERS, table_rows(rows)) if rows else "",
                 "notes": notes,
                 "runs": runs,
