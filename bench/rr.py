@@ -1479,6 +1479,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--clients", type=int, default=4, help="receiving clients")
     ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run 1 of every implementation, then run 2 of every one... (default: all runs "
+        "of one implementation, then the next)",
+    )
+    ap.add_argument(
         "--bmp-collector",
         choices=tuple(COLLECTORS),
         default="sink",
@@ -1524,21 +1530,26 @@ def main(argv=None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        todo = []
         for impl in impls:
             if impl == "gobgp" and args.gobgp_max_n and n > args.gobgp_max_n:
                 notes.append(f"GoBGP skipped at N={n:,} (--gobgp-max-n {args.gobgp_max_n:,})")
                 continue
-            repeat = 0 if args.profile_only else args.repeat
-            for k in range(repeat):
-                r = run_once(impl, n, feed, args, k + 1)
-                runs.append(r)
-                print(f"  {impl} N={n:,} run {k + 1}/{repeat}: {_short(r)}", file=sys.stderr)
-                problems = _check_samples(
-                    r, f"127.77.{r['reflector'].split('.')[2]}.2", r["reflector"]
-                )
-                if problems:
-                    r["sample_problems"] = problems
-                    print("    sample problems: " + "; ".join(problems[:4]), file=sys.stderr)
+            todo.append(impl)
+        repeat = 0 if args.profile_only else args.repeat
+        if args.interleave:  # run 1 of each, then run 2 of each...: load drift hits all alike
+            order = [(impl, k) for k in range(repeat) for impl in todo]
+        else:
+            order = [(impl, k) for impl in todo for k in range(repeat)]
+        for impl, k in order:
+            r = run_once(impl, n, feed, args, k + 1)
+            runs.append(r)
+            print(f"  {impl} N={n:,} run {k + 1}/{repeat}: {_short(r)}", file=sys.stderr)
+            problems = _check_samples(r, f"127.77.{r['reflector'].split('.')[2]}.2", r["reflector"])
+            if problems:
+                r["sample_problems"] = problems
+                print("    sample problems: " + "; ".join(problems[:4]), file=sys.stderr)
+        for impl in todo:
             if impl == "bgpd" and args.profile:
                 d = Path(args.profile)
                 d.mkdir(parents=True, exist_ok=True)

@@ -216,6 +216,9 @@ class Monitor:
 
     def received(self, session, conn, data: bytes) -> None:
         fsm = conn.fsm
+        bmp = self.bmp
+        if self.writer is None and fsm.state is ESTABLISHED and (bmp is None or not bmp.active):
+            return  # nothing to log, no station up: no need to look (the split is stateless)
         msgs = split(fsm.unframed + data)
         if not msgs:
             return
@@ -223,7 +226,6 @@ class Monitor:
         writer = self.writer
         if writer is not None:
             writer.messages(w.mrt, msgs)
-        bmp = self.bmp
         if fsm.state is not ESTABLISHED:  # as it was before this read
             for m in msgs:
                 if m[18] == OPEN:
@@ -236,6 +238,13 @@ class Monitor:
                 bmp.updates_received(session.address, ups)
 
     def sent(self, session, conn, data: bytes) -> None:
+        bmp = self.bmp
+        if (
+            self.writer is None
+            and conn.fsm.state is ESTABLISHED
+            and (bmp is None or not bmp.active)
+        ):
+            return
         msgs = split(data)
         if not msgs:
             return
@@ -247,12 +256,10 @@ class Monitor:
             for m in msgs:
                 if m[18] == OPEN:
                     w.sent_open = m
-        else:
-            bmp = self.bmp
-            if bmp is not None and bmp.active:
-                ups = [m for m in msgs if m[18] == UPDATE]
-                if ups:
-                    bmp.updates_sent(session.address, ups)
+        elif bmp is not None and bmp.active:
+            ups = [m for m in msgs if m[18] == UPDATE]
+            if ups:
+                bmp.updates_sent(session.address, ups)
 
     def state(self, session, conn, old, new) -> None:
         if conn is not None:
