@@ -49,7 +49,8 @@ collector, parsing everything, no log file); it binds ``127.77.K.250``. For ever
 implementation R's CPU is also read once it is idle again after convergence (its CPU over
 1 s under 30 ms: ``cpu_settled_s``), so that what monitoring does after the last prefix
 reached the clients (the Loc-RIB drain, the log's last flush) is counted; a table compares
-bgpd-mon with bgpd (medians).
+bgpd-mon with bgpd (medians). ``bgpd-mrt`` (the update log only) and ``bgpd-bmp`` (BMP only)
+split the cost.
 
 Run: ``.venv/bin/python bench/rr.py [--n 100000 --repeat 3 --impl bgpd,bird,gobgp]``. With no
 ``--n`` it runs 100k and 1M; GoBGP only up to ``--gobgp-max-n`` (it needed ~287 s for 1M
@@ -98,7 +99,8 @@ KEEPALIVE_EVERY = 30.0
 FIRST_PREFIX = 16 << 16  # 16.0.0.0/24, as the 24-bit network number
 HEADER = 19
 KEEPALIVE_MSG = Keepalive().encode()
-IMPLS = ("bgpd", "bgpd-mon", "bird", "gobgp")
+IMPLS = ("bgpd", "bgpd-mon", "bgpd-mrt", "bgpd-bmp", "bird", "gobgp")
+MONITORED = ("bgpd-mon", "bgpd-mrt", "bgpd-bmp")  # bgpd with both, the update log, BMP
 TRICKLE = 16384  # octets per receiver-process wake-up below which R is "trickling"
 TRICKLE_SLEEP = 0.002
 MARKS = (10, 25, 50, 75, 90)  # percent of N: the receivers' timeline
@@ -632,21 +634,38 @@ class BgpdMonDaemon(BgpdDaemon):
     ``(address, port)`` before :meth:`start`)."""
 
     kind = "bgpd-mon"
+    mrt = True
+    bmp = True
     collector: tuple[str, int] | None = None
 
     def write_config(self) -> None:
         super().write_config()
-        assert self.collector is not None
-        address, port = self.collector
-        lines = [
-            "mrt:",
-            f"  updates: {self.workdir / 'mrt' / 'updates.%Y%m%d.%H%M.mrt'}",
-            "  rotate: 15m",
-            "bmp:",
-            f"  - {{address: {address}, port: {port}, local_address: {self.addrs.r}}}",
-        ]
+        lines = []
+        if self.mrt:
+            lines += [
+                "mrt:",
+                f"  updates: {self.workdir / 'mrt' / 'updates.%Y%m%d.%H%M.mrt'}",
+                "  rotate: 15m",
+            ]
+        if self.bmp:
+            assert self.collector is not None
+            address, port = self.collector
+            lines += [
+                "bmp:",
+                f"  - {{address: {address}, port: {port}, local_address: {self.addrs.r}}}",
+            ]
         with open(self.workdir / "bgpd.yaml", "a") as f:
             f.write("\n".join(lines) + "\n")
+
+
+class BgpdMrtDaemon(BgpdMonDaemon):
+    kind = "bgpd-mrt"
+    bmp = False
+
+
+class BgpdBmpDaemon(BgpdMonDaemon):
+    kind = "bgpd-bmp"
+    mrt = False
 
 
 class BirdDaemon(Daemon):
@@ -768,6 +787,8 @@ class GobgpDaemon(Daemon):
 DAEMONS = {
     "bgpd": BgpdDaemon,
     "bgpd-mon": BgpdMonDaemon,
+    "bgpd-mrt": BgpdMrtDaemon,
+    "bgpd-bmp": BgpdBmpDaemon,
     "bird": BirdDaemon,
     "gobgp": GobgpDaemon,
 }
@@ -1028,7 +1049,7 @@ def run_once(
     spy = None
     collector = None
     try:
-        if isinstance(daemon, BgpdMonDaemon):
+        if isinstance(daemon, BgpdMonDaemon) and daemon.bmp:
             collector = COLLECTORS[args.bmp_collector](f"127.77.{addrs.k}.250", workdir)
             collector.start()
             daemon.collector = (collector.address, collector.port)
@@ -1228,6 +1249,12 @@ _IDLE = ("EpollSelector.select (selectors.py", "select (selectors.py", "poll (se
 _DISPATCH = ("BaseEventLoop._run_once (asyncio/base_events.py", "Handle._run (asyncio/events.py")
 #: Phases of the reflector's work, by a frame that marks them (first match from the leaf up).
 PHASES = (
+    ("monitoring: tap, messages read", "Monitor.received (bgpd/speaker/monitoring.py"),
+    ("monitoring: tap, messages written", "Monitor.sent (bgpd/speaker/monitoring.py"),
+    ("monitoring: BMP Loc-RIB drain", "BmpService._drain (bgpd/bmp/service.py"),
+    ("monitoring: BMP Loc-RIB listener", "LocRibListener.rib_changed (bgpd/bmp/rib.py"),
+    ("monitoring: MRT timer", "UpdateLogWriter._on_timer (bgpd/mrt/writer.py"),
+    ("monitoring: MRT writer thread", "UpdateLogWriter._run (bgpd/mrt/writer.py"),
     ("export: pack + queue (Speaker._drain)", "Speaker._drain (bgpd/speaker/daemon.py"),
     ("import: Loc-RIB commit + export bookkeeping", "LocRib.commit (bgpd/rib/table.py"),
     ("import: Adj-RIB-In/Loc-RIB apply", "LocRib.announce (bgpd/rib/table.py"),
@@ -1340,48 +1367,54 @@ def summarize(runs: list[dict], impls: list[str], ns: list[int]) -> list[dict]:
 
 
 def monitoring_cost(runs: list[dict], ns: list[int]) -> list[dict]:
-    """bgpd-mon against bgpd, per N: medians of convergence, CPU (at convergence and once
-    idle again) and peak RSS, and their ratios."""
+    """Each monitored variant against bgpd, per N: medians of convergence, CPU (at
+    convergence and once idle again) and peak RSS, and their ratios."""
+
+    def medians(impl: str, n: int) -> dict | None:
+        ok = [
+            r
+            for r in runs
+            if r["impl"] == impl and r["n"] == n and r["converged"] and not r["profiled"]
+        ]
+        if not ok:
+            return None
+        settled = [r["cpu_settled_s"] for r in ok if "cpu_settled_s" in r]
+        rss = [r.get("peak_rss_settled_bytes") or r["peak_rss_bytes"] for r in ok]
+        return {
+            "runs": len(ok),
+            "convergence_s": statistics.median(r["convergence_s"] for r in ok),
+            "cpu_s": statistics.median(r["cpu_s"] for r in ok),
+            "cpu_settled_s": statistics.median(settled) if settled else None,
+            "peak_rss_bytes": statistics.median(rss),
+        }
+
     rows = []
     for n in ns:
-        med: dict = {}
-        for impl in ("bgpd", "bgpd-mon"):
-            ok = [
-                r
-                for r in runs
-                if r["impl"] == impl and r["n"] == n and r["converged"] and not r["profiled"]
-            ]
-            if not ok:
-                break
-            settled = [r["cpu_settled_s"] for r in ok if "cpu_settled_s" in r]
-            rss = [r.get("peak_rss_settled_bytes") or r["peak_rss_bytes"] for r in ok]
-            med[impl] = {
-                "runs": len(ok),
-                "convergence_s": statistics.median(r["convergence_s"] for r in ok),
-                "cpu_s": statistics.median(r["cpu_s"] for r in ok),
-                "cpu_settled_s": statistics.median(settled) if settled else None,
-                "peak_rss_bytes": statistics.median(rss),
-            }
-        if len(med) < 2:
+        base = medians("bgpd", n)
+        if base is None:
             continue
-        a, b = med["bgpd"], med["bgpd-mon"]
-        row = {"n": n, "bgpd": a, "bgpd-mon": b}
-        for k in ("convergence_s", "cpu_s", "cpu_settled_s", "peak_rss_bytes"):
-            if a[k] and b[k] is not None:
-                row[f"ratio_{k}"] = b[k] / a[k]
-        mons = [r.get("monitoring", {}) for r in runs if r["impl"] == "bgpd-mon" and r["n"] == n]
-        row["monitoring"] = mons
-        rows.append(row)
+        for impl in MONITORED:
+            m = medians(impl, n)
+            if m is None:
+                continue
+            row = {"n": n, "impl": impl, "bgpd": base, impl: m}
+            for k in ("convergence_s", "cpu_s", "cpu_settled_s", "peak_rss_bytes"):
+                if base[k] and m[k] is not None:
+                    row[f"ratio_{k}"] = m[k] / base[k]
+            row["monitoring"] = [
+                r.get("monitoring", {}) for r in runs if r["impl"] == impl and r["n"] == n
+            ]
+            rows.append(row)
     return rows
 
 
-COST_HEADERS = ["N", "what", "bgpd", "bgpd-mon", "ratio"]
+COST_HEADERS = ["N", "variant", "what", "bgpd", "variant's", "ratio"]
 
 
 def cost_table_rows(rows: list[dict]) -> list[list[str]]:
     out = []
     for r in rows:
-        a, b = r["bgpd"], r["bgpd-mon"]
+        a, b = r["bgpd"], r[r["impl"]]
         for key, label, fmt in (
             ("convergence_s", "convergence", common.fmt_seconds),
             ("cpu_s", "R CPU to convergence", common.fmt_seconds),
@@ -1391,6 +1424,7 @@ def cost_table_rows(rows: list[dict]) -> list[list[str]]:
             out.append(
                 [
                     common.fmt_int(r["n"]),
+                    r["impl"],
                     label,
                     fmt(a[key]) if a[key] is not None else "",
                     fmt(b[key]) if b[key] is not None else "",
@@ -1497,6 +1531,12 @@ def main(argv=None) -> int:
         "--profile", metavar="DIR", help="also run bgpd once per N under py-spy, raw stacks in DIR"
     )
     ap.add_argument("--profile-only", action="store_true", help="only the py-spy runs")
+    ap.add_argument(
+        "--profile-impl",
+        default="bgpd",
+        choices=("bgpd", *MONITORED),
+        help="which bgpd --profile runs (default bgpd)",
+    )
     ap.add_argument("--profile-rate", type=int, default=1000, help="py-spy samples per second")
     ap.add_argument(
         "--profile-lines", action="store_true", help="py-spy per line instead of per function"
@@ -1550,17 +1590,17 @@ def main(argv=None) -> int:
                 r["sample_problems"] = problems
                 print("    sample problems: " + "; ".join(problems[:4]), file=sys.stderr)
         for impl in todo:
-            if impl == "bgpd" and args.profile:
+            if impl == args.profile_impl and args.profile:
                 d = Path(args.profile)
                 d.mkdir(parents=True, exist_ok=True)
-                out = d / f"rr-bgpd-{n}.txt"
+                out = d / f"rr-{impl}-{n}.txt"
                 r = run_once(impl, n, feed, args, 0, profile_out=out)
                 runs.append(r)
-                print(f"  bgpd N={n:,} under py-spy: {_short(r)}", file=sys.stderr)
+                print(f"  {impl} N={n:,} under py-spy: {_short(r)}", file=sys.stderr)
                 if out.exists():
                     s = summarize_profile(out)
                     profiles[n] = {"file": str(out), **s}
-                    profiles[n]["text"] = print_profile(s, f"bgpd N={n:,} (py-spy, {out})")
+                    profiles[n]["text"] = print_profile(s, f"{impl} N={n:,} (py-spy, {out})")
         del feed
 
     rows = summarize(runs, impls, ns)
@@ -1572,12 +1612,13 @@ def main(argv=None) -> int:
     cost_text = ""
     if cost:
         print(
-            f"\nMonitoring cost (bgpd-mon: MRT update log + BMP to {args.bmp_collector}), medians"
+            f"\nMonitoring cost against bgpd (bgpd-mon: MRT update log + BMP to "
+            f"{args.bmp_collector}; bgpd-mrt: the log only; bgpd-bmp: BMP only), medians"
         )
         cost_text = common.print_table(COST_HEADERS, cost_table_rows(cost))
         for r in cost:
             for m in r["monitoring"]:
-                print(f"  N={r['n']:,} bgpd-mon: {m}")
+                print(f"  N={r['n']:,} {r['impl']}: {m}")
     for note in notes:
         print("note: " + note)
     for r in runs:
