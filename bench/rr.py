@@ -948,6 +948,52 @@ def wait_idle(pid: int, alive) -> float | None:
     return None
 
 
+def measure_dump(daemon: BgpdDaemon, workdir: Path) -> dict:
+    """``dump_table`` of the converged table, with the control socket pinged every 10 ms
+    meanwhile: how long the dump takes, its CPU, and how long the event loop kept anyone
+    waiting (the slowest ping)."""
+    import threading
+
+    from bgpd.api.client import request
+
+    sock = str(daemon.socket_path)
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def pinger() -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            try:
+                request(sock, "ping", timeout=60)
+            except Exception:  # noqa: BLE001 - counted as a very long wait
+                waits.append(60.0)
+            waits.append(time.monotonic() - t)
+            time.sleep(0.01)
+
+    th = threading.Thread(target=pinger, daemon=True)
+    path = workdir / "rib.mrt"
+    cpu0 = proc_cpu(daemon.pid)
+    t0 = time.monotonic()
+    th.start()
+    try:
+        out = request(sock, "dump_table", {"file": str(path)}, timeout=600)
+    except Exception as e:  # noqa: BLE001 - reported
+        out = {"error": f"{type(e).__name__}: {e}"}
+    wall = time.monotonic() - t0
+    stop.set()
+    th.join(5)
+    out.update(
+        wall_s=wall,
+        cpu_s=proc_cpu(daemon.pid) - cpu0,
+        pings=len(waits),
+        ping_max_s=max(waits) if waits else None,
+        ping_median_s=statistics.median(waits) if waits else None,
+    )
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return out
+
+
 def monitoring_summary(socket_path: Path) -> dict:
     """What bgpd-mon says about its update log and its station at the end of a run."""
     from bgpd.api.client import request
@@ -1080,6 +1126,8 @@ def run_once(
                 result["peak_rss_settled_bytes"] = proc_status(daemon.pid, "VmHWM")
         if isinstance(daemon, BgpdMonDaemon) and daemon.alive():
             result["monitoring"] = monitoring_summary(daemon.socket_path)
+        if args.dump and isinstance(daemon, BgpdDaemon) and daemon.alive():
+            result["dump"] = measure_dump(daemon, workdir)
         if spy is not None:
             spy.stop()
             spy = None
@@ -1513,6 +1561,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--clients", type=int, default=4, help="receiving clients")
     ap.add_argument(
+        "--dump",
+        action="store_true",
+        help="after convergence, time `bgpd dump table` of the table on every bgpd run, "
+        "pinging the control socket meanwhile",
+    )
+    ap.add_argument(
         "--interleave",
         action="store_true",
         help="run 1 of every implementation, then run 2 of every one... (default: all runs "
@@ -1585,6 +1639,16 @@ def main(argv=None) -> int:
             r = run_once(impl, n, feed, args, k + 1)
             runs.append(r)
             print(f"  {impl} N={n:,} run {k + 1}/{repeat}: {_short(r)}", file=sys.stderr)
+            if "dump" in r:
+                dd = r["dump"]
+                print(
+                    f"    dump table: {dd.get('prefixes')} prefixes, {dd.get('entries')} "
+                    f"entries, {(dd.get('bytes') or 0) / 2**20:.0f} MiB in {dd['wall_s']:.2f} s "
+                    f"({dd['cpu_s']:.2f} s CPU); {dd['pings']} pings meanwhile, median "
+                    f"{(dd['ping_median_s'] or 0) * 1000:.0f} ms, slowest "
+                    f"{(dd['ping_max_s'] or 0) * 1000:.0f} ms {dd.get('error', '')}",
+                    file=sys.stderr,
+                )
             problems = _check_samples(r, f"127.77.{r['reflector'].split('.')[2]}.2", r["reflector"])
             if problems:
                 r["sample_problems"] = problems

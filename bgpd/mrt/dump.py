@@ -19,6 +19,7 @@ writes through a thread, so the event loop is never held for more than one slice
 import asyncio
 import ipaddress
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -189,12 +190,14 @@ async def dump_table(
     snapshot: TableSnapshot,
     *,
     slice_prefixes: int = 2000,
+    slice_seconds: float = 0.004,
     chunk: int = 1 << 20,
 ) -> dict:
-    """Write the dump from the event loop without holding it: ``slice_prefixes`` prefixes are
-    encoded per loop turn, and the file is written by a worker thread (``chunk`` octets at a
-    time). The file appears under its name only when complete. Returns the same counts as
-    :func:`write_table_dump`.
+    """Write the dump from the event loop without holding it: at most ``slice_prefixes``
+    prefixes and about ``slice_seconds`` of encoding per loop turn (a request to the daemon
+    takes several turns: shorter slices keep it answering), and the file is written by a
+    worker thread (``chunk`` octets at a time). The file appears under its name only when
+    complete. Returns the same counts as :func:`write_table_dump`.
     """
     loop = asyncio.get_running_loop()
     enc = TableDumpEncoder(snapshot)
@@ -207,17 +210,24 @@ async def dump_table(
         n = len(buf[0])
         it = iter(snapshot.routes)
         done = False
+        clock = time.monotonic
         while not done:
-            for _ in range(slice_prefixes):
-                try:
-                    family, prefix, best, paths = next(it)
-                except StopIteration:
-                    done = True
+            deadline = clock() + slice_seconds
+            left = slice_prefixes
+            while left > 0 and not done:
+                for _ in range(min(left, 64)):
+                    try:
+                        family, prefix, best, paths = next(it)
+                    except StopIteration:
+                        done = True
+                        break
+                    rec = enc.prefix(family, prefix, best, paths)
+                    if rec:
+                        buf.append(rec)
+                        n += len(rec)
+                left -= 64
+                if clock() >= deadline:
                     break
-                rec = enc.prefix(family, prefix, best, paths)
-                if rec:
-                    buf.append(rec)
-                    n += len(rec)
             if n >= chunk or done:
                 data = b"".join(buf)
                 buf, n = [], 0
@@ -225,8 +235,7 @@ async def dump_table(
                     await pending  # at most one write in flight: memory stays ~2 chunks
                 pending = loop.run_in_executor(None, fh.write, data)
                 size += len(data)
-            else:
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)
         if pending is not None:
             await pending
         await loop.run_in_executor(None, fh.close)
