@@ -50,7 +50,9 @@ implementation R's CPU is also read once it is idle again after convergence (its
 1 s under 30 ms: ``cpu_settled_s``), so that what monitoring does after the last prefix
 reached the clients (the Loc-RIB drain, the log's last flush) is counted; a table compares
 bgpd-mon with bgpd (medians). ``bgpd-mrt`` (the update log only) and ``bgpd-bmp`` (BMP only)
-split the cost.
+split the cost. ``--dump`` times ``bgpd dump table`` of the converged table on every bgpd
+run while the control socket is pinged every 10 ms (the slowest answer: how long the event
+loop kept a request waiting).
 
 Run: ``.venv/bin/python bench/rr.py [--n 100000 --repeat 3 --impl bgpd,bird,gobgp]``. With no
 ``--n`` it runs 100k and 1M; GoBGP only up to ``--gobgp-max-n`` (it needed ~287 s for 1M
