@@ -55,6 +55,20 @@ def _bfd(value: Any):
         raise Invalid(e.reason, e.key or None) from None
 
 
+def _mrt(value: Any):
+    """The ``mrt`` section (docs/monitoring.md), checked by the MRT package."""
+    from bgpd.mrt.config import check_mrt
+
+    return check_mrt(value)
+
+
+def _bmp(value: Any) -> tuple:
+    """The ``bmp`` stations (docs/monitoring.md), checked by the BMP package."""
+    from bgpd.bmp.config import check_bmp
+
+    return check_bmp(value)
+
+
 def _policies(value: Any) -> dict:
     """The ``policies`` map, compiled once here so that errors name the key."""
     from bgpd.policy import PolicyError, compile_policies
@@ -647,6 +661,8 @@ class Config:
     services: tuple[Service, ...] = key(
         services, (), doc="prefixes announced while a health check passes"
     )
+    mrt: Any = key(_mrt, None, doc="MRT update log {updates, rotate, ...} (docs/monitoring.md)")
+    bmp: tuple = key(_bmp, (), doc="BMP monitoring stations [{address, port, ...}]")
 
     def neighbor(self, address: str) -> Neighbor | None:
         """The neighbor with this address (any textual form of it), or None."""

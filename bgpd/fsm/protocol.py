@@ -254,6 +254,12 @@ class Protocol:
             break
         return self._take_events()
 
+    @property
+    def unframed(self) -> bytes:
+        """Octets read but not yet a whole message (the start of the next one): what a
+        monitor splitting reads into messages puts in front of the next read."""
+        return bytes(self._framer.buffer)
+
     def data_to_send(self) -> bytes:
         """Everything queued for the transport since the last call."""
         out = bytes(self._out)

@@ -139,6 +139,20 @@ class SessionHandler(TypingProtocol):
     def session_writable(self, session: "PeerSession") -> None: ...
 
 
+class SessionTap(TypingProtocol):
+    """What a session shows of its wire to monitoring (the MRT update log, BMP), when
+    ``PeerSession.tap`` is set: the bytes of every read before the FSM sees them, the bytes
+    of every write (whole messages), every state change. ``conn`` is the connection they
+    belong to (one per TCP connection: ``conn.fsm``, ``conn.transport``, ``conn.local()``);
+    a state change may come with None (no connection). Must not raise and must not block."""
+
+    def received(self, session: "PeerSession", conn, data: bytes) -> None: ...
+
+    def sent(self, session: "PeerSession", conn, data: bytes) -> None: ...
+
+    def state(self, session: "PeerSession", conn, old: State, new: State) -> None: ...
+
+
 class PeerSession:
     """One configured (or dynamic) neighbor's session; it reports to ``handler`` (a
     :class:`SessionHandler`). ``owner`` is whatever the handler wants back with each report
@@ -170,6 +184,7 @@ class PeerSession:
         self._peer_dumped = False  # the session ended with the peer's Cease 6/7
         self.reading_paused = False
         self.log = log.bind(peer=transport.remote_address)
+        self.tap: SessionTap | None = None  # monitoring (MRT, BMP); None costs one test
 
     # --- control ------------------------------------------------------------------------
 
@@ -487,6 +502,8 @@ class PeerSession:
     def _feed(self, conn: _Conn, data: bytes) -> None:
         if conn.fsm is None:
             return
+        if self.tap is not None:
+            self.tap.received(self, conn, data)
         self._run(conn.fsm, conn.fsm.receive_data(data, self.clock()), conn)
 
     def _lost(self, conn: _Conn, exc) -> None:
@@ -540,6 +557,8 @@ class PeerSession:
         data = fsm.data_to_send()
         if data and conn is not None and conn.transport is not None and not conn.closed:
             conn.transport.write(data)
+            if self.tap is not None:
+                self.tap.sent(self, conn, data)
 
     def _event(self, fsm: Protocol, conn: _Conn | None, e) -> None:
         if isinstance(e, ev.ConnectRequested):
@@ -559,6 +578,8 @@ class PeerSession:
                 conn.peer_open = e.open
             self._check_collision()
         elif isinstance(e, ev.StateChanged):
+            if self.tap is not None:
+                self.tap.state(self, conn, e.old, e.new)
             if fsm is self.fsm:
                 self.log.info("state", old=e.old.name, new=e.new.name)
             else:  # the second connection of a collision

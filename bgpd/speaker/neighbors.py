@@ -12,7 +12,7 @@ from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
 from bgpd.wire.capabilities import GracefulRestart as GracefulRestartCap
-from bgpd.wire.constants import FAMILY_BY_NAME
+from bgpd.wire.constants import CEASE_PEER_DECONFIGURED, FAMILY_BY_NAME
 
 log = structlog.get_logger("bgpd")
 
@@ -149,12 +149,14 @@ class NeighborTable(Mapping):
         )
         n = Neighbor(cfg, session, peer, dynamic_from)
         session.owner = n
+        session.tap = sp.monitor.tap
         self._all[n.address] = n
         sp.bfd.attach(n)
         return n
 
     def remove(self, n: Neighbor, subcode: int = 3, message: str = "") -> None:
         """Close a neighbor's session, withdraw its routes, forget it."""
+        self.speaker.monitor.removed(n, deconfigured=subcode == CEASE_PEER_DECONFIGURED)
         n.session.close(subcode=subcode, message=message)
         self.speaker.bfd.detach(n)
         self.speaker.rde.remove_peer(n.peer)

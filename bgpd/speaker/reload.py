@@ -139,6 +139,8 @@ def apply_globals(sp, old, changed) -> list[str]:
         sp.loop.create_task(sp.start_metrics())
     if "kernel" in changed or "host_routes" in changed:
         need += _reload_kernel(sp, old, new)
+    if "mrt" in changed or "bmp" in changed:
+        need += sp.monitor.apply(changed)  # a new log pattern, a new station list
     for line in need:
         log.warning("reload: needs a restart", change=line)
     return need
