@@ -701,9 +701,9 @@ def _notification(p: Protocol, e: inp.NotifMsg | inp.NotifMsgVerErr) -> State:
     n = e.notification
     p._emit(ev.NotificationReceived(n))
     reason = f"received NOTIFICATION {n.reason}"
-    msg = n.shutdown_message
-    if msg:
-        reason += f": {msg!r}"
+    sc = n.shutdown_communication
+    if sc is not None:
+        reason += f": {sc.describe()}"
     elif n.data and n.code != ERR_CEASE:
         reason += f" (data {n.data.hex()})"
     # A Cease is deliberate (shutdown, reset, collision): wait without doubling.

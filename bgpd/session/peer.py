@@ -547,12 +547,15 @@ class PeerSession:
                 self.handler.session_down(self, e)
         elif isinstance(e, ev.NotificationReceived):
             n = e.notification
+            fields = {}
+            sc = n.shutdown_communication
+            if sc is not None and sc.invalid is None:
+                fields["message"] = sc.text
+            elif sc is not None:  # RFC 9003 §4: say it is invalid, keep the octets (hex)
+                fields["invalid_message"] = sc.invalid
+                fields["message_hex"] = sc.raw.hex()
             self.log.warning(
-                "notification received",
-                code=n.code,
-                subcode=n.subcode,
-                reason=n.reason,
-                message=n.shutdown_message,
+                "notification received", code=n.code, subcode=n.subcode, reason=n.reason, **fields
             )
         elif isinstance(e, ev.UpdateError):
             self.log.warning("malformed update", action=e.error.action.label, reason=e.error.reason)
