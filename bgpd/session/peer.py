@@ -8,6 +8,7 @@ collision (RFC 4271 §6.8) a peer briefly holds two connections, each with its o
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -120,6 +121,13 @@ class _Conn(asyncio.Protocol):
             return None
         name = self.transport.get_extra_info("sockname")
         return name[0] if name else None
+
+    def loopback(self) -> bool:
+        """Both ends are loopback addresses: the peer runs on this host."""
+        if self.transport is None:
+            return False
+        ends = (self.transport.get_extra_info(k) for k in ("sockname", "peername"))
+        return all(e and _is_loopback(e[0]) for e in ends)
 
 
 class PeerSession:
@@ -375,7 +383,10 @@ class PeerSession:
         if self.closed or (conn is not self.conn and conn is not self.other):
             conn.close()
             return
-        self._run(conn.fsm, conn.fsm.connection_made(self.clock(), outbound=conn.outbound), conn)
+        events = conn.fsm.connection_made(
+            self.clock(), outbound=conn.outbound, loopback=conn.loopback()
+        )
+        self._run(conn.fsm, events, conn)
 
     # --- outbound connections -----------------------------------------------------------
 
@@ -640,6 +651,15 @@ class PeerSession:
                 unread = tcp.unread_bytes(conn.sock) > 0 if conn is not None else False
                 self._run(fsm, fsm.handle_timer(now, unread_input=unread), conn)
         self._arm()
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 def _connect_error(e: BaseException, t: Transport) -> str:
