@@ -569,7 +569,14 @@ class PeerSession:
                 "notification received", code=n.code, subcode=n.subcode, reason=n.reason, **fields
             )
         elif isinstance(e, ev.UpdateError):
-            self.log.warning("malformed update", action=e.error.action.label, reason=e.error.reason)
+            err = e.error
+            self.log.warning(
+                "malformed update",
+                action=err.action.label,
+                code=err.code,
+                subcode=err.subcode,
+                reason=err.reason,
+            )
         elif isinstance(e, ev.RouteRefreshReceived):
             self.handler.route_refresh_received(self, e.route_refresh)
 

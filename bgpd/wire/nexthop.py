@@ -8,38 +8,32 @@ for every class below, from internal and external peers alike (a route's next ho
 unusable from an iBGP peer as from an eBGP one), for the NEXT_HOP attribute and the MP_REACH
 next hops alike:
 
-=====================================  ===================  ======  ======  ===================
-next hop                               why                  bgpd    GoBGP   FRR
-=====================================  ===================  ======  ======  ===================
-0.0.0.0/8 ("this network")             RFC 1122 §3.2.1.3    W       W       W (martian)
-                                       (a)(b), RFC 6890
-127.0.0.0/8 (loopback)                 RFC 1122 §3.2.1.3(g) W [1]   W [1]   W (martian) [2]
-224.0.0.0/4 (multicast)                RFC 1112 §4,         W       W       W (martian)
-                                       RFC 4271 §6.3
-240.0.0.0/4, 255.255.255.255           RFC 1122 §3.2.1.3(c) W       W       accepted
-                                       (broadcast), RFC
-                                       1112 §4 (class E)
-:: (16-octet next hop)                 RFC 4291 §2.5.2      W       -       W
-::1                                    RFC 4291 §2.5.3      W [1]   -       W
-ff00::/8 (multicast)                   RFC 4291 §2.7        W       -       W
-::ffff:a.b.c.d (IPv4-mapped)           RFC 4291 §2.5.5.2:   rules   -       global only checked
-                                       the IPv4 address     of      -       for ::1/multicast
-                                                            a.b.c.d
-fe80::/10 alone (16 octets)            RFC 2545 §3 wants a  accepted -      W without an
-                                       global address;                      interface [3]
-                                       unnumbered fabrics
-                                       send a link-local
-:: + link-local (32 octets)            the link-local is    accepted -      accepted
-                                       the usable hop
-32 octets, second not fe80::/10        RFC 2545 §3: the     second  -       second ignored
-                                       second is link-local ignored
-IPv6 next hop for IPv4 NLRI            RFC 8950 §3 needs    W       -       -
-without the RFC 8950 capability        the capability
-=====================================  ===================  ======  ======  ===================
+| next hop                          | why                          | bgpd     | GoBGP | FRR          | BIRD 1.6 |
+|-----------------------------------|------------------------------|----------|-------|--------------|----------|
+| 0.0.0.0/8 ("this network")        | RFC 1122 §3.2.1.3(a)(b)      | W        | W     | W            | reset    |
+| 127.0.0.0/8 (loopback)            | RFC 1122 §3.2.1.3(g)         | W [1]    | W [1] | W [2]        | accepted |
+| 224.0.0.0/4 (multicast)           | RFC 1112 §4, RFC 4271 §6.3   | W        | W     | W            | reset    |
+| 240.0.0.0/4 and 255.255.255.255   | RFC 1122 §3.2.1.3(c), RFC    | W        | W     | accepted     | reset    |
+|                                   | 1112 §4 (class E)            |          |       |              |          |
+| :: (16-octet next hop)            | RFC 4291 §2.5.2              | W        | -     | W            | -        |
+| ::1                               | RFC 4291 §2.5.3              | W [1]    | -     | W            | -        |
+| ff00::/8 (multicast)              | RFC 4291 §2.7                | W        | -     | W            | -        |
+| ::ffff:a.b.c.d (IPv4-mapped)      | RFC 4291 §2.5.5.2            | as a.b.c.d | -   | ::1/multicast only | - |
+| fe80::/10 alone (16 octets)       | RFC 2545 §3 wants a global   | accepted | -     | W without an | -        |
+|                                   | one; unnumbered fabrics send |          |       | interface [3]|          |
+|                                   | the link-local               |          |       |              |          |
+| :: then a link-local (32 octets)  | the link-local is the hop    | accepted | -     | accepted     | -        |
+| 32 octets, second not fe80::/10   | RFC 2545 §3: the second is   | second   | -     | second       | -        |
+|                                   | the link-local address       | ignored  |       | ignored      |          |
+| IPv6 next hop for IPv4 NLRI, RFC  | RFC 8950 §3                  | W        | -     | -            | -        |
+| 8950 not negotiated               |                              |          |       |              |          |
 
-W: treat-as-withdraw (3/8 logged, session kept). GoBGP checks only the NEXT_HOP attribute
-(``pkg/packet/bgp/validate.go``); FRR checks NEXT_HOP on parse (``bgp_attr_nexthop_valid``)
-and every next hop before use (``bgp_update_martian_nexthop``), both as treat-as-withdraw.
+W: treat-as-withdraw (3/8 logged, session kept); reset: NOTIFICATION 3/8 and the session
+closed; -: not checked. GoBGP (osrg/gobgp b7d523b6) checks the NEXT_HOP attribute only, in
+``pkg/packet/bgp/validate.go``; FRR (FRRouting/frr fbfc8222) checks NEXT_HOP when parsing
+(``bgp_attr_nexthop_valid``, ``ipv4_martian``) and every next hop before use
+(``bgp_update_martian_nexthop``), both as treat-as-withdraw; BIRD 1.6 (Calico's, IPv4 build)
+sends 3/8 for a NEXT_HOP that ``ipa_classify`` does not call a host address, and 127/8 is one.
 
 [1] Loopback next hops are accepted from a peer whose session itself runs between two
 loopback addresses (``Context.loopback_next_hop``): such a peer is this very host, so its
@@ -150,6 +144,17 @@ def check_mp_next_hop(family, nh: bytes, ctx) -> tuple[bytes, str | None]:
     return nh, ipv6_problem(glob, loopback_ok)
 
 
+def sendable(family, nh: bytes, ctx) -> bool:
+    """Whether ``nh`` may go out as the next hop of ``family`` routes on a session negotiated
+    as ``ctx`` (for the export side, which chooses next hops): IPv4 routes take 4 octets, or
+    16/32 (global, then link-local) when RFC 8950 was negotiated for them; IPv6 routes 16 or
+    32. The packer puts any next hop that is not 4 octets in MP_REACH_NLRI."""
+    n = len(nh)
+    if family[0] == AFI_IPV4:
+        return n == 4 or (n in (16, 32) and family in ctx.extended_next_hop)
+    return n in (16, 32)
+
+
 __all__ = [
     "IPV4_RULES",
     "IPV6_RULES",
@@ -158,4 +163,5 @@ __all__ = [
     "ipv4_problem",
     "ipv6_problem",
     "is_link_local",
+    "sendable",
 ]

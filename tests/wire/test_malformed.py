@@ -737,3 +737,33 @@ def test_next_hop_attribute_is_checked_with_mp_reach_only():
     m, err = outcome(upd(ORIGIN + AS_PATH + "40 03 04 e0000001" + MP_REACH_V6, nlri=""))
     check(err, 3, 8, ANY, W)
     withdrawn(m, IPV6_UNICAST, (V6,))
+
+
+def test_sendable_next_hops():
+    """What the export side may choose (bgpd.wire.nexthop.sendable): an IPv6 next hop for IPv4
+    routes only with RFC 8950 negotiated."""
+    from bgpd.wire.nexthop import sendable
+
+    v4, g6, ll = h("0a000001"), h(GLOBAL6), h(LL)
+    assert sendable(IPV4_UNICAST, v4, EBGP)
+    assert not sendable(IPV4_UNICAST, g6, EBGP)
+    assert sendable(IPV4_UNICAST, g6, ENH) and sendable(IPV4_UNICAST, g6 + ll, ENH)
+    assert sendable(IPV6_UNICAST, g6, EBGP) and sendable(IPV6_UNICAST, g6 + ll, EBGP)
+    assert not sendable(IPV6_UNICAST, v4, EBGP)
+
+
+def test_rfc8950_routes_round_trip_through_the_packer():
+    """IPv4 NLRI over a 32-octet IPv6 next hop: packed into MP_REACH_NLRI (AFI 1), decoded back
+    with the same next hop when the capability was negotiated, withdrawn when it was not."""
+    from bgpd.wire import AttrSet, pack_announce
+
+    attrs = AttrSet(origin=0, as_path=((2, (65001,)),), next_hop=h(GLOBAL6 + LL))
+    [wire] = pack_announce(IPV4_UNICAST, attrs, [PREFIX], ENH)
+    m = decode(wire, ENH)
+    assert m.error is None and m.mp_reach.family == IPV4_UNICAST
+    assert [(f, a.next_hop, p) for f, a, p in m.reach()] == [
+        (IPV4_UNICAST, h(GLOBAL6 + LL), [PREFIX])
+    ]
+    m = decode(wire, EBGP)
+    check(m.error, 3, 8, ANY, W)
+    withdrawn(m)
