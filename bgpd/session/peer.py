@@ -182,6 +182,15 @@ class PeerSession:
             return self.conn.local()
         return self.transport.local_address
 
+    def update_settings(self, settings: SessionSettings) -> None:
+        """New settings (a reload changed connect_retry, error_wait...): for the FSMs running
+        now, from their next timer or connection on, and for every FSM made later. What a
+        session already negotiated stays until it is re-established."""
+        self.settings = settings
+        for fsm in (self.fsm, self.other.fsm if self.other is not None else None):
+            if fsm is not None:
+                fsm.update_settings(settings)
+
     def start(self) -> None:
         self.enabled = True
         self._run(self.fsm, self.fsm.start(self.clock()))

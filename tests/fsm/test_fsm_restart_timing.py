@@ -211,3 +211,14 @@ async def test_a_real_session_waits_connect_delay_first():
     times = await _connection_times(s, 2)
     # first attempt after connect_delay; after the error, error_wait then connect_delay again
     assert 0.9 < times[0] < 1.9 and 1.9 < times[1] - times[0] < 2.9, times
+
+
+async def test_update_settings_reaches_the_running_fsm():
+    """A reload's new timing must reach the FSM that runs (assigning ``session.settings``
+    alone, as the daemon did for connect_retry, only reached FSMs made later)."""
+    old = settings_from(neighbor(address=PEER, error_wait=[5, 120]))
+    s = PeerSession(old, Transport(PEER, 179, LOCAL), Handler(), asyncio.get_running_loop())
+    new = settings_from(neighbor(address=PEER, error_wait=[1, 4], connect_delay=3))
+    s.update_settings(new)
+    assert s.settings is new and s.fsm.settings is new
+    s.close()
