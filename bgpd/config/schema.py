@@ -34,6 +34,28 @@ def _hold_time(value: Any) -> int:
     return value
 
 
+def _error_wait(value: Any) -> tuple[int, int]:
+    """``[min, max]``: the first wait after an error, doubled per consecutive error up to max."""
+    if isinstance(value, bool) or not isinstance(value, list | tuple) or len(value) != 2:
+        got = f"{len(value)} values" if isinstance(value, list | tuple) else describe(value)
+        raise Invalid(f"expected [min, max] (two integers of seconds), got {got}")
+    lo, hi = (checks.integer(0, 65535)(v) for v in value)
+    if lo > hi:
+        raise Invalid(f"min {lo} is greater than max {hi}")
+    if hi == 0:
+        raise Invalid("max 0 would restart a failing session at once, forever: use max >= 1")
+    return (lo, hi)
+
+
+LOOPBACK_NEXT_HOP = ("auto", "accept", "reject")
+
+
+def _loopback_next_hop(value: Any) -> str:
+    if value not in LOOPBACK_NEXT_HOP:
+        raise Invalid(f"expected one of {', '.join(LOOPBACK_NEXT_HOP)}, got {describe(value)}")
+    return value
+
+
 def _policy_names(value: Any) -> tuple[str, ...]:
     """A policy name or a list of them (checked against ``policies`` by the validator)."""
     if value is None:
@@ -466,6 +488,24 @@ class Neighbor:
         checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="ConnectRetry time", inherit=True
     )
     delay_open: int = key(checks.integer(0, 65535), 0, doc="DelayOpen time (RFC 4271 §8), 0: off")
+    connect_delay: int = key(
+        checks.integer(0, 65535), 0, doc="seconds before the first connection attempt of a start"
+    )
+    error_wait: tuple[int, int] = key(
+        _error_wait, (5, 120), doc="[min, max] wait before restarting after an error"
+    )
+    error_forget: int = key(
+        checks.integer(0, 65535), 300, doc="errors this long ago no longer lengthen error_wait"
+    )
+    loopback_next_hop: str = key(
+        _loopback_next_hop,
+        "auto",
+        doc="accept 127/8 and ::1 next hops: auto (from a peer on this host), accept, reject",
+        session=True,
+    )
+    extended_next_hop: bool = key(
+        checks.boolean, False, doc="offer IPv4 routes over IPv6 next hops (RFC 8950)", session=True
+    )
     password: str | None = key(
         checks.optional(checks.string(80)),
         None,

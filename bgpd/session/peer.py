@@ -8,6 +8,7 @@ collision (RFC 4271 §6.8) a peer briefly holds two connections, each with its o
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -123,6 +124,13 @@ class _Conn(asyncio.Protocol):
         name = self.transport.get_extra_info("sockname")
         return name[0] if name else None
 
+    def loopback(self) -> bool:
+        """Both ends are loopback addresses: the peer runs on this host."""
+        if self.transport is None:
+            return False
+        ends = (self.transport.get_extra_info(k) for k in ("sockname", "peername"))
+        return all(e and _is_loopback(e[0]) for e in ends)
+
 
 class SessionHandler(TypingProtocol):
     """What a session reports, to the daemon (bgpd/speaker/daemon.py), which forwards the
@@ -204,6 +212,15 @@ class PeerSession:
         if self.conn is not None:
             return self.conn.local()
         return self.transport.local_address
+
+    def update_settings(self, settings: SessionSettings) -> None:
+        """New settings (a reload changed connect_retry, error_wait...): for the FSMs running
+        now, from their next timer or connection on, and for every FSM made later. What a
+        session already negotiated stays until it is re-established."""
+        self.settings = settings
+        for fsm in (self.fsm, self.other.fsm if self.other is not None else None):
+            if fsm is not None:
+                fsm.update_settings(settings)
 
     def start(self) -> None:
         self.enabled = True
@@ -428,7 +445,10 @@ class PeerSession:
         if self.closed or (conn is not self.conn and conn is not self.other):
             conn.close()
             return
-        self._run(conn.fsm, conn.fsm.connection_made(self.clock(), outbound=conn.outbound), conn)
+        events = conn.fsm.connection_made(
+            self.clock(), outbound=conn.outbound, loopback=conn.loopback()
+        )
+        self._run(conn.fsm, events, conn)
 
     # --- outbound connections -----------------------------------------------------------
 
@@ -606,15 +626,25 @@ class PeerSession:
                 self.handler.session_down(self, e)
         elif isinstance(e, ev.NotificationReceived):
             n = e.notification
+            fields = {}
+            sc = n.shutdown_communication
+            if sc is not None and sc.invalid is None:
+                fields["message"] = sc.text
+            elif sc is not None:  # RFC 9003 §4: say it is invalid, keep the octets (hex)
+                fields["invalid_message"] = sc.invalid
+                fields["message_hex"] = sc.raw.hex()
             self.log.warning(
-                "notification received",
-                code=n.code,
-                subcode=n.subcode,
-                reason=n.reason,
-                message=n.shutdown_message,
+                "notification received", code=n.code, subcode=n.subcode, reason=n.reason, **fields
             )
         elif isinstance(e, ev.UpdateError):
-            self.log.warning("malformed update", action=e.error.action.label, reason=e.error.reason)
+            err = e.error
+            self.log.warning(
+                "malformed update",
+                action=err.action.label,
+                code=err.code,
+                subcode=err.subcode,
+                reason=err.reason,
+            )
         elif isinstance(e, ev.RouteRefreshReceived):
             self.handler.route_refresh_received(self, e.route_refresh)
 
@@ -696,6 +726,15 @@ class PeerSession:
                 unread = tcp.unread_bytes(conn.sock) > 0 if conn is not None else False
                 self._run(fsm, fsm.handle_timer(now, unread_input=unread), conn)
         self._arm()
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 def _connect_error(e: BaseException, t: Transport) -> str:
