@@ -278,6 +278,9 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         if p.keepalive_time:
             n["keepalive"] = p.keepalive_time
         n["connect_retry"] = max(1, p.connect_retry_time)
+        n["connect_delay"] = p.connect_delay_time
+        n["error_wait"] = list(p.error_wait_time)
+        n["error_forget"] = p.error_forget_time
         if p.description is not None:
             n["description"] = p.description
         if p.disabled:

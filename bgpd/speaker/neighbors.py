@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import structlog
 
 from bgpd.fsm import SessionSettings
+from bgpd.fsm.settings import session_keys
 from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
@@ -96,6 +97,7 @@ class NeighborTable(Mapping):
         )
         if cfg.keepalive is not None:
             kwargs["keepalive"] = cfg.keepalive
+        kwargs.update(session_keys(cfg))  # restart timing, next-hop rules (the FSM's alone)
         gr = config.graceful_restart
         if gr is not None and gr.enabled:
             # R bit while our own restart is in progress; forwarding preserved per family when
@@ -170,8 +172,7 @@ class NeighborTable(Mapping):
     def update_opens(self) -> None:
         """The OPEN of every next connection follows the restart state (the R bit)."""
         for n in self._all.values():
-            n.session.fsm.update_settings(self.settings_for(n.cfg, n.peer.asn_mode))
-            n.session.settings = n.session.fsm.settings
+            n.session.update_settings(self.settings_for(n.cfg, n.peer.asn_mode))
 
     # --- dynamic neighbors --------------------------------------------------------------------
 
