@@ -67,6 +67,16 @@ def _policy_names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _address_of(version: int) -> Checker:
+    def check(value: Any) -> str:
+        text = checks.ip_address(value)
+        if ipaddress.ip_address(text).version != version:
+            raise Invalid(f"expected an IPv{version} address, got {text}")
+        return text
+
+    return check
+
+
 def _bfd(value: Any):
     """A ``bfd:`` section (bgpd/bfd/config.py): a BfdConfig, or None for no BFD."""
     from bgpd.bfd.config import BfdConfigError, parse
@@ -541,6 +551,18 @@ class Neighbor:
     )
     next_hop_self: bool | None = key(
         checks.optional(checks.boolean), None, doc="null: automatic (eBGP yes, iBGP no)"
+    )
+    next_hop_ipv4: str | None = key(
+        checks.optional(_address_of(4)),
+        None,
+        doc="our next hop for IPv4 routes on this session (null: the session's address, or "
+        "with an IPv6 session one of its interface's, or the IPv6 address with RFC 8950)",
+    )
+    next_hop_ipv6: str | None = key(
+        checks.optional(_address_of(6)),
+        None,
+        doc="our next hop for IPv6 routes on this session (null: the session's address, or "
+        "with an IPv4 session the global IPv6 address of its interface)",
     )
     rr_client: bool = key(checks.boolean, False, doc="a route-reflection client (RFC 4456)")
     template: str | None = key(

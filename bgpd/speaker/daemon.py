@@ -292,7 +292,9 @@ class Speaker:
         n.state_since = time.monotonic()
         neg = session.fsm.negotiated
         self.monitor.established(n)
-        self.execute(self.rde.peer_up(n.peer, neg, session.local_address(), time.monotonic()))
+        local = session.local_address()
+        hops = self.neighbors.next_hops(n, neg, local)
+        self.execute(self.rde.peer_up(n.peer, neg, local, time.monotonic(), hops))
 
     def session_down(self, session, event) -> None:
         n: Neighbor = session.owner

@@ -13,7 +13,14 @@ from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
 from bgpd.wire.capabilities import GracefulRestart as GracefulRestartCap
-from bgpd.wire.constants import CEASE_PEER_DECONFIGURED, FAMILY_BY_NAME
+from bgpd.wire.constants import (
+    CEASE_PEER_DECONFIGURED,
+    FAMILY_BY_NAME,
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+)
+
+from .addresses import interface_address
 
 log = structlog.get_logger("bgpd")
 
@@ -111,6 +118,47 @@ class NeighborTable(Mapping):
                 families=tuple((a, sf, forwarding) for a, sf in fams),
             )
         return SessionSettings(**kwargs)
+
+    def next_hops(self, n: Neighbor, neg, local: str | None) -> dict | None:
+        """Our next hop per family on ``n``'s session: the configured ``next_hop_ipv4`` /
+        ``next_hop_ipv6``, else the session's local address for its own family, for the
+        other family the IPv6 address itself with RFC 8950 (IPv4 routes over IPv6), or an
+        address of the session's interface (bgpd/speaker/addresses.py); None when nothing
+        differs from the local address."""
+        cfg = n.cfg
+        if local is None:
+            return None
+        v6 = ":" in local
+        fams = neg.families
+        want4, want6 = IPV4_UNICAST in fams, IPV6_UNICAST in fams
+        if not (cfg.next_hop_ipv4 or cfg.next_hop_ipv6 or (v6 and want4) or (not v6 and want6)):
+            return None
+        packed = ipaddress.ip_address(local.split("%")[0]).packed
+        hops: dict = {}
+        if cfg.next_hop_ipv4:
+            hops[IPV4_UNICAST] = ipaddress.ip_address(cfg.next_hop_ipv4).packed
+        elif not v6:
+            hops[IPV4_UNICAST] = packed
+        elif IPV4_UNICAST in neg.context.extended_next_hop:
+            hops[IPV4_UNICAST] = packed  # RFC 8950: IPv4 routes over our IPv6 address
+        elif want4:
+            hops[IPV4_UNICAST] = interface_address(local, 4)
+        if cfg.next_hop_ipv6:
+            hops[IPV6_UNICAST] = ipaddress.ip_address(cfg.next_hop_ipv6).packed
+        elif v6:
+            hops[IPV6_UNICAST] = packed
+        elif want6:
+            hops[IPV6_UNICAST] = interface_address(local, 6)
+        for fam, nh in hops.items():
+            if nh is None and fam in fams:
+                log.warning(
+                    "no next hop of ours for a family of this session: its routes are not "
+                    "sent with one (set next_hop_ipv4 / next_hop_ipv6)",
+                    peer=n.address,
+                    family="ipv4" if fam == IPV4_UNICAST else "ipv6",
+                    local=local,
+                )
+        return hops
 
     def _default_source(self, cfg) -> str | None:
         """Without ``source_address``, connect from our listen address of the same family
