@@ -1262,19 +1262,28 @@ def _recv(conn, want: str, timeout: float, on_progress=None):
             on_progress(msg[1])
 
 
-#: Phases of bgpd's work on a BIRD config, by a frame on the stack (first match wins).
+#: Phases of bgpd's work on a BIRD config, by a frame on the stack (the first that matches
+#: wins, so the finer ones come first; one name may have several markers).
 PHASES = (
-    ("start: BirdSetup (parse, translate the 3 files)", "BirdSetup.__init__"),
-    ("export: BIRD export filter (BirdExportContext)", "BirdExportContext.__call__"),
-    ("export: the rest of Speaker._drain (packing, queueing)", "Speaker._drain ("),
-    ("kernel: FIB writer", "bgpd/kernel/"),
-    ("import: BIRD import filter (BirdImport)", "BirdImport.evaluate"),
-    ("import: Loc-RIB commit + export bookkeeping", "LocRib.commit ("),
-    ("import: Adj-RIB-In/Loc-RIB apply", "LocRib.announce ("),
+    ("start: imports", "_call_with_frames_removed"),
+    ("start: BirdSetup (parse, compile the filters, translate)", "BirdSetup.__init__"),
+    ("start: Speaker.start (1,000 neighbors, their sessions)", "Speaker.start ("),
+    ("export: the BIRD export filter (BirdExportContext)", "BirdExportContext.__call__"),
+    ("export: Protocol.send_update (once per UPDATE per peer)", "Protocol.send_update ("),
+    ("export: transport writes", "_SelectorSocketTransport.write"),
+    ("export: the rest of Speaker._drain (buckets, packing)", "Speaker._drain ("),
+    ("kernel: FIB writer, learning", "bgpd/kernel/"),
+    ("import: the BIRD import filter (BirdImport)", "BirdImport.evaluate"),
+    ("import: Loc-RIB", "LocRib.commit ("),
+    ("import: Loc-RIB", "LocRib.announce ("),
     ("import: decode (framing, UPDATE, attrs)", "Protocol.receive_data ("),
+    ("sessions: connect, accept, OPEN", "PeerSession._do_connect"),
+    ("sessions: connect, accept, OPEN", "connect_accepted_socket"),
+    ("sessions: connect, accept, OPEN", "sock_connect"),
+    ("sessions: connect, accept, OPEN", "PeerSession._made"),
     ("session timers (PeerSession._on_timer)", "PeerSession._on_timer ("),
-    ("socket writes (transport)", "_SelectorSocketTransport.write"),
     ("socket reads (transport)", "_SelectorSocketTransport._read_ready"),
+    ("logging", "structlog/"),
     ("garbage collection", "gc_collect"),
 )
 
@@ -1340,7 +1349,7 @@ def run_once(impl: str, args) -> dict:
             d = Path(args.profile)
             d.mkdir(parents=True, exist_ok=True)
             profile_out = d / f"calico_rr-settle-{impl}-{n}.txt"
-            spy = rr.PySpy(pid, profile_out, args.profile_rate)
+            spy = rr.PySpy(pid, profile_out, args.profile_rate, lines=args.profile_lines)
         deadline = t_launch + args.settle_timeout
         settled = None
         while settled is None:
@@ -1652,7 +1661,9 @@ def _short(r: dict) -> str:
     )
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, checked; ``args.impls`` the list of reflectors and ``args.bird16``
+    BIRD 1.6.8's directory (fetched when absent)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nodes", type=int, default=1000, help=f"route-reflection clients (1000, "
                     f"at most {MAX_NODES})")  # fmt: skip
@@ -1676,6 +1687,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile-idle", action="store_true", help="with --profile: also idle")
     ap.add_argument("--profile-duration", type=float, default=20)
     ap.add_argument("--profile-rate", type=int, default=250)
+    ap.add_argument("--profile-lines", action="store_true", help="py-spy by line, not function")
     ap.add_argument("--write-config", metavar="DIR", help="write the confd files and exit")
     ap.add_argument("--keep-dirs", action="store_true")
     ap.add_argument("--no-json", action="store_true")
@@ -1686,12 +1698,8 @@ def main(argv=None) -> int:
     if not 0 <= args.rr_blocks <= 1024 - MAX_NODES:
         ap.error(f"--rr-blocks: 0..{1024 - MAX_NODES}")
     if args.write_config:
-        path = write_confd(
-            Path(args.write_config), args.nodes, args.pool, args.log_severity, args.rr_blocks
-        )
-        print(path)
-        return 0
-    impls = [x.strip() for x in args.impl.split(",") if x.strip()]
+        return args
+    args.impls = impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     for impl in impls:
         if impl not in IMPLS:
             ap.error(f"unknown implementation {impl!r} (known: {', '.join(IMPLS)})")
@@ -1701,6 +1709,18 @@ def main(argv=None) -> int:
             ap.error("BIRD 1.6.8 not found: run tools/bird16.sh or pass --bird16 DIR")
     if os.geteuid() != 0:
         ap.error("needs root (network namespaces)")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.write_config:
+        path = write_confd(
+            Path(args.write_config), args.nodes, args.pool, args.log_severity, args.rr_blocks
+        )
+        print(path)
+        return 0
+    impls = args.impls
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for name in cleanup_stale():
         print(f"removed the stale namespace {name}", file=sys.stderr)
