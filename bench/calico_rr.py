@@ -93,6 +93,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -138,6 +139,15 @@ TRICKLE_SLEEP = 0.002
 
 def node_address(i: int) -> str:
     return f"10.192.{1 + i // PER_OCTET}.{1 + i % PER_OCTET}"
+
+
+def node_router_id(i: int, mode: str = "address") -> str:
+    """Node i's BGP identifier: its address, as Calico sets it by default, or (``hash``) one
+    derived from its name, as with ``CALICO_ROUTER_ID=hash``."""
+    if mode == "address":
+        return node_address(i)
+    h = zlib.crc32(f"node-{i}".encode()) & 0x00FFFFFF
+    return str(ipaddress.IPv4Address((100 << 24) | h))  # 100.0.0.0/8: never a node address
 
 
 def block_int(i: int) -> int:
@@ -400,14 +410,15 @@ ATTR_NAMES = {
 }
 
 
-def expected_attrs(owner: str | None) -> dict[int, bytes]:
-    """The attributes a node must receive for a block of node ``owner`` (its address), or
-    of R itself (None): reflected unchanged but for ORIGINATOR_ID and CLUSTER_LIST."""
+def expected_attrs(owner: str | None, router_id: str | None = None) -> dict[int, bytes]:
+    """The attributes a node must receive for a block of node ``owner`` (its address; its
+    BGP identifier ``router_id``, the same by default), or of R itself (None): reflected
+    unchanged but for ORIGINATOR_ID and CLUSTER_LIST."""
     base = {1: b"\x00", 2: b"", 5: LOCAL_PREF.to_bytes(4, "big")}
     if owner is None:
         return {**base, 3: socket.inet_aton(R_ADDR)}
-    a = socket.inet_aton(owner)
-    return {**base, 3: a, 9: a, 10: socket.inet_aton(CLUSTER_ID)}
+    rid = socket.inet_aton(router_id or owner)
+    return {**base, 3: socket.inet_aton(owner), 9: rid, 10: socket.inet_aton(CLUSTER_ID)}
 
 
 def describe(attrs: dict[int, bytes]) -> str:
@@ -476,7 +487,7 @@ class Node:
         "r_caps",
     )
 
-    def __init__(self, i: int) -> None:
+    def __init__(self, i: int, rid_mode: str = "address") -> None:
         self.i = i
         self.addr = node_address(i)
         self.own = block_key(i)
@@ -492,7 +503,7 @@ class Node:
             AddPath(((1, 1, 3),)),
         )
         self.open_msg = Open(
-            asn=ASN, hold_time=HOLD_TIME, router_id=self.addr, capabilities=caps
+            asn=ASN, hold_time=HOLD_TIME, router_id=node_router_id(i, rid_mode), capabilities=caps
         ).encode()
         attrs = AttrSet(
             origin=0, as_path=(), next_hop=socket.inet_aton(self.addr), local_pref=LOCAL_PREF
@@ -522,12 +533,13 @@ class Fleet:
     """Every node, served by one selector loop in the nodes' namespace; talks to the parent
     over ``conn``."""
 
-    def __init__(self, conn, n: int, expected_extra: int) -> None:
+    def __init__(self, conn, n: int, expected_extra: int, rid_mode: str = "address") -> None:
         self.conn = conn
         self.n = n
+        self.rid_mode = rid_mode
         self.want = n - 1 + expected_extra  # routes each node must hold
         self.sel = selectors.DefaultSelector()
-        self.nodes = [Node(i) for i in range(n)]
+        self.nodes = [Node(i, rid_mode) for i in range(n)]
         self.by_addr = {nd.addr: nd for nd in self.nodes}
         self.attrs_pool: dict[bytes, bytes] = {}  # one object per distinct attribute block
         self.ka: list[tuple[float, int]] = []
@@ -864,10 +876,15 @@ class Fleet:
         """Every node holds exactly the others' blocks and R's, one path each, with exactly
         the attributes expected of a reflected route."""
         n = self.n
-        owner: dict[bytes, str | None] = {block_key(i): node_address(i) for i in range(n)}
+        owner: dict[bytes, int | None] = {block_key(i): i for i in range(n)}
         for j in range(rr_blocks):
             owner[block_key(rr_block(j))] = None
-        expected = {k: expected_attrs(a) for k, a in owner.items()}
+        expected = {
+            k: expected_attrs(None)
+            if i is None
+            else expected_attrs(node_address(i), node_router_id(i, self.rid_mode))
+            for k, i in owner.items()
+        }
         parsed: dict[bytes, dict | str] = {}
         for a in self.attrs_pool:
             try:
@@ -1020,12 +1037,12 @@ class Fleet:
             self.listener.close()
 
 
-def fleet_main(conn, netns: str, n: int, rr_blocks: int) -> None:
+def fleet_main(conn, netns: str, n: int, rr_blocks: int, rid_mode: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     fleet = None
     try:
         enter_netns(netns)
-        fleet = Fleet(conn, n, rr_blocks)
+        fleet = Fleet(conn, n, rr_blocks, rid_mode)
         fleet.run(rr_blocks)
     except Exception as e:  # noqa: BLE001 - reported to the parent
         import traceback
@@ -1336,7 +1353,9 @@ def run_once(impl: str, args) -> dict:
         nss.create()
         write_confd(workdir, n, args.pool, args.log_severity, args.rr_blocks)
         fleet = ctx.Process(
-            target=fleet_main, args=(child_conn, nss.c, n, args.rr_blocks), daemon=True
+            target=fleet_main,
+            args=(child_conn, nss.c, n, args.rr_blocks, args.router_ids),
+            daemon=True,
         )
         fleet.start()
         _recv(parent_conn, "listening", 60)
@@ -1671,7 +1690,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--impl", default="bgpd,bird", help=f"reflectors, in order ({', '.join(IMPLS)})"
     )
     ap.add_argument("--repeat", type=int, default=1, help="runs of each (1; medians)")
-    ap.add_argument("--window", type=float, default=60, help="idle seconds measured (60)")
+    ap.add_argument("--window", type=float, default=HOLD_TIME / 3,
+                    help="idle seconds measured (80: one keepalive interval, so that every "
+                    "session's KEEPALIVEs fall in it once each way)")  # fmt: skip
     ap.add_argument("--quiet", type=float, default=5, help="seconds between settled and window")
     ap.add_argument("--pool", choices=("noencap", "ipip"), default="noencap",
                     help="the IP pool's encapsulation: noencap (R's kernel protocol installs "
@@ -1679,6 +1700,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--log-severity", choices=tuple(DEBUG_LINES), default="info",
                     help="BGPConfiguration logSeverityScreen as confd maps it (info)")  # fmt: skip
     ap.add_argument("--rr-blocks", type=int, default=1, help="IPAM blocks of R itself (1)")
+    ap.add_argument("--router-ids", choices=("address", "hash"), default="address",
+                    help="the nodes' BGP identifiers: their addresses (Calico's default) or "
+                    "derived from their names (CALICO_ROUTER_ID=hash)")  # fmt: skip
     ap.add_argument("--bird16", help="directory of BIRD 1.6.8's bird and birdc "
                     "(default: $BGPD_BIRD16_DIR or .cache/bird16, via tools/bird16.sh)")  # fmt: skip
     ap.add_argument("--bgpd-log-level", default="info")
@@ -1744,6 +1768,7 @@ def main(argv=None) -> int:
     print(
         f"Calico route reflector on confd's BIRD config: {args.nodes:,} nodes, each its own "
         f"/{BLOCK_LEN} and next hop; pool {args.pool}, log severity {args.log_severity}, "
+        f"router ids {args.router_ids}, "
         f"{args.rr_blocks} block(s) of R's own; medians of {args.repeat}; {date}"
     )
     print("command: " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]))
@@ -1781,6 +1806,7 @@ def main(argv=None) -> int:
                     "pool": args.pool,
                     "log_severity": args.log_severity,
                     "rr_blocks": args.rr_blocks,
+                    "router_ids": args.router_ids,
                 },
                 "table": text,
                 "markdown": md,
