@@ -90,28 +90,32 @@ def test_files_load_in_bird_and_bgpd(bird16, tmp_path, pool, log):
 # --- the checks themselves ------------------------------------------------------------------
 
 
-def _attrs(owner: str | None, next_hop: str | None = None) -> bytes:
+def _attrs(owner: str | None, next_hop: str | None = None, router_id: str | None = None) -> bytes:
     """A reflected route's attribute block as a reflector sends it."""
     nh = socket.inet_aton(next_hop or owner or cr.R_ADDR)
     block = b"\x40\x01\x01\x00" + b"\x40\x02\x00" + b"\x40\x03\x04" + nh
     block += b"\x40\x05\x04" + cr.LOCAL_PREF.to_bytes(4, "big")
     if owner is not None:
-        block += b"\x80\x09\x04" + socket.inet_aton(owner)
+        block += b"\x80\x09\x04" + socket.inet_aton(router_id or owner)
         block += b"\x80\x0a\x04" + socket.inet_aton(cr.CLUSTER_ID)
     return block
 
 
-def _fleet(n: int = 3) -> cr.Fleet:
+def _fleet(n: int = 3, rid_mode: str = "address") -> cr.Fleet:
     """Nodes that hold exactly what they should (with ADD-PATH path ids)."""
-    fleet = cr.Fleet(None, n, 1)
+    fleet = cr.Fleet(None, n, 1, rid_mode)
     rr_key = cr.block_key(cr.rr_block(0))
     for nd in fleet.nodes:
         nd.addpath_rx = True
         nd.state = cr.ESTABLISHED
-        routes = [(cr.block_key(j), cr.node_address(j)) for j in range(n) if j != nd.i]
+        routes = [(cr.block_key(j), j) for j in range(n) if j != nd.i]
         routes.append((rr_key, None))
-        for k, (key, owner) in enumerate(routes):
-            a = fleet.attrs_pool.setdefault(_attrs(owner), _attrs(owner))
+        for k, (key, j) in enumerate(routes):
+            owner = rid = None
+            if j is not None:
+                owner, rid = cr.node_address(j), cr.node_router_id(j, rid_mode)
+            block = _attrs(owner, router_id=rid)
+            a = fleet.attrs_pool.setdefault(block, block)
             nd.held[(k + 1).to_bytes(4, "big") + key] = a
             nd.announced += 1
     fleet.established = n
@@ -123,6 +127,22 @@ def test_final_check_passes_on_what_a_reflector_should_send():
     assert c["ok"], c
     assert c["routes_checked"] == 3 * 3
     assert c["duplicates"] == 0
+
+
+def test_router_ids_from_names():
+    """CALICO_ROUTER_ID=hash: identifiers that are not the nodes' addresses, all distinct;
+    ORIGINATOR_ID must then be the identifier, not the address."""
+    ids = {cr.node_router_id(i, "hash") for i in range(cr.MAX_NODES)}
+    assert len(ids) == cr.MAX_NODES
+    assert not ids & {cr.node_address(i) for i in range(cr.MAX_NODES)}
+    assert _fleet(rid_mode="hash").final_check(rr_blocks=1)["ok"]
+    fleet = _fleet(rid_mode="hash")
+    nd = fleet.nodes[0]
+    key = next(k for k in nd.held if k[4:] == cr.block_key(1))
+    bad = _attrs(cr.node_address(1))  # ORIGINATOR_ID = the address: wrong here
+    nd.held[key] = fleet.attrs_pool.setdefault(bad, bad)
+    c = fleet.final_check(rr_blocks=1)
+    assert not c["ok"] and "ORIGINATOR_ID=10.192.1.2" in c["attribute_problems"][0]
 
 
 def test_final_check_catches_a_changed_next_hop():
