@@ -46,12 +46,14 @@ Phases of a run, per implementation:
    ORIGINATOR_ID). Reported: that time, R's CPU seconds (utime + stime from /proc, read by
    the node process at both moments), R's CPU before the first connection (loading the
    config), the node process's own CPU;
-4. ``--quiet`` seconds, then the idle window (``--window``, 60 s): R's CPU percent, RSS
-   (VmRSS) at the end and peak (VmHWM, initial load included);
+4. ``--quiet`` seconds, then the idle window (``--window``, 80 s: one keepalive interval at
+   the negotiated hold time of 240 s, so that every session's KEEPALIVE falls in it once each
+   way; a shorter window can hold none): R's CPU percent, RSS (VmRSS) at the end and peak
+   (VmHWM, initial load included);
 5. checks: every node holds exactly the other nodes' blocks (and R's), one path each, its
    own block never reflected back; every route's attributes exactly as expected: ORIGIN IGP,
    an empty AS_PATH, NEXT_HOP the owner's address (unchanged by the reflector),
-   LOCAL_PREF 2147482623, ORIGINATOR_ID the owner, CLUSTER_LIST [10.0.0.1] (R's cluster ID,
+   LOCAL_PREF 2147482623, ORIGINATOR_ID the owner's router ID, CLUSTER_LIST [10.0.0.1] (R's cluster ID,
    not its router ID), nothing else; no NOTIFICATION, no session lost, no UPDATE while idle;
    R's own count of Established ``Node_*`` protocols; and R's kernel table: with
    ``--pool noencap`` every block ``via 10.191.0.2 dev crr0 proto bird metric 1024`` and R's
@@ -61,6 +63,9 @@ Phases of a run, per implementation:
 ``debug { states, routes, filters, events }`` into the BGP template, as confd does: BIRD then
 traces every route it imports and exports (~N² lines); ``none`` leaves the debug lines out
 (``logSeverityScreen`` Warning or above). bgpd reads those lines and does not trace routes.
+
+``--router-ids hash`` gives the nodes BGP identifiers that are not their addresses (as
+``CALICO_ROUTER_ID=hash`` does); by default a node's identifier is its IP, as in Calico.
 
 Run (root; BIRD 1.6.8 from tools/bird16.sh; about 2 minutes per implementation and repeat)::
 
