@@ -145,6 +145,58 @@ def diff(bird: Observation, bgpd: Observation, ignore_peers=()) -> list[Differen
     return out
 
 
+@dataclass(frozen=True)
+class Known:
+    """A deliberate difference (docs/bird.md, "Differences from BIRD 1.6.8"): which lines
+    of a :class:`Difference` it explains."""
+
+    name: str
+    what: str  # "kernel" or "peer"
+    bird_only: object = None  # line -> bool
+    bgpd_only: object = None
+
+
+KNOWN = {
+    k.name: k
+    for k in (
+        # BIRD installs `unreachable` for a BGP route whose next hop does not resolve
+        Known(
+            "unresolved-next-hop",
+            "kernel",
+            bird_only=lambda line: line.startswith("unreachable ") and " proto bird " in line,
+        ),
+    )
+}
+
+
+def explain(diffs: list, names) -> tuple[list, set]:
+    """``diffs`` without the lines the known differences ``names`` explain, and the names
+    that explained something."""
+    rules = [KNOWN[n] for n in names]
+    hits: set = set()
+    rest = []
+    for d in diffs:
+        kind = "kernel" if d.what == "kernel" else "peer"
+        keep: dict = {"bird_only": [], "bgpd_only": []}
+        for side in keep:
+            for line in getattr(d, side):
+                rule = next(
+                    (
+                        r
+                        for r in rules
+                        if r.what == kind and getattr(r, side) and getattr(r, side)(line)
+                    ),
+                    None,
+                )
+                if rule is None:
+                    keep[side].append(line)
+                else:
+                    hits.add(rule.name)
+        if keep["bird_only"] or keep["bgpd_only"]:
+            rest.append(Difference(d.what, keep["bird_only"], keep["bgpd_only"]))
+    return rest, hits
+
+
 def _multiset_minus(a: list, b: list) -> list:
     rest = list(b)
     out = []
@@ -382,28 +434,37 @@ class Run:
             for k, s in self.sides.items()
         }
 
-    def settle(self, timeout: float = 30.0, quiet: float = 2.5, ignore_peers=()) -> dict:
+    def settle(
+        self, timeout: float = 30.0, quiet: float = 2.5, stuck: float = 6.0, ignore_peers=()
+    ) -> dict:
         """Observe both sides until every expected session is up with End-of-RIB from the
-        node, the two agree, and stay so for ``quiet`` seconds (BIRD's kernel scan is 2 s);
-        at ``timeout``, the last observations, whatever they are."""
+        node and the two agree and stay so for ``quiet`` seconds (BIRD's kernel scan is
+        2 s), or until each side on its own has not changed for ``stuck`` seconds while they
+        differ (a real difference: no need to wait longer), or ``timeout``. Returns the last
+        observations."""
         deadline = time.monotonic() + timeout
         agreed_at = None
-        last: dict = {}
+        agreed: list = []
+        since: dict = {}  # side -> (observation, unchanged since)
         while True:
             for s in self.sides.values():
                 dead = s.alive()
                 if dead:
                     raise RuntimeError(dead)
             last = {k: s.observe() for k, s in self.sides.items()}
+            now = time.monotonic()
+            for k, o in last.items():
+                prev = since.get(k)
+                if prev is None or not _same_obs(prev[0], o):
+                    since[k] = (o, now)
             ready = all(
                 st["state"] == "Established" and st["eor"]
-                for k, o in last.items()
+                for o in last.values()
                 for n, st in o.peers.items()
                 if n not in ignore_peers
             )
             obs = list(last.values())
             same = len(obs) < 2 or not diff(obs[0], obs[1], ignore_peers)
-            now = time.monotonic()
             if ready and same:
                 if agreed_at is None:
                     agreed_at, agreed = now, obs
@@ -413,6 +474,8 @@ class Run:
                     agreed_at, agreed = now, obs
             else:
                 agreed_at = None
+                if ready and all(now - t >= stuck for _o, t in since.values()):
+                    return last
             if now > deadline:
                 return last
             time.sleep(0.25)

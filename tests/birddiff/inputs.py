@@ -76,6 +76,7 @@ class PeerPlan:
             "router_id": self.router_id,
             "connect": self.connect,
             "add_path": self.add_path,
+            "ibgp": self.ibgp,
             "routes": self.routes,
         }
 
@@ -209,12 +210,15 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
         [fam, "route", "add", workloads["w2"], "dev", "cali2", "scope", "link", "metric", "512"],
         [fam, "route", "add", workloads["w3"], "dev", "cali1", "scope", "link", "metric", "1024"],
         [fam, "route", "add", workloads["borrowed"], "dev", "cali2", "scope", "link"],
-        [fam, "route", "add", str(B(90)), "via", other_node, "dev", "tunl0", "onlink"],
         [fam, "route", "add", str(B(91)), "via", _host(B(91), 0), "dev", "vxlan.calico", "onlink"],
         [fam, "route", "add", str(_subnet(pool, host_len, 9)), "dev", "bpfin.cali"],
         [fam, "route", "add", admin, "via", gateway, "dev", "eth0", "metric", "100"],
         [fam, "route", "add", "blackhole", black, "metric", "7"],
     ]
+    if not ipv6:  # Felix's IPIP route (IPv4 only)
+        routes.append(
+            [fam, "route", "add", str(B(90)), "via", other_node, "dev", "tunl0", "onlink"]
+        )
     if default_route:
         routes.append([fam, "route", "add", "default", "via", gateway, "dev", "eth0"])
     # a route into every prefix the filters name, on an interface a glob matches

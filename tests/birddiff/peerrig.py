@@ -63,6 +63,7 @@ from bgpd.wire.capabilities import RouteRefresh as RouteRefreshCap  # noqa: E402
 from bgpd.wire.constants import (  # noqa: E402
     AS_SEQUENCE,
     AS_SET,
+    ATTR_LOCAL_PREF,
     KEEPALIVE,
     NOTIFICATION,
     OPEN,
@@ -281,7 +282,7 @@ class Peer:
                             ka = asyncio.create_task(self._keepalives(writer))
                     elif msg_type == UPDATE:
                         try:
-                            self._update(decode_message(UPDATE, body, self.ctx))
+                            self._update(self._decode(body))
                         except Exception as e:  # a decode error is a finding, not a crash
                             self.errors.append(f"{type(e).__name__}: {e}")
                     elif msg_type == NOTIFICATION:
@@ -317,6 +318,21 @@ class Peer:
         self.add_path_tx = bool(ap_tx)
         as4 = any(isinstance(c, FourOctetAS) for c in m.capabilities)
         self.ctx = Context(as4=as4, ibgp=True, add_path_rx=ap_rx, add_path_tx=ap_tx, pool=pool)
+
+    def _decode(self, body: bytes) -> Update:
+        """Decoded as iBGP (LOCAL_PREF kept whoever sends it); toward an eBGP peer the
+        missing LOCAL_PREF that iBGP decoding reports is no error."""
+        u = decode_message(UPDATE, body, self.ctx)
+        e = u.error
+        if (
+            e is not None
+            and not self.spec["ibgp"]
+            and e.code == 3
+            and e.subcode == 3
+            and e.data == bytes((ATTR_LOCAL_PREF,))
+        ):
+            u.error = None
+        return u
 
     async def _keepalives(self, writer) -> None:
         while True:
