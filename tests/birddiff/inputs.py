@@ -234,17 +234,6 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
             continue
         named.append(n)
     named = named[:12]
-    taken = {r[3] for r in routes}
-    for i, n in enumerate(named):
-        sub = _subnet(n, min(host_len, n.prefixlen + 4), 1)
-        if str(sub) in taken:
-            continue
-        dev = links[1 + (i % (len(links) - 1))]
-        routes.append(
-            [fam, "route", "add", str(sub), "dev", dev, "metric", str(100 + 1000 * (i % 2))]
-        )
-        taken.add(str(sub))
-
     # -- the peers ---------------------------------------------------------------------------
     peers: list[PeerPlan] = []
     peer_addresses = [f"{gateway}/{subnet.prefixlen}"]
@@ -264,10 +253,15 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
         for r in statics:  # reachableBy: the gateway of a static route to a peer
             if r.dest == "router" and r.via is not None:
                 g = _ip(r.via, ipv6)
-                if ipaddress.ip_address(g) in subnet:
-                    ga = f"{g}/{subnet.prefixlen}"
-                    if ga not in peer_addresses:
-                        peer_addresses.append(ga)
+                gnet = _net(f"{g}/{subnet.prefixlen}")
+                ga = f"{g}/{subnet.prefixlen}"
+                if ga not in peer_addresses:
+                    peer_addresses.append(ga)
+                if ipaddress.ip_address(g) not in subnet:
+                    # the node is on the gateway's network too (its ToR-facing side)
+                    mine = f"{_host(gnet, 2 if _host(gnet, 2) != g else 3)}/{subnet.prefixlen}"
+                    if mine not in node_addresses:
+                        node_addresses.append(mine)
         ibgp = p.local_as == p.remote_as
         peers.append(
             PeerPlan(
@@ -282,6 +276,21 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
                 ibgp=ibgp,
             )
         )
+
+    # a route into every prefix the filters name, on an interface a glob matches (not one
+    # that would take the way to a peer or a gateway)
+    avoid = [ipaddress.ip_address(a.split("/")[0]) for a in peer_addresses + node_addresses]
+    named = [n for n in named if not any(a in n for a in avoid)]
+    taken = {r[3] for r in routes}
+    for i, n in enumerate(named):
+        sub = _subnet(n, min(host_len, n.prefixlen + 4), 1)
+        if str(sub) in taken or any(a in sub for a in avoid):
+            continue
+        dev = links[1 + (i % (len(links) - 1))]
+        routes.append(
+            [fam, "route", "add", str(sub), "dev", dev, "metric", str(100 + 1000 * (i % 2))]
+        )
+        taken.add(str(sub))
 
     # -- what each peer announces ------------------------------------------------------------
     third = [_host(subnet, 200 + i) for i in range(len(peers) + 2)]

