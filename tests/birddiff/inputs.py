@@ -300,7 +300,8 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
         n for n in named if not any(n.subnet_of(q) for q in pools if q.version == n.version)
     ]
     seen_addr: dict = {}
-    for i, pp in enumerate(peers):
+    distinct = list(dict.fromkeys(pp.address for pp in peers))
+    for pp in peers:
         k = seen_addr.setdefault(pp.address, len(seen_addr))  # one address, two ports: alike
         nh = pp.address
         path = [] if pp.ibgp else [pp.asn]
@@ -336,7 +337,7 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
         if not pp.ibgp:
             rs.append(route("::/0" if ipv6 else "0.0.0.0/0"))
         for j, n in enumerate(services):
-            if j % max(1, len(peers)) == i % max(1, len(peers)) or len(peers) == 1:
+            if j % len(distinct) == k % len(distinct):
                 rs.append(route(_subnet(n, min(host_len, n.prefixlen + 2), 2), lp=MAXLP - 1024))
         if pp.add_path:
             rs.append(dict(rs[0], path_id=2, next_hop=third[-1]))

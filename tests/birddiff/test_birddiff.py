@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from harness import KNOWN, Run, case_files, diff, explain
+from harness import EVERYWHERE, KNOWN, Run, case_files, diff, explain
 from inputs import churn
 
 # BGPD_BIRDDIFF_EXPLORE=1: every known difference applies to every case and none is required
@@ -44,7 +44,7 @@ CASES = [
     # node-to-node mesh (passive on the higher addresses)
     Case("mesh/ipip-cross-subnet"),
     Case("mesh/bgp-export", default_route=True),
-    Case("mesh/communities"),
+    Case("mesh/communities", known=("unresolved-next-hop",)),
     Case("mesh/vxlan-always"),
     Case("mesh/route-reflector-mesh-enabled"),
     Case("mesh/ipip-off", ipv6=True),
@@ -56,9 +56,15 @@ CASES = [
     Case("explicit_peering/route_reflector", ipv6=True),
     # ToR and explicit peers: eBGP, next hop keep/self, local as, reachableBy, GTSM
     Case("explicit_peering/keepnexthop"),
+    # two sessions to one address on two ports: bgpd runs the first only (docs/bird.md)
+    Case("explicit_peering/global-external", ignore_peers=("Global_10_192_0_4_port_166",)),
     Case("explicit_peering/local-as"),
     Case("explicit_peering/global-ipv6", ipv6=True),
-    Case("next_hop_mode/route_reflectors", default_route=True),
+    Case(
+        "next_hop_mode/route_reflectors",
+        default_route=True,  # and a ToR announces a default route: BIRD's shadows it
+        known=("next-hop-through-bgp-route",),
+    ),
     Case("reachable_by/global_peers"),
     Case("ttl_security/explicit_node"),
     # BGPFilter import/export
@@ -87,7 +93,7 @@ def test_bird_and_bgpd_agree(case: Case, goldens, bird16, netns_ok):
         plan = run.plan
         findings = []
         explained: set = set()
-        known = tuple(KNOWN) if EXPLORE else case.known
+        known = tuple(KNOWN) if EXPLORE else tuple(dict.fromkeys(EVERYWHERE + case.known))
         for step in (None, churn(plan)):
             name = "start" if step is None else step.name
             if step is not None:
@@ -100,12 +106,15 @@ def test_bird_and_bgpd_agree(case: Case, goldens, bird16, netns_ok):
                     continue
                 assert st["state"] == "Established", f"{name}: BIRD's {peer}: {st}"
             assert any(" proto bird " in r for r in bird.kernel), f"{name}: BIRD installed nothing"
+            for peer in case.ignore_peers:  # still a difference: BIRD runs it, bgpd does not
+                assert bird.peers[peer]["state"] == "Established", (name, peer)
+                assert bgpd.peers[peer]["established"] == 0, (name, peer)
             rest, hits = explain(diff(bird, bgpd, case.ignore_peers), known)
             explained |= hits
             findings += [f"[{name}] {d}" for d in rest]
         assert not findings, "BIRD 1.6.8 and bgpd differ:\n" + "\n".join(findings)
         # a declared difference that no longer shows is stale: the case must say so
-        assert EXPLORE or explained == set(case.known), (
+        assert EXPLORE or explained >= set(case.known), (
             f"known differences not seen: {set(case.known) - explained}"
         )
         failed = False
