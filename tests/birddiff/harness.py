@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inputs import Plan, Step, plan
+from inputs import NO_LOCAL_PREF, Plan, Step, plan
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -183,11 +183,23 @@ def _through_bgp(d: Difference) -> tuple:
     return [bird[_prefix_of(x)] for x in ours], ours
 
 
+def _no_local_pref(d: Difference) -> tuple:
+    """An iBGP route without LOCAL_PREF (inputs.NO_LOCAL_PREF): BIRD takes it with its
+    ``default bgp_local_pref`` (100), bgpd treats it as withdrawn (RFC 7606 §3 (d))."""
+    marks = [f" {p} " for p in NO_LOCAL_PREF.values()]
+
+    def hit(line: str) -> bool:
+        return any(m in f" {line} " for m in marks)
+
+    return [x for x in d.bird_only if hit(x)], [x for x in d.bgpd_only if hit(x)]
+
+
 KNOWN = {
     k.name: k
     for k in (
         Known("unresolved-next-hop", _unresolved),
         Known("next-hop-through-bgp-route", _through_bgp),
+        Known("ibgp-without-local-pref", _no_local_pref),
     )
 }
 
@@ -501,6 +513,18 @@ class Run:
     def apply(self, step: Step) -> None:
         for s in self.sides.values():
             s.apply(step)
+
+    def bgpd_json(self, *args: str):
+        """``bgpd ARGS --json`` against the bgpd side's control socket, parsed."""
+        sock = str(self.sides["bgpd"].workdir / "bgpd.sock")
+        out = subprocess.run(
+            [*bgpd_command(), *args, "--json", "-s", sock],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return json.loads(out.stdout)
 
     def close(self, keep: bool = False) -> None:
         for s in self.sides.values():

@@ -362,12 +362,16 @@ def plan(main_path: str, text: str, ipv6: bool, default_route: bool = False) -> 
     )
 
 
-def churn(p: Plan) -> Step:
+NO_LOCAL_PREF = {False: "10.199.0.0/16", True: "fd00:199::/48"}  # see churn()
+
+
+def churn(p: Plan, no_local_pref: bool = False) -> Step:
     """The second step of every case: a workload goes and another comes (with a metric
     below 1024: it escapes aggregation), the first peer withdraws its block and its
     higher-priority workload route (the local one must win again), the last peer makes its
     copy of the ECMP block better (iBGP) or withdraws it (eBGP): the multipath route
-    shrinks."""
+    shrinks. ``no_local_pref``: the first iBGP peer also announces NO_LOCAL_PREF[ipv6]
+    without LOCAL_PREF (BIRD takes it as 100; bgpd treats it as withdrawn, RFC 7606)."""
     fam = "-6" if p.ipv6 else "-4"
     step = Step(
         "churn",
@@ -393,12 +397,16 @@ def churn(p: Plan) -> Step:
         step.withdraw[first.name] = [
             {"prefix": r["prefix"], "path_id": r.get("path_id", 1)} for r in gone
         ]
+    if no_local_pref:
+        pp = next(x for x in p.peers if x.ibgp)
+        route = {"prefix": NO_LOCAL_PREF[p.ipv6], "next_hop": pp.address, "as_path": []}
+        step.announce.setdefault(pp.name, []).append(route)
     if len(p.peers) > 1:
         last = p.peers[-1]
         for r in last.routes:
             if r["prefix"] == p.blocks["B50"]:
                 if last.ibgp:
-                    step.announce[last.name] = [dict(r, local_pref=MAXLP - 1000)]
+                    step.announce.setdefault(last.name, []).append(dict(r, local_pref=MAXLP - 1000))
                 else:
                     gone = step.withdraw.setdefault(last.name, [])
                     gone.append({"prefix": r["prefix"], "path_id": r.get("path_id", 1)})
