@@ -13,7 +13,9 @@ Run one case: ``pytest -q tests/birddiff -k 'v4-mesh/communities'``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -34,6 +36,8 @@ class Case:
     ignore_peers: tuple = ()  # protocols bgpd does not run (docs/bird.md, differences)
     known: tuple = ()  # deliberate differences this case meets (harness.KNOWN, docs/bird.md)
     no_local_pref: bool = False  # the churn step has an iBGP route without LOCAL_PREF
+    # the export filters let nothing out to these peers (say why): compared all the same
+    sends_nothing: str = ""
 
     @property
     def id(self) -> str:
@@ -62,7 +66,11 @@ CASES = [
         no_local_pref=True,
         known=("ibgp-without-local-pref",),
     ),
-    Case("explicit_peering/route_reflector", ipv6=True),
+    Case(
+        "explicit_peering/route_reflector",
+        ipv6=True,
+        sends_nothing="no IPv6 pool: calico_export_to_bgp_peers accepts nothing",
+    ),
     # ToR and explicit peers: eBGP, next hop keep/self, local as, reachableBy, GTSM
     Case("explicit_peering/keepnexthop"),
     # two sessions to one address on two ports: bgpd runs the first only (docs/bird.md)
@@ -79,11 +87,21 @@ CASES = [
     # BGPFilter import/export
     Case("bgpfilter/single_filter/explicit_peer"),
     Case("bgpfilter/match_operators"),
-    Case("bgpfilter/communities_and_operations"),
+    Case(
+        "bgpfilter/communities_and_operations",
+        sends_nothing="iBGP peers; the export BGPFilter wants a community only BGP routes have",
+    ),
     Case("bgpfilter/as_path_and_priority"),
     Case("bgpfilter/kubevirt_live_migration"),
-    Case("bgpfilter/peer_type"),
-    Case("bgpfilter/large_community", ipv6=True),
+    Case(
+        "bgpfilter/peer_type",
+        sends_nothing="iBGP peers; the export BGPFilter accepts for eBGP peers only",
+    ),
+    Case(
+        "bgpfilter/large_community",
+        ipv6=True,
+        sends_nothing="iBGP peers; the export BGPFilter wants a large community",
+    ),
     # IPIP CrossSubnet and cluster routes programmed by BIRD (krt_tunnel stripped), with the
     # mesh confd writes when it is on
     Case("cluster_routes/enabled", splice="mesh/ipip-cross-subnet"),
@@ -91,19 +109,29 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bird_and_bgpd_agree(case: Case, goldens, bird16, netns_ok):
+@dataclass
+class Outcome:
+    """What one case found: the unexplained differences, the known ones that showed, the
+    error that stopped it (a session that never came up...) and the daemons' last logs."""
+
+    findings: list
+    explained: set
+    error: str | None = None
+    logs: str = ""
+    seconds: float = 0.0
+
+
+def run_case(case: Case, goldens, sbin) -> Outcome:
+    """Both daemons on the case's files, the start and the churn step compared."""
+    t0 = time.monotonic()
     src = goldens / case.golden
     files = case_files(src, case.ipv6, goldens / case.splice if case.splice else None, fork=False)
-    run = Run(files, case.ipv6, bird16, default_route=case.default_route)
-    failed = True
+    run = Run(files, case.ipv6, sbin, default_route=case.default_route)
+    out = Outcome([], set())
+    known = tuple(KNOWN) if EXPLORE else tuple(dict.fromkeys(EVERYWHERE + case.known))
     try:
         run.start()
-        plan = run.plan
-        findings = []
-        explained: set = set()
-        known = tuple(KNOWN) if EXPLORE else tuple(dict.fromkeys(EVERYWHERE + case.known))
-        for step in (None, churn(plan, case.no_local_pref)):
+        for step in (None, churn(run.plan, case.no_local_pref)):
             name = "start" if step is None else step.name
             if step is not None:
                 run.apply(step)
@@ -111,24 +139,54 @@ def test_bird_and_bgpd_agree(case: Case, goldens, bird16, netns_ok):
             bird, bgpd = obs["bird"], obs["bgpd"]
             # not vacuous: the sessions are up, routes went both ways
             for peer, st in bird.peers.items():
-                if peer in case.ignore_peers:
-                    continue
-                assert st["state"] == "Established", f"{name}: BIRD's {peer}: {st}"
+                if peer not in case.ignore_peers:
+                    assert st["state"] == "Established", f"{name}: BIRD's {peer}: {st}"
             assert any(" proto bird " in r for r in bird.kernel), f"{name}: BIRD installed nothing"
+            sent = any(st["rib"] for st in bird.peers.values())
+            assert sent or not bird.peers or case.sends_nothing, f"{name}: BIRD sent nothing"
+            assert not (sent and case.sends_nothing), f"{name}: BIRD sent something after all"
             for peer in case.ignore_peers:  # still a difference: BIRD runs it, bgpd does not
                 assert bird.peers[peer]["state"] == "Established", (name, peer)
                 assert bgpd.peers[peer]["established"] == 0, (name, peer)
             rest, hits = explain(diff(bird, bgpd, case.ignore_peers), known)
-            explained |= hits
-            findings += [f"[{name}] {d}" for d in rest]
-        assert not findings, "BIRD 1.6.8 and bgpd differ:\n" + "\n".join(findings)
-        # a declared difference that no longer shows is stale: the case must say so
-        assert EXPLORE or explained >= set(case.known), (
-            f"known differences not seen: {set(case.known) - explained}"
-        )
-        failed = False
-    except Exception:
-        print(run.logs())
-        raise
+            out.explained |= hits
+            out.findings += [f"[{name}] {d}" for d in rest]
+    except Exception as e:  # reported by the test, with the logs
+        out.error = f"{type(e).__name__}: {e}"
     finally:
-        run.close(keep=failed)
+        if out.error or out.findings:
+            out.logs = run.logs()
+        run.close(keep=bool(out.error or out.findings))
+        out.seconds = time.monotonic() - t0
+    return out
+
+
+@pytest.fixture(scope="session")
+def outcomes(request, goldens, bird16, netns_ok):
+    """The selected cases, run a few at a time in threads (each case spends most of its time
+    waiting for the daemons: BIRD's 2 s kernel scan, connect delays, the quiet period), so
+    that the whole module takes about a minute and a half; BGPD_BIRDDIFF_JOBS=1 runs them
+    one by one. Each test waits for its own case's outcome."""
+    selected = []
+    for item in request.session.items:
+        cs = getattr(item, "callspec", None)
+        if cs is not None and isinstance(cs.params.get("case"), Case):
+            selected.append(cs.params["case"])
+    jobs = max(1, int(os.environ.get("BGPD_BIRDDIFF_JOBS", "3")))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    futures = {c.id: pool.submit(run_case, c, goldens, bird16) for c in selected}
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bird_and_bgpd_agree(case: Case, outcomes):
+    out = outcomes[case.id].result()
+    if out.error or out.findings:
+        print(out.logs)
+    assert out.error is None, out.error
+    assert not out.findings, "BIRD 1.6.8 and bgpd differ:\n" + "\n".join(out.findings)
+    # a declared difference that no longer shows is stale: the case must say so
+    assert EXPLORE or out.explained >= set(case.known), (
+        f"known differences not seen: {set(case.known) - out.explained}"
+    )
