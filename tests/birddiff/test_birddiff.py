@@ -155,7 +155,7 @@ def run_case(case: Case, goldens, sbin) -> Outcome:
         out.error = f"{type(e).__name__}: {e}"
     finally:
         if out.error or out.findings:
-            out.logs = run.logs()
+            out.logs = f"{run.logs()}\n(configs, inputs and logs kept in {run.tmp})"
         run.close(keep=bool(out.error or out.findings))
         out.seconds = time.monotonic() - t0
     return out
