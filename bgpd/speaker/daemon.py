@@ -62,6 +62,8 @@ class _HostRoutes:
         self.withdraw = rde.withdraw
 
     def commit(self) -> None:
+        if self.speaker.bird is not None:  # next hops BIRD's way may resolve otherwise now
+            self.speaker.bird.host_changed()
         self.speaker.rde.commit()
         self.speaker.kick()
 
@@ -240,6 +242,8 @@ class Speaker:
             export=export,
             local_as=self.config.asn,
         )
+        if self.bird is not None:
+            self.bird.attach(self.kernel.state, self.rde)
         await self.kernel.start()
 
     # --- neighbors and reload -----------------------------------------------------------------
