@@ -123,7 +123,8 @@ def build(case: Case, session: str, i: int, good: bool) -> tuple[bytes, str]:
 async def rig():
     port = next(ports)
     neighbors = [
-        {"address": a, "asn": asn, "port": port, "passive": True}
+        # IPv4 sessions carry IPv6 routes to the witness with this next hop.
+        {"address": a, "asn": asn, "port": port, "passive": True, "next_hop_ipv6": "2001:db8::211"}
         | ({"loopback_next_hop": "reject"} if a in STRICT else {})
         for a, asn in ASN.items()
     ]
