@@ -138,6 +138,7 @@ class FibWriter:
         self.via: dict = {}  # next hops (tuple) -> number of installed routes using them
         self._memo: dict = {}  # IPv4 BGP next hop -> (next hops or Unresolved, deps)
         self.converged = False
+        self.held = False  # hold(): nothing is written until release()
         self.on_overwrite = None  # callable([(af, dst, metric)]): we replaced another's route
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -347,7 +348,19 @@ class FibWriter:
                 backoff = min(backoff * 2, 10.0)
 
     def _work(self) -> bool:
+        if self.held:
+            return False
         return any(self.pending.values()) or bool(self.converged and self.strays)
+
+    def hold(self) -> None:
+        """Write nothing until :meth:`release`: changes wait in ``pending`` (BIRD's kernel
+        protocol with ``graceful restart`` exports nothing until the recovery ends)."""
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._kick()
 
     def _recheck_deps(self) -> None:
         self._recheck = False

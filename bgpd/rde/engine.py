@@ -80,6 +80,7 @@ class Rde:
         self._attrs = intern(AttrSet(origin=ORIGIN_IGP, as_path=()))
         self._networks: dict = {IPV4_UNICAST: [], IPV6_UNICAST: []}
         self.origins = Origins(self.rib, self.timers, asn)  # the route API and services
+        self._gone: list = []  # actions from remove_peer, handed out by handle_timer
 
     # --- peers ------------------------------------------------------------------------------
 
@@ -123,6 +124,9 @@ class Rde:
         self.paused.discard(peer)
         if self.peers.get(peer.address) is peer:
             del self.peers[peer.address]
+            # a removed neighbor never sends End-of-RIB: neither our restart nor the FIB
+            # waits for it (what that ends comes out of handle_timer, due at once)
+            self._gone.extend(self.gr.forget(peer.address, "neighbor removed"))
         self._drain = True
 
     def update_peer(self, peer: Peer, cfg, filters=None) -> None:
@@ -166,7 +170,7 @@ class Rde:
 
     def peer_down(self, peer: Peer, down: PeerDown, now: float) -> list:
         """The session left Established or never got there (``down.was_established``)."""
-        out: list = []
+        out: list = self.gr.stopped(peer, down)
         peer.negotiated = None
         if peer.dynamic:
             # Dynamic neighbors exist only while their session does.
@@ -362,10 +366,13 @@ class Rde:
     # --- timers -----------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
+        if self._gone:
+            return 0.0  # actions from remove_peer wait: at once
         return self.timers.next()
 
     def handle_timer(self, now: float) -> list:
-        out: list = []
+        out: list = self._gone
+        self._gone = []
         for key in self.timers.due(now):
             if key == "slow":
                 self._drain = True
