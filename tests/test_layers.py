@@ -70,8 +70,9 @@ RULES: dict[str, Rule] = {
     "session": Rule(frozenset({"wire", "fsm"}), why="the asyncio binding of one peer"),
     "kernel": Rule(frozenset({"wire", "rib"}), why="consumes best-route changes (rib types)"),
     "config": Rule(
-        frozenset({"wire", "rib", "reflector", "policy", "bfd"}),
-        why="schema, loading, validation, diff: above the sans-I/O core, below the daemon",
+        frozenset({"wire", "rib", "reflector", "policy", "bfd", "mrt", "bmp"}),
+        why="schema, loading, validation, diff: above the sans-I/O core, below the daemon "
+        "(the mrt and bmp sections are checked by their packages, imported lazily)",
     ),
     "api": Rule(
         frozenset({"wire", "fsm", "rib", "reflector", "policy", "config"}),

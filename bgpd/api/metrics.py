@@ -29,6 +29,12 @@ The snapshot (every key optional but ``started`` and a neighbor's ``address``)::
                   "last_result": "ok"},              # "ok", "error" or null (none yet)
       "dynamic_refused": 0,
       "bfd": {"sessions": [...], "drops": {...}, "bgp_down_events": 0},  # or null: no BFD
+      "monitoring": {                                 # docs/monitoring.md; null parts: off
+          "mrt": {"records": 10, "bytes": 900, "dropped_records": 0, "errors": 0, ...},
+          "bmp": {"stations": [{"station": "192.0.2.50:1790", "state": "up", "connects": 1,
+                                "drops": 0, "sent_bytes": 1234, "buffered": 0}, ...]},
+          "dumps": {"count": 1, ...},
+      },
     }
 """
 
@@ -179,6 +185,44 @@ METRICS: tuple[Def, ...] = (
         "gauge",
         "Unix time of the last successful config reload (absent before the first).",
     ),
+    Def("bgpd_mrt_records_total", "counter", "Records taken by the MRT update log."),
+    Def("bgpd_mrt_bytes_total", "counter", "Octets taken by the MRT update log."),
+    Def(
+        "bgpd_mrt_dropped_records_total",
+        "counter",
+        "MRT update log records dropped because the disk did not keep up (the buffer bound).",
+    ),
+    Def("bgpd_mrt_write_errors_total", "counter", "MRT update log writes that failed."),
+    Def(
+        "bgpd_bmp_station_up",
+        "gauge",
+        "1 when the BMP station is connected, else 0.",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_connects_total",
+        "counter",
+        "Connections made to the BMP station.",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_drops_total",
+        "counter",
+        "BMP streams dropped because the station did not keep up (resynchronised later).",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_sent_bytes_total",
+        "counter",
+        "Octets queued for the BMP station.",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_queued_bytes",
+        "gauge",
+        "Octets waiting to be sent to the BMP station.",
+        ("station",),
+    ),
     Def(
         "bgpd_last_reload_success",
         "gauge",
@@ -264,6 +308,21 @@ class Collector:
             add("bgpd_last_reload_timestamp_seconds", (), reloads["last_timestamp"])
         if reloads.get("last_result") in RELOAD_RESULTS:
             add("bgpd_last_reload_success", (), int(reloads["last_result"] == "ok"))
+
+        mon = snap.get("monitoring") or {}
+        mrt = mon.get("mrt")
+        if mrt is not None:
+            add("bgpd_mrt_records_total", (), mrt.get("records", 0))
+            add("bgpd_mrt_bytes_total", (), mrt.get("bytes", 0))
+            add("bgpd_mrt_dropped_records_total", (), mrt.get("dropped_records", 0))
+            add("bgpd_mrt_write_errors_total", (), mrt.get("errors", 0))
+        for st in (mon.get("bmp") or {}).get("stations", ()):
+            who = (st["station"],)
+            add("bgpd_bmp_station_up", who, int(st.get("state") == "up"))
+            add("bgpd_bmp_station_connects_total", who, st.get("connects", 0))
+            add("bgpd_bmp_station_drops_total", who, st.get("drops", 0))
+            add("bgpd_bmp_station_sent_bytes_total", who, st.get("sent_bytes", 0))
+            add("bgpd_bmp_station_queued_bytes", who, st.get("buffered", 0))
 
         # A family without samples (no FIB, no reload yet) is left out entirely.
         yield from (f for f in fams.values() if f.samples)

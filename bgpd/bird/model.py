@@ -14,7 +14,7 @@ import re
 REJECT = "none"
 
 # BIRD 1.6 protocol preferences (DEF_PREF_*)
-DEF_PREF = {"kernel": 10, "device": 240, "direct": 240, "static": 200, "bgp": 100}
+DEF_PREF = {"kernel": 10, "device": 240, "direct": 240, "static": 200, "bgp": 100, "bfd": 0}
 
 PROTOCOL_NAMES = {  # as `show protocols` prints them
     "kernel": "Kernel",
@@ -22,6 +22,7 @@ PROTOCOL_NAMES = {  # as `show protocols` prints them
     "direct": "Direct",
     "static": "Static",
     "bgp": "BGP",
+    "bfd": "BFD",
 }
 
 
@@ -230,7 +231,46 @@ class Bgp(Protocol):
         return self.multihop
 
 
-KINDS = {"kernel": Kernel, "device": Device, "direct": Direct, "static": Static, "bgp": Bgp}
+class BfdOptions:
+    """A ``protocol bfd`` option block (proto/bfd/config.Y ``bfd_iface_item``); intervals in
+    microseconds, BIRD's defaults (bfd.h BFD_DEFAULT_*)."""
+
+    def __init__(self) -> None:
+        self.min_rx = 10_000
+        self.min_tx = 100_000
+        self.idle_tx = 1_000_000
+        self.multiplier = 5
+        self.passive = False
+        self.auth_type = "none"  # none, simple, keyed-md5, keyed-sha1, meticulous-keyed-*
+        self.passwords: list = []  # (id, secret)
+
+    def copy(self) -> "BfdOptions":
+        o = BfdOptions()
+        o.__dict__.update(self.__dict__)
+        o.passwords = list(self.passwords)
+        return o
+
+
+class Bfd(Protocol):
+    """``protocol bfd``: interface and multihop option blocks, explicit neighbors."""
+
+    kind = "bfd"
+
+    def __init__(self, *a) -> None:
+        super().__init__(*a)
+        self.interfaces: list = []  # (IfacePattern, BfdOptions)
+        self.multihop: BfdOptions | None = None
+        self.neighbors: list = []  # (Ip, interface | None, local Ip | None, multihop)
+
+
+KINDS = {
+    "kernel": Kernel,
+    "device": Device,
+    "direct": Direct,
+    "static": Static,
+    "bgp": Bgp,
+    "bfd": Bfd,
+}
 
 
 class BirdConfig:

@@ -151,7 +151,6 @@ UNSUPPORTED_PROTOCOLS = {
     "OSPF": "ospf",
     "RIP": "rip",
     "PIPE": "pipe",
-    "BFD": "bfd",
     "RADV": "radv",
     "BABEL": "babel",
     "MRT": "mrt",
@@ -661,6 +660,7 @@ class Parser:
             "DIRECT": "direct",
             "STATIC": "static",
             "BGP": "bgp",
+            "BFD": "bfd",
         }.get(t.kind)
         if kind is None:
             if t.kind in UNSUPPORTED_PROTOCOLS:
@@ -901,6 +901,108 @@ class Parser:
             p.primary.append((pattern, self.prefix_or_ipa()))
         else:
             raise self.syntax()
+
+    # bfd (proto/bfd/config.Y)
+
+    def item_bfd(self, p: model.Bfd) -> None:
+        k = self.peek().kind
+        if k == "INTERFACE":
+            self.take()
+            patt = self.iface_patt_list()
+            p.interfaces.append((patt, self.bfd_options()))
+        elif k == "MULTIHOP":
+            self.take()
+            p.multihop = self.bfd_options()
+        elif k == "NEIGHBOR":
+            self.take()
+            addr = self.ipa()
+            iface = local = None
+            multihop = False
+            if self.accept("%"):
+                iface = self.expect(SYM).value
+            elif self.accept("DEV"):
+                iface = self.text()
+            if self.accept("LOCAL"):
+                local = self.ipa()
+            if self.accept("MULTIHOP"):
+                multihop = self.bool()
+            self.peek()  # BIRD checks when the rule is reduced, at the look-ahead
+            if multihop and iface is not None:
+                raise self.error("Neighbor cannot set both interface and multihop")
+            if multihop and local is None:
+                raise self.error("Multihop neighbor requires specified local address")
+            p.neighbors.append((addr, iface, local, multihop))
+        else:
+            raise self.syntax()
+
+    def bfd_options(self) -> model.BfdOptions:
+        """``{ interval 100 ms; multiplier 3; ... }`` (optional)."""
+        o = model.BfdOptions()
+        if not self.accept("{"):
+            return o
+        while not self.accept("}"):
+            if self.accept(";"):
+                continue
+            k = self.peek().kind
+            if k not in (
+                "INTERVAL",
+                "MIN",
+                "IDLE",
+                "MULTIPLIER",
+                "PASSIVE",
+                "AUTHENTICATION",
+                "PASSWORD",
+            ):
+                raise self.syntax()
+            self.take()
+            if k == "INTERVAL":
+                o.min_rx = o.min_tx = self.expr_us()
+            elif k == "MIN":
+                which = self.take().kind
+                if which not in ("RX", "TX"):
+                    raise self.syntax()
+                self.expect("INTERVAL")
+                if which == "RX":
+                    o.min_rx = self.expr_us()
+                else:
+                    o.min_tx = self.expr_us()
+            elif k == "IDLE":
+                self.expect("TX")
+                self.expect("INTERVAL")
+                o.idle_tx = self.expr_us()
+            elif k == "MULTIPLIER":
+                o.multiplier = self.expr()
+            elif k == "PASSIVE":
+                o.passive = self.bool()
+            elif k == "AUTHENTICATION":
+                o.auth_type = self.bfd_auth_type()
+            elif k == "PASSWORD":
+                secret = self.text()
+                key_id = len(o.passwords) + 1
+                if self.accept("{"):
+                    while not self.accept("}"):
+                        if self.accept(";"):
+                            continue
+                        if self.accept("ID"):
+                            key_id = self.expr()
+                        else:
+                            raise self.syntax()
+                o.passwords.append((key_id, secret))
+            self.expect(";")
+        return o
+
+    def bfd_auth_type(self) -> str:
+        if self.accept("NONE"):
+            return "none"
+        if self.accept("SIMPLE"):
+            return "simple"
+        meticulous = self.accept("METICULOUS")
+        self.expect("KEYED")
+        algo = self.peek().kind
+        if algo not in ("MD5", "SHA1"):
+            raise self.syntax()
+        self.take()
+        return ("meticulous-" if meticulous else "") + "keyed-" + algo.lower()
 
     # direct
 
@@ -1286,7 +1388,8 @@ class Parser:
             return
         if k == "BFD":
             self.take()
-            raise self.unsupported("BFD")
+            p.bfd = self.bool()
+            return
         raise self.syntax()
 
     def cease_flag(self) -> None:
@@ -1347,6 +1450,8 @@ class Parser:
             raise self.error("Multihop BGP cannot be bound to interface")
         if multihop and c.check_link:
             raise self.error("Multihop BGP cannot depend on link state")
+        if multihop and c.bfd and c.local_address is None:
+            raise self.error("Multihop BGP with BFD requires specified source address")
         if c.secondary:
             raise self.error("BGP with secondary option requires sorted table")
         if not c.graceful_restart and c.llgr:

@@ -191,6 +191,8 @@ def translate(cfg: model.BirdConfig, router_id: str | None = None) -> tuple[Conf
     _host_routes(cfg, data, extras)
 
     for kind, default in model.DEF_PREF.items():
+        if kind == "bfd":
+            continue  # no routes
         prefs = {p.preference for p in cfg.protocols if p.kind == kind}
         extras.preferences[kind] = prefs.pop() if len(prefs) == 1 else default
         if prefs:
@@ -276,6 +278,9 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         if p.keepalive_time:
             n["keepalive"] = p.keepalive_time
         n["connect_retry"] = max(1, p.connect_retry_time)
+        n["connect_delay"] = p.connect_delay_time
+        n["error_wait"] = list(p.error_wait_time)
+        n["error_forget"] = p.error_forget_time
         if p.description is not None:
             n["description"] = p.description
         if p.disabled:
@@ -283,6 +288,8 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         n["route_refresh"] = bool(p.enable_route_refresh and p.capabilities)
         n["four_octet_as"] = bool(p.enable_as4 and p.capabilities)
         n["extended_message"] = bool(p.enable_extended_messages and p.capabilities)
+        if getattr(p, "bfd", False):
+            n["bfd"] = _bfd_for(cfg, p, address, notes)
         if p.import_limit is not None:
             limit, action = p.import_limit
             n["max_prefixes"] = {"limit": limit, "action": "warn" if action == "warn" else "stop"}
@@ -322,6 +329,53 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         data["neighbors"] = neighbors
     if bgps and not gr_on and any(p.graceful_restart == "aware" for p in bgps):
         notes.append("graceful restart aware (BIRD's default): bgpd has no helper-only mode")
+
+
+def _bfd_for(cfg, p, address: str, notes: list) -> dict:
+    """``bfd on`` in a ``protocol bgp``: the BFD session bgpd keeps for the neighbor, with the
+    options of the ``protocol bfd`` block that serves it (an explicit ``neighbor`` line, else
+    the ``multihop`` block for a multihop session or the first ``interface`` block for a
+    direct one; BIRD matches the interface at run time); BIRD's defaults without one."""
+    bfds = cfg.of_kind("bfd")
+    multihop = bool(p.effective_multihop)
+    opts = None
+    if bfds:
+        b = bfds[0]
+        for addr, _iface, _local, mh in b.neighbors:
+            if _ip(addr, cfg.ipv6) == address.split("%")[0]:
+                multihop = mh
+        if multihop:
+            opts = b.multihop
+        elif b.interfaces:
+            opts = b.interfaces[0][1]
+            if len(b.interfaces) > 1:
+                notes.append(
+                    f"{p.name}: bfd: the options of the first interface block are used "
+                    "(BIRD picks the block of the session's interface)"
+                )
+    else:
+        notes.append(f"{p.name}: bfd on without a protocol bfd: BIRD's defaults are used")
+    if opts is None:
+        from .model import BfdOptions
+
+        opts = BfdOptions()
+    out: dict = {
+        "min_tx": f"{opts.min_tx}us",
+        "min_rx": f"{opts.min_rx}us",
+        "idle_tx": f"{max(opts.idle_tx, 1_000_000)}us",
+        "multiplier": opts.multiplier,
+        "multihop": multihop,
+        "passive": opts.passive,
+    }
+    if opts.auth_type != "none" and opts.passwords:
+        key_id, secret = opts.passwords[0]
+        out["auth"] = {
+            "type": opts.auth_type,
+            "key_id": key_id,
+            "secret": secret,
+            "keys": [{"id": i, "secret": sec} for i, sec in opts.passwords],
+        }
+    return out
 
 
 def _kernel(cfg, data, extras) -> None:

@@ -13,6 +13,7 @@
         adj_rib_in: true           # pre-policy Adj-RIB-In (the UPDATEs as received)
         loc_rib: true              # RFC 9069 Loc-RIB
         adj_rib_out: false         # RFC 8671 post-policy Adj-RIB-Out
+        sndbuf: 256KiB             # SO_SNDBUF of the connection (default: the kernel's)
 
 :func:`check_bmp` is the schema checker (raises :class:`~bgpd.config.errors.Invalid` with the
 sub-key, e.g. ``[1].port``); :func:`parse_bmp` checks a section on its own and raises
@@ -40,6 +41,7 @@ _CHECKS = {
     "adj_rib_in": checks.boolean,
     "loc_rib": checks.boolean,
     "adj_rib_out": checks.boolean,
+    "sndbuf": checks.optional(size(4096, 1 << 28)),
 }
 KEYS = tuple(_CHECKS)
 

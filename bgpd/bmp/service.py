@@ -48,6 +48,10 @@ log = structlog.get_logger("bgpd.bmp")
 
 _LOC_CTX = Context(as4=True)  # RFC 9069 §5.6.1: Loc-RIB UPDATEs use four-octet AS numbers
 DRAIN_BATCH = 8192  # Loc-RIB prefixes read back and encoded per event loop turn
+# ... and at most one per this many octets of the smallest station buffer (and resync routes
+# per chunk likewise), so that a slice stays well under a small ``buffer``: a slice bigger
+# than the bound would drop the stream at every try, however fast the collector reads.
+OCTETS_PER_ROUTE = 1024
 
 
 def _guarded(fn):
@@ -119,6 +123,29 @@ class BmpService:
             st.start()
         self._arm_stats()
 
+    def reconfigure(self, stations) -> None:
+        """A new station list (reload): stations whose settings are unchanged keep their
+        connection; removed ones get Termination and are closed; new ones connect."""
+        new = [s if isinstance(s, StationConfig) else StationConfig(**s) for s in stations]
+        kept: list[Station] = []
+        for st in self.stations:
+            if st.cfg in new and all(k.cfg != st.cfg for k in kept):
+                kept.append(st)
+            else:
+                st.close(codec.termination(codec.TERM_ADMIN_CLOSED))
+        self.stations = list(kept)
+        for cfg in new:
+            if all(k.cfg != cfg for k in kept):
+                st = Station(self, cfg, self.loop)
+                self.stations.append(st)
+                if self.loop is not None:
+                    st.start()
+        self.configs = new
+        if self._stats_timer is not None:
+            self._stats_timer.cancel()
+            self._stats_timer = None
+        self._arm_stats()
+
     async def stop(self, reason: int = codec.TERM_ADMIN_CLOSED, text: str | None = None) -> None:
         """Send Termination to connected stations and close them (waits for up to 1 s)."""
         if self._stats_timer is not None:
@@ -170,7 +197,7 @@ class BmpService:
             self.clock,
             adj_rib_in=st.cfg.adj_rib_in,
             adj_rib_out=st.cfg.adj_rib_out,
-            batch=self.resync_batch,
+            batch=_slice(self.resync_batch, st.cfg.buffer),
             still_up=still_up,
         )
         return b"".join(parts), it
@@ -327,7 +354,7 @@ class BmpService:
             return
         if all(st._paused for st in sts):
             return  # Station.resume_writing() schedules the next slice
-        budget = DRAIN_BATCH
+        budget = _slice(DRAIN_BATCH, min(st.cfg.buffer for st in sts))
         for fam, pend in self._pending.items():
             if not pend or budget <= 0:
                 continue
@@ -398,6 +425,11 @@ class BmpService:
             "peers": len(self.peers),
             "stations": [st.stats() for st in self.stations],
         }
+
+
+def _slice(most: int, buffer: int) -> int:
+    """Routes per resync chunk or Loc-RIB slice for a station buffer of ``buffer`` octets."""
+    return max(16, min(most, buffer // OCTETS_PER_ROUTE))
 
 
 def _runs(keys: list, vals: list) -> tuple[dict, list]:

@@ -9,6 +9,7 @@ import functools
 import importlib
 import ipaddress
 import json
+import os
 import sys
 
 import click
@@ -160,8 +161,11 @@ def check(config_path, bird_path, ipv6):
 # --- talking to the daemon ------------------------------------------------------------------
 
 
-def daemon_command(f):
-    """Add the options every command that talks to the daemon has (-s, --timeout)."""
+def daemon_command(f=None, *, timeout: float = 10.0):
+    """Add the options every command that talks to the daemon has (-s, --timeout);
+    ``@daemon_command(timeout=S)`` for a command whose default wait is longer."""
+    if f is None:
+        return functools.partial(daemon_command, timeout=timeout)
 
     @click.option(
         "-s",
@@ -176,7 +180,7 @@ def daemon_command(f):
     @click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=10.0,
+        default=timeout,
         show_default=True,
         help="Seconds to wait for the daemon.",
     )
@@ -309,6 +313,44 @@ def show_bfd(as_json, call):
         _print_json(result)
     else:
         click.echo(tables.bfd_table(result))
+
+
+@show.command("monitoring")
+@_json_option
+@daemon_command
+def show_monitoring(as_json, call):
+    """The MRT update log, the BMP stations and the table dumps."""
+    result = call("show_monitoring")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(tables.monitoring(result))
+
+
+@main.group()
+def dump():
+    """Write the daemon's tables to files."""
+
+
+@dump.command("table")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_json_option
+@daemon_command(timeout=600.0)
+def dump_table(file, as_json, call):
+    """Write a TABLE_DUMP_V2 (MRT, RFC 6396) file of the Loc-RIB and the Adj-RIBs-In.
+
+    FILE is written by the daemon (a relative name is taken from this directory); it appears
+    once complete. A name ending in .gz or .bz2 is compressed. BGP keeps running meanwhile.
+    """
+    path = os.path.abspath(file)
+    result = call("dump_table", {"file": path})
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(
+            f"{result['file']}: {result['prefixes']} prefixes, {result['entries']} entries, "
+            f"{result['bytes']} octets in {result['seconds']:.1f} s"
+        )
 
 
 def _print_action(result, as_json: bool, default: str) -> None:

@@ -83,6 +83,7 @@ RTA_GATEWAY = 5
 RTA_PRIORITY = 6
 RTA_MULTIPATH = 9
 RTA_TABLE = 15
+RTA_VIA = 18  # a gateway of another family (an IPv4 route via an IPv6 address, RFC 8950)
 
 RTN_UNICAST = 1
 RTN_LOCAL = 2
@@ -265,6 +266,8 @@ def parse_route(data, start: int, end: int, want_protocol: int = -1) -> RouteMsg
             metric = u32(data, a)[0]
         elif kind == RTA_GATEWAY:
             gw = bytes(data[a:b])
+        elif kind == RTA_VIA:
+            gw = bytes(data[a + 2 : b])  # struct rtvia: family, then the address
         elif kind == RTA_OIF:
             oif = u32(data, a)[0]
         elif kind == RTA_MULTIPATH:
@@ -291,6 +294,8 @@ def _parse_multipath(data, a: int, b: int) -> list:
         for kind, x, y in iter_attrs(data, a + 8, a + n):
             if kind == RTA_GATEWAY:
                 gw = bytes(data[x:y])
+            elif kind == RTA_VIA:
+                gw = bytes(data[x + 2 : y])
         out.append((gw, ifindex, RTNH_F_ONLINK) if flags & RTNH_F_ONLINK else (gw, ifindex))
         a += (n + 3) & ~3
     return out
@@ -331,6 +336,13 @@ def parse_addr(data, start: int, end: int) -> AddrMsg | None:
 # --- building requests ------------------------------------------------------------------------
 
 
+def _gateway(family: int, gw: bytes) -> bytes:
+    """RTA_GATEWAY, or RTA_VIA for a gateway of another family (IPv4 via IPv6)."""
+    if family == AF_INET and len(gw) == 16:
+        return _rta(RTA_VIA, struct.pack("=H", AF_INET6) + gw)
+    return _rta(RTA_GATEWAY, gw)
+
+
 def route_tail(
     op: int, family: int, rtype: int, nexthops: tuple, table: int, metric: int
 ) -> tuple[bytes, int, int]:
@@ -346,7 +358,7 @@ def route_tail(
             hop = nexthops[0]
             gw, ifindex = hop[0], hop[1]
             if gw is not None:
-                body.append(_rta(RTA_GATEWAY, gw))
+                body.append(_gateway(family, gw))
             else:
                 scope = RT_SCOPE_LINK
             if ifindex:
@@ -357,7 +369,7 @@ def route_tail(
             hops = []
             for hop in nexthops:
                 gw = hop[0]
-                attr = _rta(RTA_GATEWAY, gw) if gw is not None else b""
+                attr = _gateway(family, gw) if gw is not None else b""
                 flags = hop[2] if len(hop) > 2 else 0
                 hops.append(_RTNH.pack(8 + len(attr), flags, 0, hop[1]) + attr)
             body.append(_rta(RTA_MULTIPATH, b"".join(hops)))

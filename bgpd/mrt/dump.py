@@ -17,7 +17,9 @@ writes through a thread, so the event loop is never held for more than one slice
 """
 
 import asyncio
+import ipaddress
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -77,6 +79,9 @@ class TableDumpEncoder:
         self.entries = 0
         self.offset = 1 if snapshot.loc_rib else 0
         self._entries: dict = {}
+        # A Loc-RIB route without a next hop (a local origin) is written with our router ID
+        # (IPv4) or :: (IPv6) as next hop, as BMP's Loc-RIB shows it (readers expect one).
+        self._self_nh = {1: ipaddress.IPv4Address(snapshot.router_id).packed, 2: bytes(16)}
 
     def peer_table(self) -> bytes:
         s = self.snapshot
@@ -98,7 +103,10 @@ class TableDumpEncoder:
             k = (0, best, afi)
             e = cache.get(k)
             if e is None:
-                e = self._cache(k, rib_entry(0, now, None, best, family, False))
+                attrs = best
+                if attrs.next_hop is None and afi in self._self_nh:
+                    attrs = attrs.replace(next_hop=self._self_nh[afi])
+                e = self._cache(k, rib_entry(0, now, None, attrs, family, False))
             plain.append(e)
         for peer, attrs, path_id in paths:
             if attrs is None:
@@ -182,12 +190,14 @@ async def dump_table(
     snapshot: TableSnapshot,
     *,
     slice_prefixes: int = 2000,
+    slice_seconds: float = 0.004,
     chunk: int = 1 << 20,
 ) -> dict:
-    """Write the dump from the event loop without holding it: ``slice_prefixes`` prefixes are
-    encoded per loop turn, and the file is written by a worker thread (``chunk`` octets at a
-    time). The file appears under its name only when complete. Returns the same counts as
-    :func:`write_table_dump`.
+    """Write the dump from the event loop without holding it: at most ``slice_prefixes``
+    prefixes and about ``slice_seconds`` of encoding per loop turn (a request to the daemon
+    takes several turns: shorter slices keep it answering), and the file is written by a
+    worker thread (``chunk`` octets at a time). The file appears under its name only when
+    complete. Returns the same counts as :func:`write_table_dump`.
     """
     loop = asyncio.get_running_loop()
     enc = TableDumpEncoder(snapshot)
@@ -200,17 +210,24 @@ async def dump_table(
         n = len(buf[0])
         it = iter(snapshot.routes)
         done = False
+        clock = time.monotonic
         while not done:
-            for _ in range(slice_prefixes):
-                try:
-                    family, prefix, best, paths = next(it)
-                except StopIteration:
-                    done = True
+            deadline = clock() + slice_seconds
+            left = slice_prefixes
+            while left > 0 and not done:
+                for _ in range(min(left, 64)):
+                    try:
+                        family, prefix, best, paths = next(it)
+                    except StopIteration:
+                        done = True
+                        break
+                    rec = enc.prefix(family, prefix, best, paths)
+                    if rec:
+                        buf.append(rec)
+                        n += len(rec)
+                left -= 64
+                if clock() >= deadline:
                     break
-                rec = enc.prefix(family, prefix, best, paths)
-                if rec:
-                    buf.append(rec)
-                    n += len(rec)
             if n >= chunk or done:
                 data = b"".join(buf)
                 buf, n = [], 0
@@ -218,8 +235,7 @@ async def dump_table(
                     await pending  # at most one write in flight: memory stays ~2 chunks
                 pending = loop.run_in_executor(None, fh.write, data)
                 size += len(data)
-            else:
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)
         if pending is not None:
             await pending
         await loop.run_in_executor(None, fh.close)

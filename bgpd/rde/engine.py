@@ -137,10 +137,14 @@ class Rde:
         peer.source.rr_client = bool(cfg.rr_client)
         peer.set_policies(self.policies, self.generation)
 
-    def peer_up(self, peer: Peer, neg, local_address: str | None, now: float) -> list:
+    def peer_up(
+        self, peer: Peer, neg, local_address: str | None, now: float, next_hops=None
+    ) -> list:
         """The session is Established. ``neg`` is what was negotiated (``context``,
         ``families``, ``peer_open``, ``graceful_restart``, ``enhanced_route_refresh``: the
-        fsm's ``Negotiated``); ``local_address`` our end of the connection (next hop self)."""
+        fsm's ``Negotiated``); ``local_address`` our end of the connection; ``next_hops``:
+        our next hop per family on it (packed, None: none), when the daemon knows better than
+        the local address (another family than the session's, RFC 8950)."""
         out: list = []
         src = peer.source
         src.router_id = router_id_int(neg.peer_open.router_id)
@@ -156,6 +160,7 @@ class Rde:
                 ]
         peer.negotiated = neg
         peer.local_address = local_address
+        peer.next_hops = next_hops
         peer.eor = set()
         peer.clear_filtered()  # the peer sends everything again
         out += self.gr.returned(peer, neg, now)

@@ -8,7 +8,6 @@ attribute set to send or None; the result is remembered on the set per (context,
 source) unless the policy reads the prefix.
 """
 
-import ipaddress
 import itertools
 from typing import Protocol
 
@@ -22,15 +21,14 @@ from .imports import Identity
 
 
 def next_hop_for(local: str | None, fam) -> bytes | None:
-    """Our next hop toward a neighbor for a family: the session's local address (an IPv6
-    route over an IPv4 session: the v4-mapped address)."""
+    """Our next hop toward a neighbor for a family, when the daemon gave none: the session's
+    local address if it is of the family, else none (no route of that family is sent with
+    a next hop of ours: a v4-mapped IPv6 address is installable by nobody)."""
     if local is None:
         return None
-    if fam == IPV4_UNICAST:
-        return None if ":" in local else pfx.addr_from_str(local)
-    if ":" in local:
-        return pfx.addr_from_str(local)
-    return ipaddress.IPv6Address(f"::ffff:{local}").packed
+    if (fam == IPV4_UNICAST) == (":" not in local):
+        return pfx.addr_from_str(local.split("%")[0])
+    return None
 
 
 class ExportRules(Protocol):
@@ -119,11 +117,15 @@ class ExportContexts:
             return c
         ctx = neg.context
         cfg = peer.cfg
+        hops = peer.next_hops
+        if hops is None:
+            hops = {fam: next_hop_for(local, fam) for fam in (IPV4_UNICAST, IPV6_UNICAST)}
         key = (
             src.ibgp,
             src.rr_client,
             src.local_as,
             local,
+            tuple(sorted(hops.items())),
             cfg.next_hop_self,
             ctx.as4,
             tuple(sorted(ctx.add_path_tx)),
@@ -140,7 +142,7 @@ class ExportContexts:
                     ibgp=src.ibgp,
                     rr_client=src.rr_client,
                     local_as=src.local_as,
-                    next_hop=next_hop_for(local, fam),
+                    next_hop=hops.get(fam),
                     next_hop_self=cfg.next_hop_self,
                 )
                 for fam in (IPV4_UNICAST, IPV6_UNICAST)

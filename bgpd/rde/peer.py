@@ -65,6 +65,7 @@ class Peer:
         "filtered",
         "export_rules",
         "filters",
+        "next_hops",
         "__weakref__",
     )
 
@@ -112,6 +113,9 @@ class Peer:
         # rde/exports.py): a BIRD configuration's filters (bgpd/speaker/birdmode.py)
         self.filters = filters
         self.export_rules = None
+        # our next hop per family on the current session (packed, None: none usable), from
+        # the daemon (it knows the interfaces); None: the session's local address
+        self.next_hops: dict | None = None
 
     def __repr__(self) -> str:
         return f"Peer({self.address!r}, index={self.index})"

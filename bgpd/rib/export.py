@@ -13,6 +13,9 @@ bounded by the table, never a backlog, and the latest state always wins.
 Split horizon: a route is not sent back to the member it came from (BIRD, GoBGP and FRR do
 the same); such prefixes go in a bucket that excludes that member, and when the best path
 moves to a member that had been sent the previous best, that member gets a withdrawal.
+A context with ``skip_next_hop_echo`` (BIRD's rules) also keeps from each member the routes
+whose outgoing NEXT_HOP is that member's own address (BIRD 1.6 drops them as "Invalid
+NEXT_HOP"), the same way.
 
 A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
 pending (the initial table, then End-of-RIB); once both it and the steady group of its
@@ -51,6 +54,7 @@ class ExportGroup:
         "trailer",
         "index",
         "prefix_dependent",
+        "echo",
         "__weakref__",
     )
 
@@ -69,6 +73,8 @@ class ExportGroup:
         self.index = index
         # the context's result depends on the prefix, not only on (source, attribute set)
         self.prefix_dependent = bool(getattr(context, "prefix_dependent", False))
+        # routes whose next hop is a member's own address are kept from that member
+        self.echo = bool(getattr(context, "skip_next_hop_echo", False))
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -153,6 +159,8 @@ class ExportGroup:
         prefix_dependent = self.prefix_dependent
         last_src = last_attrs = last_bucket = None
         adj_src = adj = None
+        echoes = self._echoes()
+        echo = None
         for p, old in batch.items():
             cur = table_get(p)
             if cur is None:
@@ -197,10 +205,17 @@ class ExportGroup:
             if excl is not None and old is not None and old.source is not excl:
                 # The member that now owns the best path had been sent the old one.
                 member_withdraws.setdefault(excl, []).append(p)
-            key = (id(result), id(excl))
+            if echoes:
+                echo = echoes.get(_nh_key(result.next_hop))
+                if echo is not None and echo is not excl:
+                    if old is not None:  # it may hold the route from before
+                        member_withdraws.setdefault(echo, []).append(p)
+                else:
+                    echo = None
+            key = (id(result), id(excl), id(echo))
             entry = buckets.get(key)
             if entry is None:
-                entry = buckets[key] = (result, excl, [])
+                entry = buckets[key] = (result, excl, [], echo)
             bl = entry[2]
             bl.append(p)
             last_src, last_attrs, last_bucket = src, attrs, bl
@@ -210,15 +225,21 @@ class ExportGroup:
             for m in members:
                 if m.source is not excl:
                     out[m].extend(msgs)
-        for attrs, excl, prefixes in buckets.values():
+        for attrs, excl, prefixes, echo in buckets.values():
             msgs = pack_announce(fam, attrs, prefixes, ctx)
             for m in members:
-                if m.source is not excl:
+                if m.source is not excl and m.source is not echo:
                     out[m].extend(msgs)
         for src, prefixes in member_withdraws.items():
             for m in members:
                 if m.source is src:
                     out[m].extend(pack_withdraw(fam, prefixes, ctx))
+
+    def _echoes(self) -> dict:
+        """Member source by its address (for ``skip_next_hop_echo``), or empty."""
+        if not self.echo:
+            return {}
+        return {m.source.address_key: m.source for m in self.members if m.source.address_key}
 
     def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
         """ADD-PATH send: every candidate path goes out with a path id of its own."""
@@ -228,6 +249,8 @@ class ExportGroup:
         adv = self.advertised[fam]
         buckets: dict = {}
         withdraw_items: dict = {}  # excluded source -> [(pid, prefix)]
+        echo_withdraws: dict = {}  # member source -> [(pid, prefix)] (skip_next_hop_echo)
+        echoes = self._echoes()
         for p in batch:
             new: dict = {}
             old = adv.get(p) or {}
@@ -243,9 +266,15 @@ class ExportGroup:
                 if prev is not None and prev[0] is result:
                     continue  # unchanged
                 excl = src if src.group is self else None
-                bl = buckets.get((result, excl))
+                echo = echoes.get(_nh_key(result.next_hop)) if echoes else None
+                if echo is not None and echo is not excl:
+                    if prev is not None:
+                        echo_withdraws.setdefault(echo, []).append((pid, p))
+                else:
+                    echo = None
+                bl = buckets.get((result, excl, echo))
                 if bl is None:
-                    bl = buckets[(result, excl)] = []
+                    bl = buckets[(result, excl, echo)] = []
                 bl.append((pid, p))
             for pid, (_r, src) in old.items():
                 if pid not in new:
@@ -261,11 +290,22 @@ class ExportGroup:
             for m in members:
                 if m.source is not excl:
                     out[m].extend(msgs)
-        for (attrs, excl), items in buckets.items():
+        for (attrs, excl, echo), items in buckets.items():
             msgs = pack_announce(fam, attrs, items, ctx)
             for m in members:
-                if m.source is not excl:
+                if m.source is not excl and m.source is not echo:
                     out[m].extend(msgs)
+        for src, items in echo_withdraws.items():
+            for m in members:
+                if m.source is src:
+                    out[m].extend(pack_withdraw(fam, items, ctx))
+
+
+def _nh_key(nh: bytes | None) -> bytes | None:
+    """A NEXT_HOP as a neighbor's address key (the global address of an IPv6 pair)."""
+    if nh is None:
+        return None
+    return nh[:16] if len(nh) == 32 else nh
 
 
 def _sent(adv: dict) -> dict:

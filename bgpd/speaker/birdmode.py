@@ -17,6 +17,14 @@ them, per neighbor, for the route engine:
   metric (``krt_metric``) and, for IPIP, ``via <BGP next hop> dev <krt_tunnel> onlink``, per
   next hop for ECMP (:class:`BirdKernelExport`).
 
+* **next hops** (:class:`NextHops`): as BIRD's ``gateway recursive``, a BGP route's next
+  hop is looked up in the host's table (connected networks, our static routes, other
+  programs' routes; never a BGP route): an unresolvable route loses to a resolvable one, a
+  next hop on a connected network has IGP metric 0 and one through a route BIRD's
+  "unknown" (2^31), compared before the router ID and required equal for ECMP, and the
+  next hop's interface is the route's ``ifname`` in every filter. A change of the host's
+  table that changes an answer runs the decision again for the routes using that next hop.
+
 The protocol names (``Mesh_10_192_0_3``) and their order are in :attr:`BirdSetup.extras`.
 """
 
@@ -34,13 +42,16 @@ from bgpd.bird.program import RouteView
 from bgpd.bird.translate import REJECT, translate
 from bgpd.kernel.netlink import RTNH_F_ONLINK
 from bgpd.kernel.routes import (
+    AF_OF_AFI,
     RTN_BLACKHOLE,
     RTN_PROHIBIT,
     RTN_UNICAST,
     RTN_UNREACHABLE,
     KernelRoute,
+    Unresolved,
 )
 from bgpd.kernel.translate import kernel_metric
+from bgpd.rib.table import candidates_of
 
 log = structlog.get_logger("bgpd")
 
@@ -48,12 +59,86 @@ log = structlog.get_logger("bgpd")
 DEFAULT_SOCKETS = {False: "/run/bgpd/bgpd.sock", True: "/run/bgpd/bgpd6.sock"}
 _DESTS = {RTN_BLACKHOLE: "blackhole", RTN_UNREACHABLE: "unreachable", RTN_PROHIBIT: "prohibit"}
 _ERROR_LOG_EVERY = 10.0  # seconds between two log lines of one filter's runtime errors
+IGP_METRIC_UNKNOWN = 0x80000000  # BIRD's IGP metric of a next hop reached through a route
 
 
 def _packed(address: str | None, ipv6: bool) -> bytes:
     if not address:
         return bytes(16 if ipv6 else 4)
     return ipaddress.ip_address(address.split("%")[0]).packed
+
+
+class NextHops:
+    """BGP next hops as BIRD's ``gateway recursive`` sees them, over the kernel's host state
+    (:meth:`bgpd.kernel.state.HostState.reach`): ``(resolvable, IGP metric, interface)``
+    per next hop, remembered until the host's table changes. :meth:`refresh` (after each
+    batch of host changes) looks at every remembered next hop again and, where the answer
+    changed, has the engine decide again over the routes using it (and export them again:
+    their ``ifname`` may be another)."""
+
+    def __init__(self, state, rde) -> None:
+        self.state = state
+        self.rde = rde
+        self.cache: dict = {}  # (af, next hop) -> (resolvable, igp metric, ifname)
+        self.generation = state.generation
+
+    def lookup(self, af: int, nh: bytes) -> tuple:
+        key = (af, nh)
+        r = self.cache.get(key)
+        if r is None:
+            r = self.cache[key] = self._compute(af, nh)
+        return r
+
+    def _compute(self, af: int, nh: bytes) -> tuple:
+        hops, how = self.state.reach(af, nh)
+        if type(hops) is Unresolved or not hops:
+            return (False, IGP_METRIC_UNKNOWN, "")
+        return (
+            True,
+            0 if how == "connected" else IGP_METRIC_UNKNOWN,
+            self.state.ifname(hops[0][1]) or "",
+        )
+
+    def of(self, fam, attrs) -> tuple | None:
+        """The answer for a route's attribute set (None: no next hop, not a BGP route)."""
+        nh = attrs.next_hop if attrs is not None else None
+        if not nh:
+            return None
+        return self.lookup(AF_OF_AFI[fam[0]], nh[:16] if len(nh) == 32 else nh)
+
+    # the decision's hooks (bgpd.rib.decision.DecisionConfig)
+    def nexthop_ok(self, fam, attrs) -> bool:
+        r = self.of(fam, attrs)
+        return r is None or r[0]
+
+    def igp_cost(self, fam, attrs) -> int:
+        r = self.of(fam, attrs)
+        return 0 if r is None else r[1]
+
+    def refresh(self) -> int:
+        """After host changes: answers that changed make their routes be decided again (at
+        the engine's next commit). Returns how many next hops changed."""
+        if self.state.generation == self.generation:
+            return 0
+        self.generation = self.state.generation
+        changed = set()
+        for key, old in self.cache.items():
+            new = self._compute(*key)
+            if new != old:
+                self.cache[key] = new
+                changed.add(key[1])
+        if changed:
+            for fam, loc in self.rde.rib.loc.items():
+                for p, entry in list(loc.table.items()):
+                    for c in candidates_of(entry):
+                        if c.source.kind != "bgp":
+                            continue
+                        a = c.attrs_for(fam, p)
+                        nh = a.next_hop if a is not None else None
+                        if nh and (nh[:16] if len(nh) == 32 else nh) in changed:
+                            loc.retouch(p)
+                            break
+        return len(changed)
 
 
 class BirdSetup:
@@ -78,11 +163,35 @@ class BirdSetup:
         self.loaded_at = time.time()
         self._frm: dict = {}  # (source index, router id) -> bgp.Peer of a route's source
         self._errors: dict = {}  # program uid -> (last log time, count since)
+        self.next_hops: NextHops | None = None  # once the kernel runs (attach)
         for note in self.extras.notes:
             log.info("bird config", file=path, note=note)
 
     def reload(self) -> BirdSetup:
-        return BirdSetup(self.path, self.ipv6, str(self.config.router_id), self.control_socket)
+        new = BirdSetup(self.path, self.ipv6, str(self.config.router_id), self.control_socket)
+        new.next_hops = self.next_hops
+        return new
+
+    def attach(self, state, rde) -> None:
+        """The kernel's host state is there: resolve next hops as BIRD does, and make the
+        engine's decision compare resolvability and IGP metrics (BIRD's bgp_rte_better and
+        bgp_rte_mergable)."""
+        self.next_hops = nh = NextHops(state, rde)
+        cfg = rde.rib.cfg
+        cfg.nexthop_ok = nh.nexthop_ok
+        cfg.igp_cost = nh.igp_cost
+
+    def host_changed(self) -> None:
+        """After a batch of host changes, before the engine commits it."""
+        if self.next_hops is not None:
+            self.next_hops.refresh()
+
+    def ifname_of(self, fam, attrs) -> str:
+        """A BGP route's ``ifname``: its next hop's interface ("" unresolved)."""
+        if self.next_hops is None:
+            return ""
+        r = self.next_hops.of(fam, attrs)
+        return r[2] if r is not None else ""
 
     # --- neighbors --------------------------------------------------------------------------
 
@@ -124,13 +233,16 @@ class BirdSetup:
             )
         return p
 
-    def view(self, fam, prefix: bytes, attrs, source) -> RouteView:
-        """The route as a BIRD filter sees it."""
+    def view(self, fam, prefix: bytes, attrs, source, route_attrs=None) -> RouteView:
+        """The route as a BIRD filter sees it (``route_attrs``: the route's own set, when
+        ``attrs`` is already the one prepared for export: its interface is the route's)."""
         kind = source.kind
         ifname = ""
         krt_metric = gw = None
         dest = "router"
-        if kind != "bgp" and hasattr(source, "route_of"):
+        if kind == "bgp":
+            ifname = self.ifname_of(fam, route_attrs if route_attrs is not None else attrs)
+        elif hasattr(source, "route_of"):
             hr = source.route_of(fam, prefix)
             if hr is not None:
                 ifname = hr.interface or ""
@@ -246,7 +358,9 @@ class BirdImport:
         if prog is None:
             return a
         setup = self.setup
-        view = RouteView(prefix, a, "bgp", ipv6=setup.ipv6, proto=self.name)
+        view = RouteView(
+            prefix, a, "bgp", ipv6=setup.ipv6, proto=self.name, ifname=setup.ifname_of(family, a)
+        )
         v = setup.run(prog, view)
         return v.attrs if v.accepted else None
 
@@ -292,7 +406,7 @@ class BirdExportContext:
     """One export context under BIRD's rules: ``(source, attrs, prefix, family)`` -> the set
     to send, or None. Not cached: Calico's export filters read the prefix."""
 
-    __slots__ = ("key", "uid", "program", "to", "setup", "prefix_dependent")
+    __slots__ = ("key", "uid", "program", "to", "setup", "prefix_dependent", "skip_next_hop_echo")
 
     def __init__(self, key, uid, program, to, setup: BirdSetup) -> None:
         self.key = key
@@ -301,6 +415,9 @@ class BirdExportContext:
         self.to = to
         self.setup = setup
         self.prefix_dependent = True
+        # BIRD 1.6 never sends a neighbor a route whose NEXT_HOP is the neighbor itself
+        # (bgp_get_bucket: "Invalid NEXT_HOP attribute"): the export group keeps them back
+        self.skip_next_hop_echo = True
 
     def __call__(self, src, attrs, prefix: bytes, fam):
         prog = self.program
@@ -317,7 +434,7 @@ class BirdExportContext:
         if a is None:
             return None
         if prog is not None:
-            view = setup.view(fam, prefix, a, src)
+            view = setup.view(fam, prefix, a, src, attrs)
             v = setup.run(prog, view)
             if not v.accepted:
                 return None

@@ -668,6 +668,7 @@ async def _serve(o, setup: BirdRunSetup, uid, gid) -> int:
     sp = BirdSpeaker(setup, loop, restart=o.graceful_restart)
     cli = BirdCli(snapshot=sp.status.snapshot, handler=BirdHandler(sp))
     server = BirdControlServer(o.socket, cli, uid=uid, gid=gid)
+    server.hold()  # clients are greeted once the protocols have started, as by BIRD
     try:
         await server.start()
     except ControlSocketInUse as e:
@@ -681,6 +682,7 @@ async def _serve(o, setup: BirdRunSetup, uid, gid) -> int:
         await sp.stop(marker=False)
         await server.close()
         return 1
+    server.ready()
 
     def hup() -> None:
         log.info("Reconfiguration requested by SIGHUP")

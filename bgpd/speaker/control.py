@@ -165,6 +165,30 @@ def show_bfd(sp) -> dict:
     return sp.bfd.snapshot()
 
 
+def show_monitoring(sp) -> dict:
+    """The MRT update log, the BMP stations and the table dumps (docs/monitoring.md)."""
+    return sp.monitor.stats()
+
+
+async def dump_table(sp, file: str) -> dict:
+    """Write a TABLE_DUMP_V2 file of the Loc-RIB and the Adj-RIBs-In to ``file`` (an absolute
+    path on the daemon's host; ``.gz``/``.bz2`` compress). Encoded between event loop turns,
+    written by a thread: BGP keeps running while it is written."""
+    if not isinstance(file, str) or not file:
+        raise CommandError("dump_table: file must be a path")
+    if not os.path.isabs(file):
+        raise CommandError(f"dump_table: {file!r} is not an absolute path")
+    parent = os.path.dirname(file)
+    if not os.path.isdir(parent):
+        raise CommandError(f"dump_table: no directory {parent}")
+    try:
+        return await sp.monitor.dump_table(file)
+    except RuntimeError as e:
+        raise CommandError(str(e))
+    except OSError as e:
+        raise CommandError(f"dump_table: {file}: {e.strerror or e}")
+
+
 def reload(sp) -> dict:
     result = sp.reload()
     if not result["ok"]:
@@ -185,6 +209,8 @@ COMMANDS = {
     "neighbor_refresh": neighbor_refresh,
     "reload": reload,
     **routeapi.COMMANDS,  # route_add, route_del, route_list, show_services
+    "show_monitoring": show_monitoring,
+    "dump_table": dump_table,
 }
 
 

@@ -28,6 +28,7 @@ from bgpd.wire.constants import CEASE_CONFIG_CHANGE, IPV4_UNICAST, IPV6_UNICAST
 
 from . import control, reload, status
 from .bfd import BfdSessions
+from .monitoring import Monitor
 from .neighbors import Neighbor, NeighborTable
 from .restart import RestartDecision
 from .services import Services
@@ -61,6 +62,8 @@ class _HostRoutes:
         self.withdraw = rde.withdraw
 
     def commit(self) -> None:
+        if self.speaker.bird is not None:  # next hops BIRD's way may resolve otherwise now
+            self.speaker.bird.host_changed()
         self.speaker.rde.commit()
         self.speaker.kick()
 
@@ -87,6 +90,7 @@ class Speaker:
             policies=config.policies,
             graceful=config.graceful_restart,
         )
+        self.monitor = Monitor(self)  # MRT and BMP: every session's tap while configured
         self.neighbors = NeighborTable(self)
         self.bfd = BfdSessions(self)
         self.listeners: list = []
@@ -124,6 +128,7 @@ class Speaker:
         restart, reason, may_adopt = self.restart.decide()  # before any OPEN is built
         if restart is not None:
             rde.set_start(restart, reason)
+        self.monitor.start()  # before any session: every message is logged
         for ncfg in cfg.neighbors:
             self.neighbors.add(ncfg)
         self.neighbors.set_dynamic(cfg)
@@ -188,6 +193,7 @@ class Speaker:
             await self.control.close()
         if self.metrics is not None:
             await self.metrics.close()
+        await self.monitor.close()  # after the sessions: their last messages are logged
         log.info("bgpd stopped")
 
     async def start_metrics(self) -> None:
@@ -237,6 +243,8 @@ class Speaker:
             export=export,
             local_as=self.config.asn,
         )
+        if self.bird is not None:
+            self.bird.attach(self.kernel.state, self.rde)
         await self.kernel.start()
 
     def kernel_locs(self) -> dict:
@@ -284,6 +292,7 @@ class Speaker:
             cluster_id=cluster_id_of(new),
         )
         self.rde.reconfigure(policies=new.policies)
+        self.monitor.apply(("mrt", "bmp"))  # BMP starts over with a new identity
         for ncfg in new.neighbors:
             self.neighbors.add(ncfg)
         self.neighbors.set_dynamic(new)
@@ -299,11 +308,15 @@ class Speaker:
         n: Neighbor = session.owner
         n.state_since = time.monotonic()
         neg = session.fsm.negotiated
-        self.execute(self.rde.peer_up(n.peer, neg, session.local_address(), time.monotonic()))
+        self.monitor.established(n)
+        local = session.local_address()
+        hops = self.neighbors.next_hops(n, neg, local)
+        self.execute(self.rde.peer_up(n.peer, neg, local, time.monotonic(), hops))
 
     def session_down(self, session, event) -> None:
         n: Neighbor = session.owner
         n.state_since = time.monotonic()
+        self.monitor.down(n, event)
         down = PeerDown(
             was_established=event.was_established,
             notification=event.notification_sent or event.notification_received,

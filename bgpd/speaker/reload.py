@@ -139,6 +139,8 @@ def apply_globals(sp, old, changed) -> list[str]:
         sp.loop.create_task(sp.start_metrics())
     if "kernel" in changed or "host_routes" in changed:
         need += _reload_kernel(sp, old, new)
+    if "mrt" in changed or "bmp" in changed:
+        need += sp.monitor.apply(changed)  # a new log pattern, a new station list
     for line in need:
         log.warning("reload: needs a restart", change=line)
     return need
@@ -204,8 +206,11 @@ def update_neighbor(sp, n, new, keys) -> None:
             n.session.stop(message="shut down by configuration")
         elif not n.session.enabled and not sp.bfd.holds(n):
             n.session.start()
-    if "connect_retry" in keys or "delay_open" in keys:
-        n.session.settings = sp.neighbors.settings_for(new, n.peer.asn_mode)
+    if any(
+        k in keys
+        for k in ("connect_retry", "delay_open", "connect_delay", "error_wait", "error_forget")
+    ):
+        n.session.update_settings(sp.neighbors.settings_for(new, n.peer.asn_mode))
     if not n.session.established:
         return
     if old.import_policy != new.import_policy or "import_policy" in keys:

@@ -81,6 +81,7 @@ def snapshot(sp, prefixes: bool = True) -> dict:
         },
         "dynamic_refused": sp.neighbors.refused,
         "bfd": sp.bfd.snapshot() if sp.bfd.service is not None else None,
+        "monitoring": sp.monitor.stats(),
     }
 
 

@@ -79,6 +79,22 @@ def fake_snapshot(**over):
             "drops": {"malformed": 1, "wrong_ttl": 3},
             "bgp_down_events": 2,
         },
+        "monitoring": {
+            "mrt": {"records": 25, "bytes": 2500, "dropped_records": 2, "errors": 1},
+            "bmp": {
+                "stations": [
+                    {
+                        "station": "192.0.2.50:1790",
+                        "state": "up",
+                        "connects": 2,
+                        "drops": 1,
+                        "sent_bytes": 4096,
+                        "buffered": 100,
+                    },
+                    {"station": "[2001:db8::50]:1790", "state": "idle", "connects": 0},
+                ]
+            },
+        },
     }
     snap.update(over)
     return snap
@@ -260,3 +276,21 @@ def test_openmetrics_exposition():
     assert text.endswith("# EOF\n")
     assert "# TYPE bgpd_neighbor_flaps counter" in text
     assert 'bgpd_neighbor_flaps_total{asn="65001",neighbor="192.0.2.1"} 2.0' in text
+
+
+def test_monitoring_metrics():
+    got = samples(fake_snapshot())
+    assert got[("bgpd_mrt_records_total", ())] == 25
+    assert got[("bgpd_mrt_bytes_total", ())] == 2500
+    assert got[("bgpd_mrt_dropped_records_total", ())] == 2
+    assert got[("bgpd_mrt_write_errors_total", ())] == 1
+    st = (("station", "192.0.2.50:1790"),)
+    assert got[("bgpd_bmp_station_up", st)] == 1
+    assert got[("bgpd_bmp_station_connects_total", st)] == 2
+    assert got[("bgpd_bmp_station_drops_total", st)] == 1
+    assert got[("bgpd_bmp_station_sent_bytes_total", st)] == 4096
+    assert got[("bgpd_bmp_station_queued_bytes", st)] == 100
+    assert got[("bgpd_bmp_station_up", (("station", "[2001:db8::50]:1790"),))] == 0
+    # monitoring off: no MRT or BMP samples at all
+    off = samples(fake_snapshot(monitoring={"mrt": None, "bmp": None}))
+    assert not [k for k in off if k[0].startswith(("bgpd_mrt_", "bgpd_bmp_"))]

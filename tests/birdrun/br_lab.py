@@ -37,7 +37,8 @@ REFUSED = "Mesh_192_0_2_7"
 NODE = "Node_192_0_2_9"
 PASSIVE = "Global_192_0_2_8"
 PEERS = [MESH, REFUSED, NODE, PASSIVE]
-GR_WAIT = 15  # graceful restart wait: how long the passive GR peer holds the recovery
+GR_WAIT = 30  # graceful restart wait: the passive GR peer holds the recovery this long
+# (long enough for both daemons to be up and captured on a busy machine)
 
 BIRD_CFG = f"""\
 # Calico-shaped (confd's bird.cfg, bird_aggr.cfg and bird_ipam.cfg in one file)

@@ -250,7 +250,9 @@ async def test_pmbmpd_stops_reading_then_gets_a_full_resync(pmbmpd):
     finally:
         pmbmpd.signal(signal.SIGCONT)
     assert st.drops >= 1, st.stats()
-    assert st.peak_buffer <= bound and worst < 0.1
+    # never blocked: a call that waited for the frozen collector would take seconds (a
+    # loaded CI machine can stretch one call of pure CPU work to a few hundred ms)
+    assert st.peak_buffer <= bound and worst < 1.0, worst
     assert st.buffered() == 0
     want = expected_tables(model)
     ok = await wait_until(lambda: st.state == "up" and st.resyncing is False, 30)

@@ -73,7 +73,14 @@ class Pair:
             "listen": [{"address": self.a_addr, "port": self.port}],
             "control_socket": str(self.tmp / "a.sock"),
             "neighbors": [
-                {"address": self.b_addr, "asn": 65001, "port": self.port, "connect_retry": 1}
+                {
+                    "address": self.b_addr,
+                    "asn": 65001,
+                    "port": self.port,
+                    "connect_retry": 1,
+                    # the IPv4 loopback session carries IPv6 routes with this next hop
+                    "next_hop_ipv6": "2001:db8::a",
+                }
             ],
             **{**self.top, **top},
         }
@@ -167,6 +174,7 @@ async def test_ipv6_route(pair):
     p.a.command("route_add", prefix="2001:db8:5::/48", next_hop="2001:db8::5")
     paths = await until(lambda: p.peer_view("ipv6").get("2001:db8:5::/48"))
     assert paths[0]["from"] == p.a_addr
+    assert paths[0]["next_hop"] == "2001:db8::a"  # eBGP: ours, from next_hop_ipv6
 
 
 @pytest.mark.parametrize(

@@ -52,12 +52,19 @@ def test_add_announces_to_ebgp_and_ibgp():
     assert src.kind == API and src.name == "metallb"
 
 
-def test_add_without_next_hop_is_next_hop_self_ipv6():
+def test_add_without_next_hop_ipv6_over_ipv4_sessions():
+    # Our next hop for IPv6 over an IPv4 session is what the daemon finds (an address of the
+    # session's interface, or next_hop_ipv6): without one the route is not sent at all (a
+    # v4-mapped next hop is installable by nobody); with one, it is the route's next hop.
     h = pair()
     add(h, "kube-vip", V1, fam=IPV6)
     h.drain()
-    i = h.views[I1].routes[IPV6][V1]
-    assert i.next_hop == ip(f"::ffff:{LOCAL_ADDRESS}")  # an IPv6 route over an IPv4 session
+    assert V1 not in h.views[I1].routes[IPV6] and V1 not in h.views[E1].routes[IPV6]
+    h.down(I1)
+    ours = ip("2001:db8::1")
+    h.up(I1, next_hops={IPV6: ours})
+    h.drain()
+    assert h.views[I1].routes[IPV6][V1].next_hop == ours
 
 
 def test_add_again_modifies_in_place_one_update_no_withdraw():
