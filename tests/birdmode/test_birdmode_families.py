@@ -7,6 +7,11 @@ when each served both, each took the other's routes for strays of its own and de
 written).
 """
 
+import asyncio
+
+import pytest
+
+from bgpd.kernel.state import HostState
 from bgpd.speaker import Speaker
 from bgpd.speaker.birdmode import BirdSetup
 from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
@@ -25,21 +30,29 @@ protocol device { scan time 2; }
 """
 
 
-def _speaker(tmp_path, ipv6: bool) -> Speaker:
+@pytest.fixture
+def loop():
+    """A loop of its own: the speaker is made outside a running loop here."""
+    lp = asyncio.new_event_loop()
+    yield lp
+    lp.close()
+
+
+def _speaker(tmp_path, ipv6: bool, loop=None) -> Speaker:
     cfg = tmp_path / ("bird6.cfg" if ipv6 else "bird.cfg")
     cfg.write_text(CFG)
     setup = BirdSetup(str(cfg), ipv6=ipv6, control_socket=str(tmp_path / "x.ctl"))
-    return Speaker(setup.config, str(cfg), bird=setup)
+    return Speaker(setup.config, str(cfg), bird=setup, loop=loop)
 
 
-def test_bird_serves_ipv4_only(tmp_path):
-    sp = _speaker(tmp_path, ipv6=False)
+def test_bird_serves_ipv4_only(tmp_path, loop):
+    sp = _speaker(tmp_path, ipv6=False, loop=loop)
     assert set(sp.rde.rib.loc) == {IPV4_UNICAST, IPV6_UNICAST}  # the engine has both
     assert list(sp.kernel_locs()) == [IPV4_UNICAST]
 
 
-def test_bird6_serves_ipv6_only(tmp_path):
-    sp = _speaker(tmp_path, ipv6=True)
+def test_bird6_serves_ipv6_only(tmp_path, loop):
+    sp = _speaker(tmp_path, ipv6=True, loop=loop)
     assert list(sp.kernel_locs()) == [IPV6_UNICAST]
     assert sp.kernel_locs()[IPV6_UNICAST] is sp.rde.rib.loc[IPV6_UNICAST]
 
@@ -53,6 +66,7 @@ async def test_the_kernel_side_gets_one_family(tmp_path, monkeypatch):
     class FakeKernel:
         def __init__(self, locs, settings, *, routes, export, local_as):
             made["locs"], made["families"] = locs, routes.families
+            self.state = HostState()  # what BIRD mode's next-hop resolution reads
 
         async def start(self):
             made["started"] = True

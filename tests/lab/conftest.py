@@ -31,6 +31,7 @@ if str(HERE) not in sys.path:
 import lab_cluster as lc  # noqa: E402
 import lab_net  # noqa: E402
 from lab_figures import FIGURES, table, unreachable  # noqa: E402
+from lab_ops import protocols  # noqa: E402
 
 
 def _start(request, tmp_path_factory, bird16, profile: str):
@@ -58,6 +59,18 @@ def _start(request, tmp_path_factory, bird16, profile: str):
 
         lab_net.wait_until(connected, 60, f"{kind}: every pod reaches every pod: {bad}", 0.5)
         lab.ready_s = time.monotonic() - t0
+        # Settled: every daemon's BGP rows (state, since) unchanged over a second. BIRD
+        # 1.6.8's ``since`` also moves when a protocol's first feed ends, which under load
+        # can come after the sessions are up; the scenarios compare rows before and after.
+        last: list = [None]
+
+        def settled() -> bool:
+            rows = {(n, f): protocols(lab, n, f) for n in lc.NODES for f in (4, 6)}
+            same = rows == last[0]
+            last[0] = rows
+            return same
+
+        lab_net.wait_until(settled, 60, f"{kind}: the BGP rows settle", 1.2)
         yield lab
     finally:
         lab.close()
