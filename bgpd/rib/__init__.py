@@ -30,7 +30,7 @@ class Rib:
 
     def commit(self) -> None:
         for t in self.loc.values():
-            t.commit()
+            t.publish()
 
 
 __all__ = [

@@ -17,8 +17,21 @@ moves to a member that had been sent the previous best, that member gets a withd
 A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
 pending (the initial table, then End-of-RIB); once both it and the steady group of its
 export context have nothing pending, it merges into that group.
+
+What is pending is kept two ways, per family. ``pending`` maps a prefix to the best path
+before its first unsent change (what the members may hold). ``runs`` are lists of prefixes
+that the members hold nothing for: the Loc-RIB's runs (one UPDATE's new prefixes, with the
+source and attribute set they all have) and the whole table of a new member's initial sync
+(a list of the keys, 8 octets a prefix, instead of a dict entry). A run is older than any
+``pending`` entry for one of its prefixes (a prefix already pending is left out of a run when
+the run arrives), so when a run is drained, prefixes it shares with ``pending`` are taken out
+of ``pending`` and sent from the current state as "nothing before"; runs are drained before
+``pending``. A run of new prefixes none of which changed since (none is in ``pending``) all
+still have its source and set: it is exported with one call and packed as a whole, with no
+per-prefix work.
 """
 
+from collections import deque
 from typing import Protocol
 
 from bgpd.wire import AttrSet, Context, end_of_rib, pack_announce, pack_withdraw
@@ -38,7 +51,23 @@ class ExportFn(Protocol):
     def __call__(self, source: Source, attrs: AttrSet, prefix: bytes, family) -> AttrSet | None: ...
 
 
+class _Out:
+    """What one drain pass of a group produces for one family, before packing."""
+
+    __slots__ = ("buckets", "withdraws", "member_withdraws", "skip")
+
+    def __init__(self) -> None:
+        # (id(out attrs), id(excluded member source)) -> (attrs, excluded source, [prefix])
+        self.buckets: dict = {}
+        self.withdraws: dict = {}  # excluded source (or None) -> [prefix]
+        self.member_withdraws: dict = {}  # member source -> [prefix]
+        self.skip: list = []  # the bucket of filtered, never-advertised prefixes: dropped
+
+
 class ExportGroup:
+    # Loc-RIB listener protocol: rib_changed(family, touched, locrib, runs)
+    takes_runs = True
+
     __slots__ = (
         "key",
         "ctx",
@@ -46,6 +75,8 @@ class ExportGroup:
         "families",
         "members",
         "pending",
+        "runs",
+        "run_count",
         "addpath",
         "advertised",
         "trailer",
@@ -61,6 +92,11 @@ class ExportGroup:
         self.families = tuple(families)
         self.members: list = []
         self.pending: dict = {f: {} for f in self.families}
+        # family -> deque of [prefixes, start, source, attrs, old]: prefixes[start:] to send,
+        # all with nothing (old None) or maybe something (MAYBE) at the members before;
+        # source/attrs: what they all have unless changed since (None: look each one up).
+        self.runs: dict = {f: deque() for f in self.families}
+        self.run_count = 0  # prefixes in runs
         self.addpath = frozenset(f for f in self.families if f in ctx.add_path_tx)
         # ADD-PATH groups remember which path ids each prefix was sent with, to withdraw them.
         self.advertised: dict = {f: {} for f in self.addpath}
@@ -75,16 +111,29 @@ class ExportGroup:
 
     @property
     def idle(self) -> bool:
-        return not any(self.pending.values())
+        return not self.run_count and not any(self.pending.values())
 
     def pending_count(self) -> int:
-        return sum(len(p) for p in self.pending.values())
+        return self.run_count + sum(len(p) for p in self.pending.values())
 
     # --- input from the Loc-RIB -------------------------------------------------------------
 
-    def rib_changed(self, family, touched: dict, locrib: LocRib) -> None:
+    def rib_changed(self, family, touched: dict, locrib: LocRib, runs=()) -> None:
         pending = self.pending.get(family)
         if pending is None:
+            return
+        if runs:
+            q = self.runs[family]
+            for src, attrs, prefixes in runs:
+                if pending and not pending.keys().isdisjoint(prefixes):
+                    # already pending from an earlier change: that entry says what the
+                    # members may hold, so it stays and the run leaves the prefix out
+                    prefixes = [p for p in prefixes if p not in pending]
+                    if not prefixes:
+                        continue
+                q.append([prefixes, 0, src, attrs, None])
+                self.run_count += len(prefixes)
+        if not touched:
             return
         if not pending or pending.keys().isdisjoint(touched):
             pending.update(touched)
@@ -92,12 +141,33 @@ class ExportGroup:
         for p in touched.keys() - pending.keys():
             pending[p] = touched[p]
 
-    def full_sync(self, locribs: dict) -> None:
-        """Make the whole Loc-RIB pending (a new member's initial table)."""
+    def settle_runs(self) -> None:
+        """Take the prefixes of runs out of ``pending`` (the runs are older: the members
+        hold what the run says, not what the entry says)."""
+        for fam, q in self.runs.items():
+            pending = self.pending[fam]
+            if pending:
+                for run in q:
+                    for p in run[0][run[1] :]:
+                        pending.pop(p, None)
+
+    def full_sync(self, locribs: dict, old=None, exclude=None) -> None:
+        """Make the whole Loc-RIB pending (a new member's initial table): a run of its keys.
+        ``old``: what the members hold before (None: nothing; MAYBE); ``exclude``: prefixes
+        left out (pending elsewhere with what the members hold)."""
         for fam in self.families:
             loc = locribs.get(fam)
-            if loc is not None:
-                self.pending[fam] = dict.fromkeys(loc.table)
+            q = self.runs[fam]
+            self.run_count -= sum(len(r[0]) - r[1] for r in q)
+            q.clear()
+            self.pending[fam] = {}
+            if loc is None or not loc.table:
+                continue
+            ex = exclude.get(fam) if exclude else None
+            keys = [p for p in loc.table if p not in ex] if ex else list(loc.table)
+            if keys:
+                q.append([keys, 0, None, None, old])
+                self.run_count += len(keys)
 
     # --- output -----------------------------------------------------------------------------
 
@@ -109,26 +179,60 @@ class ExportGroup:
         out: dict = {m: [] for m in self.members}
         done = 0
         for fam in self.families:
+            if done >= budget:
+                break
+            runs = self.runs[fam]
             pending = self.pending[fam]
-            if not pending or done >= budget:
+            if not runs and not pending:
                 continue
             loc = locribs[fam]
-            n = min(len(pending), budget - done)
-            if n == len(pending):
-                batch = pending
-                self.pending[fam] = {}
-            else:
-                # Order does not matter: each prefix's latest state is read at drain time.
-                batch = {}
-                pop = pending.popitem
-                for _ in range(n):
-                    k, v = pop()
-                    batch[k] = v
-            done += len(batch)
-            if fam in self.addpath:
-                self._drain_addpath(fam, batch, loc, out)
-            else:
-                self._drain_best(fam, batch, loc, out)
+            addpath = fam in self.addpath
+            acc = None if addpath else _Out()
+            while runs and done < budget:
+                run = runs[0]
+                prefixes, start, src, attrs, old = run
+                left = len(prefixes) - start
+                n = min(left, budget - done)
+                if n == left:
+                    runs.popleft()
+                    chunk = prefixes if not start else prefixes[start:]
+                else:
+                    run[1] = start + n
+                    chunk = prefixes[start : start + n]
+                done += n
+                self.run_count -= n
+                if pending and not pending.keys().isdisjoint(chunk):
+                    # changed since the run: the run's "before" holds (it is the older one)
+                    for p in chunk:
+                        pending.pop(p, None)
+                    src = None
+                if addpath:
+                    self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out)
+                elif (
+                    src is None or self.prefix_dependent or not loc.touched.keys().isdisjoint(chunk)
+                ):
+                    self._drain_best(fam, dict.fromkeys(chunk, old), loc, acc)
+                else:
+                    self._drain_run(fam, src, attrs, chunk, acc)
+            if pending and done < budget:
+                n = min(len(pending), budget - done)
+                if n == len(pending):
+                    batch = pending
+                    self.pending[fam] = {}
+                else:
+                    # Order does not matter: each prefix's latest state is read at drain time.
+                    batch = {}
+                    pop = pending.popitem
+                    for _ in range(n):
+                        k, v = pop()
+                        batch[k] = v
+                done += len(batch)
+                if addpath:
+                    self._drain_addpath(fam, batch, loc, out)
+                else:
+                    self._drain_best(fam, batch, loc, acc)
+            if acc is not None:
+                self._pack(fam, acc, out)
         if self.trailer and self.idle:
             for m, msgs in self.trailer.items():
                 if m in out:
@@ -136,8 +240,22 @@ class ExportGroup:
             self.trailer = {}
         return out, done
 
-    def _drain_best(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
-        """One batch of best-path changes -> packed UPDATEs per member.
+    def _drain_run(self, fam, src: Source, attrs, chunk: list, acc: _Out) -> None:
+        """Prefixes new to the Loc-RIB from one UPDATE, unchanged since: all have ``src``'s
+        route with ``attrs`` and nothing before, so one export result covers them all."""
+        result = self.context(src, attrs, chunk[0], fam)
+        if result is None:
+            return  # never advertised
+        excl = src if src.group is self else None
+        key = (id(result), id(excl))
+        entry = acc.buckets.get(key)
+        if entry is None:
+            acc.buckets[key] = (result, excl, list(chunk))
+        else:
+            entry[2].extend(chunk)
+
+    def _drain_best(self, fam, batch: dict, loc: LocRib, acc: _Out) -> None:
+        """One batch of best-path changes, read from the Loc-RIB -> buckets in ``acc``.
 
         Consecutive prefixes usually share their best path's source and attribute set (they
         came in one UPDATE), so the export result and the bucket of the previous prefix are
@@ -145,11 +263,10 @@ class ExportGroup:
         """
         table_get = loc.table.get
         export = self.context
-        ctx = self.ctx
-        buckets: dict = {}  # (id(out attrs), id(excluded member source)) -> [attrs, excl, prefixes]
-        withdraws: dict = {}
-        member_withdraws: dict = {}
-        skip: list = []  # the bucket of filtered, never-advertised prefixes: dropped
+        buckets = acc.buckets
+        withdraws = acc.withdraws
+        member_withdraws = acc.member_withdraws
+        skip = acc.skip
         prefix_dependent = self.prefix_dependent
         last_src = last_attrs = last_bucket = None
         adj_src = adj = None
@@ -204,18 +321,22 @@ class ExportGroup:
             bl = entry[2]
             bl.append(p)
             last_src, last_attrs, last_bucket = src, attrs, bl
+
+    def _pack(self, fam, acc: _Out, out: dict) -> None:
+        """Pack what a drain pass found, the same bytes for every member (less split horizon)."""
+        ctx = self.ctx
         members = self.members
-        for excl, prefixes in withdraws.items():
+        for excl, prefixes in acc.withdraws.items():
             msgs = pack_withdraw(fam, prefixes, ctx)
             for m in members:
                 if m.source is not excl:
                     out[m].extend(msgs)
-        for attrs, excl, prefixes in buckets.values():
+        for attrs, excl, prefixes in acc.buckets.values():
             msgs = pack_announce(fam, attrs, prefixes, ctx)
             for m in members:
                 if m.source is not excl:
                     out[m].extend(msgs)
-        for src, prefixes in member_withdraws.items():
+        for src, prefixes in acc.member_withdraws.items():
             for m in members:
                 if m.source is src:
                     out[m].extend(pack_withdraw(fam, prefixes, ctx))
@@ -338,9 +459,14 @@ class Exporter:
         old = member.source.group
         self.leave(member)
         g = self.join(member, key, ctx, context, families, trailer)
-        if resync:
-            for fam in g.families:
-                g.pending[fam] = dict.fromkeys(g.pending[fam], MAYBE)
+        if resync or old is not None:
+            # what the old group still had pending says what the member may hold: those
+            # prefixes keep their entry, the rest of the table is sent again
+            exclude = None
+            if old is not None:
+                old.settle_runs()
+                exclude = {f: old.pending.get(f) for f in g.families}
+            g.full_sync(self.locribs, MAYBE if resync else None, exclude)
         if old is not None:
             for fam in g.families:
                 g.pending[fam].update(old.pending.get(fam, {}))
@@ -421,6 +547,8 @@ class Exporter:
         ng = ExportGroup(g.key, g.ctx, g.context, g.families, self._index)
         ng.prefix_dependent = g.prefix_dependent
         ng.pending = {f: dict(p) for f, p in g.pending.items()}
+        ng.runs = {f: deque([list(r) for r in q]) for f, q in g.runs.items()}
+        ng.run_count = g.run_count
         ng.advertised = {f: {p: dict(d) for p, d in adv.items()} for f, adv in g.advertised.items()}
         for m in slow:
             g.members.remove(m)

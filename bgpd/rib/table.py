@@ -11,6 +11,14 @@ Changes are batched: :meth:`LocRib.announce` and :meth:`LocRib.withdraw` apply a
 UPDATE's worth of prefixes and record each touched prefix once with the best candidate it had
 before the batch; :meth:`LocRib.commit` runs the decision process over the touched prefixes
 that have several candidates and hands the touched map to the listeners (export groups, FIB).
+
+Prefixes new to the Loc-RIB (a table being loaded: nobody had them, nothing was touched) are
+recorded as a *run* instead, one per UPDATE: ``(source, attrs, prefixes)``, the list as
+received. A run costs no per-prefix work, and an export group can send it as a whole
+(rib/export.py). A prefix of a run had no best path before the batch; if it is touched again
+in the same batch it is also in the touched map, and the run's "nothing before" is the one
+that holds (the earlier change). Listeners that take runs (``takes_runs``) get them apart;
+the others get one touched map with the runs' prefixes in it.
 """
 
 from .decision import Cand, DecisionConfig, select
@@ -60,6 +68,7 @@ class LocRib:
         self.cfg = cfg or DecisionConfig()
         self.table: dict = {}
         self.touched: dict = {}  # prefix -> best candidate before this batch (or None)
+        self.runs: list = []  # (source, attrs, [prefix]) new to the Loc-RIB in this batch
         self.dirty: set = set()  # touched prefixes with several candidates: run the decision
         self.listeners: list = []  # objects with rib_changed(family, touched, locrib)
 
@@ -83,7 +92,9 @@ class LocRib:
             new = dict.fromkeys(prefixes, attrs)
             adj.update(new)
             table.update(dict.fromkeys(new, source))
-            touched.update(dict.fromkeys(new))
+            if len(new) != len(prefixes) or type(prefixes) is not list:
+                prefixes = list(new)  # repeated in the UPDATE, or not a list we can keep
+            self.runs.append((source, attrs, prefixes))
             return
         dirty = self.dirty
         for p in prefixes:
@@ -228,11 +239,29 @@ class LocRib:
     # --- decision ----------------------------------------------------------------------------
 
     def commit(self) -> dict:
-        """Run the decision process over the batch and notify the listeners."""
+        """Run the decision process over the batch and notify the listeners; returns the
+        touched map (prefix -> best before the batch), the runs' prefixes included."""
+        touched = self.touched_map()
+        self.publish()
+        return touched
+
+    def touched_map(self) -> dict:
+        """The batch so far as one map: prefix -> best candidate before the batch."""
+        if not self.runs:
+            return dict(self.touched)
+        merged = dict(self.touched)
+        for _src, _attrs, prefixes in self.runs:
+            merged.update(dict.fromkeys(prefixes))  # the earlier change: nothing before
+        return merged
+
+    def publish(self) -> None:
+        """:meth:`commit` without building the touched map for the caller."""
         touched = self.touched
-        if not touched:
-            return touched
+        runs = self.runs
+        if not touched and not runs:
+            return
         self.touched = {}
+        self.runs = []
         table = self.table
         fam = self.family
         cfg = self.cfg
@@ -242,9 +271,18 @@ class LocRib:
             cur = table.get(p)
             if type(cur) is Dest:
                 self._select(fam, p, cur, cfg)
+        merged = None
         for listener in self.listeners:
-            listener.rib_changed(fam, touched, self)
-        return touched
+            if getattr(listener, "takes_runs", False):
+                listener.rib_changed(fam, touched, self, runs)
+                continue
+            if merged is None:
+                merged = touched
+                if runs:
+                    merged = dict(touched)
+                    for _src, _attrs, prefixes in runs:
+                        merged.update(dict.fromkeys(prefixes))
+            listener.rib_changed(fam, merged, self)
 
     @staticmethod
     def _select(fam, p, dest: Dest, cfg: DecisionConfig) -> None:
