@@ -37,7 +37,7 @@ from typing import Protocol
 from bgpd.wire import AttrSet, Context, end_of_rib, pack_announce, pack_withdraw
 
 from .source import Source
-from .table import Dest, LocRib, candidates_of
+from .table import Dest, LocRib, routes_of
 
 
 class ExportFn(Protocol):
@@ -176,7 +176,7 @@ class ExportGroup:
 
     def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
         """Pack up to ``budget`` pending prefixes. Returns ({member: [bytes]}, prefixes done)."""
-        out: dict = {m: [] for m in self.members}
+        out: dict = {}  # member -> [bytes]; lists may be shared: never extended in place
         done = 0
         for fam in self.families:
             if done >= budget:
@@ -235,8 +235,8 @@ class ExportGroup:
                 self._pack(fam, acc, out)
         if self.trailer and self.idle:
             for m, msgs in self.trailer.items():
-                if m in out:
-                    out[m].extend(msgs)
+                if msgs and m in self.members:
+                    out[m] = out.get(m, []) + list(msgs)
             self.trailer = {}
         return out, done
 
@@ -269,7 +269,6 @@ class ExportGroup:
         skip = acc.skip
         prefix_dependent = self.prefix_dependent
         last_src = last_attrs = last_bucket = None
-        adj_src = adj = None
         for p, old in batch.items():
             cur = table_get(p)
             if cur is None:
@@ -284,15 +283,8 @@ class ExportGroup:
                 wl.append(p)
                 continue
             best = cur.best if type(cur) is Dest else cur
-            if type(best) is Source:
-                src = best
-                if src is not adj_src:
-                    adj_src = src
-                    adj = src.adj_in[fam]
-                attrs = adj[p]
-            else:
-                src = best.source
-                attrs = best.attrs_for(fam, p)
+            src = best.source
+            attrs = best.attrs
             if old is None and attrs is last_attrs and src is last_src and not prefix_dependent:
                 last_bucket.append(p)
                 continue
@@ -323,23 +315,55 @@ class ExportGroup:
             last_src, last_attrs, last_bucket = src, attrs, bl
 
     def _pack(self, fam, acc: _Out, out: dict) -> None:
-        """Pack what a drain pass found, the same bytes for every member (less split horizon)."""
+        """Pack what a drain pass found, the same bytes for every member (less split horizon).
+
+        Every member gets the same list object unless split horizon leaves something out
+        for it (the lists in ``out`` are shared: never extended in place)."""
         ctx = self.ctx
-        members = self.members
+        shared: list = []  # for every member
+        apart: dict = {}  # member source -> what every other member gets
         for excl, prefixes in acc.withdraws.items():
             msgs = pack_withdraw(fam, prefixes, ctx)
-            for m in members:
-                if m.source is not excl:
-                    out[m].extend(msgs)
+            if excl is None:
+                shared += msgs
+            else:
+                apart.setdefault(excl, []).extend(msgs)
         for attrs, excl, prefixes in acc.buckets.values():
             msgs = pack_announce(fam, attrs, prefixes, ctx)
-            for m in members:
-                if m.source is not excl:
-                    out[m].extend(msgs)
-        for src, prefixes in acc.member_withdraws.items():
-            for m in members:
-                if m.source is src:
-                    out[m].extend(pack_withdraw(fam, prefixes, ctx))
+            if excl is None:
+                shared += msgs
+            else:
+                apart.setdefault(excl, []).extend(msgs)
+        own = {src: pack_withdraw(fam, ps, ctx) for src, ps in acc.member_withdraws.items()}
+        self._deliver(out, shared, apart, own)
+
+    def _deliver(self, out: dict, shared: list, apart: dict, own: dict) -> None:
+        """Hand each member its messages: ``shared`` to all, ``apart[src]`` to all but the
+        member ``src``, ``own[src]`` to that member only; one list object for every member
+        that split horizon leaves nothing out of."""
+        everything = shared
+        for msgs in apart.values():
+            everything = everything + msgs
+        members = self.members
+        if not apart and not own:
+            if not everything:
+                return
+            if not out:
+                out.update(dict.fromkeys(members, everything))
+                return
+        for m in members:
+            src = m.source
+            if src in apart or src in own:
+                mine = shared
+                for e, msgs in apart.items():
+                    if e is not src:
+                        mine = mine + msgs
+                mine = mine + own.get(src, [])
+            else:
+                mine = everything
+            if mine:
+                prev = out.get(m)
+                out[m] = prev + mine if prev else mine
 
     def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
         """ADD-PATH send: every candidate path goes out with a path id of its own."""
@@ -352,13 +376,12 @@ class ExportGroup:
         for p in batch:
             new: dict = {}
             old = adv.get(p) or {}
-            for c in candidates_of(table.get(p)):
-                src = c.source
-                attrs = c.attrs_for(fam, p)
-                result = export(src, attrs, p, fam)
+            for r in routes_of(table.get(p)):
+                src = r.source
+                result = export(src, r.attrs, p, fam)
                 if result is None:
                     continue
-                pid = _path_id(c)
+                pid = _path_id(r.cand)
                 new[pid] = (result, src)
                 prev = old.get(pid)
                 if prev is not None and prev[0] is result:
@@ -376,17 +399,21 @@ class ExportGroup:
                 adv[p] = new
             else:
                 adv.pop(p, None)
-        members = self.members
+        shared: list = []
+        apart: dict = {}
         for excl, items in withdraw_items.items():
             msgs = pack_withdraw(fam, items, ctx)
-            for m in members:
-                if m.source is not excl:
-                    out[m].extend(msgs)
+            if excl is None:
+                shared += msgs
+            else:
+                apart.setdefault(excl, []).extend(msgs)
         for (attrs, excl), items in buckets.items():
             msgs = pack_announce(fam, attrs, items, ctx)
-            for m in members:
-                if m.source is not excl:
-                    out[m].extend(msgs)
+            if excl is None:
+                shared += msgs
+            else:
+                apart.setdefault(excl, []).extend(msgs)
+        self._deliver(out, shared, apart, {})
 
 
 def _sent(adv: dict) -> dict:
@@ -507,7 +534,19 @@ class Exporter:
     def backlog(self) -> int:
         """Pending prefixes in groups that can send now (a group stuck behind a slow member
         is not counted: its backlog is bounded by the table and must not hold others up)."""
-        return sum(g.pending_count() for g in self.groups() if g.writable())
+        total = 0
+        for g in self.groups():
+            n = g.pending_count()
+            if n and g.writable():
+                total += n
+        return total
+
+    def backlog_over(self, limit: int) -> bool:
+        """``backlog() > limit``, without asking every member whether it is writable while
+        everything pending (writable or not) is within the limit."""
+        if sum(g.pending_count() for g in self.groups()) <= limit:
+            return False
+        return self.backlog() > limit
 
     def has_work(self) -> bool:
         return any(not g.idle or g.trailer for g in self.groups())
@@ -532,9 +571,8 @@ class Exporter:
                     more = True
                     continue
             out, _done = g.drain(self.locribs, budget)
-            for m, msgs in out.items():
-                if msgs:
-                    result.setdefault(m, []).extend(msgs)
+            if out:
+                result.update(out)  # a member is in one group only
             if not g.idle:
                 more = True
         self._merge()
