@@ -41,6 +41,7 @@ raises LocalProtocolError (report ``connection_failed`` for the old one first, o
 second Protocol for a colliding connection).
 """
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -65,6 +66,8 @@ from ..wire.constants import (
     FSM_OPENSENT,
     FSM_UNSPECIFIED,
     KEEPALIVE,
+    MAX_EXTENDED_MESSAGE,
+    MAX_MESSAGE,
     MESSAGE_NAMES,
     NOTIFICATION,
     OPEN,
@@ -116,6 +119,9 @@ _ERROR_INPUT = {
     ROUTE_REFRESH: inp.RouteRefreshMsgErr,
     NOTIFICATION: inp.NotifMsgErr,
 }
+
+
+_TYPE_OCTET = operator.itemgetter(18)  # the type octet of an encoded message
 
 
 def _new_counts() -> dict[str, int]:
@@ -296,6 +302,47 @@ class Protocol:
         if "keepalive" in self._timers:
             self._timers["keepalive"] = self._now + self.negotiated.keepalive
         return self._take_events()
+
+    def send_updates(self, messages: list, now: float | None = None) -> bytes:
+        """A batch of encoded messages to send at once: UPDATEs, checked and counted as
+        :meth:`send_update` does (the keepalive timer moves once), and the ROUTE-REFRESH
+        markers of an enhanced route refresh (BoRR/EoRR, RFC 7313) that the route engine
+        sends between them. Returns the bytes to write, anything already queued first (as
+        h11's ``send``): nothing else changes, no event, no earlier deadline."""
+        if now is not None:
+            self._now = now
+        if self.state is not ESTABLISHED:
+            raise LocalProtocolError(f"send_updates in {self.state}")
+        if not messages:
+            return self.data_to_send()
+        neg = self.negotiated
+        assert neg is not None
+        max_size = MAX_EXTENDED_MESSAGE if neg.context.extended_message else MAX_MESSAGE
+        if len(messages) == 1:
+            m = messages[0]
+            if len(m) < 23 or len(m) > max_size:
+                raise LocalProtocolError(f"not one message that fits ({len(m)} octets)")
+            types = m[18:19]
+        else:
+            sizes = list(map(len, messages))
+            if min(sizes) < 23 or max(sizes) > max_size:
+                raise LocalProtocolError("not messages that fit")
+            types = bytes(map(_TYPE_OCTET, messages))
+        updates = types.count(UPDATE)
+        if updates != len(types):
+            refreshes = types.count(ROUTE_REFRESH)
+            if updates + refreshes != len(types) or not neg.route_refresh:
+                raise LocalProtocolError("only UPDATE and ROUTE-REFRESH messages are sent here")
+            self.stats.messages_out[MESSAGE_NAMES[ROUTE_REFRESH]] += refreshes
+        if updates:
+            self.stats.messages_out["UPDATE"] += updates
+            self.stats.updates_out += updates
+            if "keepalive" in self._timers:
+                self._timers["keepalive"] = self._now + neg.keepalive
+        data = b"".join(messages)
+        if self._out:
+            data = self.data_to_send() + data
+        return data
 
     def send_route_refresh(
         self, afi: int, safi: int, subtype: int = 0, now: float | None = None

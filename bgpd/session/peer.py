@@ -163,6 +163,7 @@ class PeerSession:
         self.conn: _Conn | None = None  # the connection of self.fsm
         self.other: _Conn | None = None  # a second connection during a collision
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0  # the FSM deadline self._timer is armed for
         self._connect_task: asyncio.Task | None = None
         self.enabled = False
         self.closed = False
@@ -233,14 +234,18 @@ class PeerSession:
                 c.transport.abort()
 
     def send(self, messages: list[bytes]) -> None:
-        """Queue already-encoded UPDATEs (only while Established)."""
-        if not self.established or self.conn is None:
-            return
+        """Send already-encoded UPDATEs (and the BoRR/EoRR markers of an enhanced route
+        refresh) only while Established: one FSM call and one transport write per batch.
+        Sending moves no deadline earlier and raises no event, so the timer is left as it
+        is (see :meth:`_arm`)."""
+        conn = self.conn
         fsm = self.fsm
-        events = []
-        for m in messages:
-            events.extend(fsm.send_update(m))
-        self._run(fsm, events)
+        if conn is None or fsm.state is not State.ESTABLISHED:
+            return
+        data = fsm.send_updates(messages, self.clock())
+        t = conn.transport
+        if data and t is not None and not conn.closed:
+            t.write(data)
 
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> None:
         if self.established:
@@ -624,20 +629,32 @@ class PeerSession:
         self.other = None
 
     def _arm(self) -> None:
-        """Re-arm the single timer handle at the earliest FSM deadline."""
-        deadlines = [d for d in (self.fsm.next_deadline(),) if d is not None]
+        """Keep the single timer handle at the earliest FSM deadline.
+
+        A handle armed no later than that deadline is kept: an UPDATE sent moves the
+        keepalive deadline later on every write, and re-creating the handle each time cost
+        more than the early wake-up, after which :meth:`_on_timer` finds nothing due and
+        arms again."""
+        when = self.fsm.next_deadline()
         if self.other is not None:
             d = self.other.fsm.next_deadline()
-            if d is not None:
-                deadlines.append(d)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not deadlines or self.closed:
+            if d is not None and (when is None or d < when):
+                when = d
+        timer = self._timer
+        if when is None or self.closed:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
             return
-        when = min(deadlines)
-        delay = max(0.0, when - self.clock())
-        self._timer = self.loop.call_at(self.loop.time() + delay, self._on_timer)
+        if timer is not None:
+            if self._timer_when <= when:
+                return  # fires early at worst; _on_timer re-arms
+            timer.cancel()
+        self._timer_when = when
+        delay = when - self.clock()
+        self._timer = self.loop.call_at(
+            self.loop.time() + (delay if delay > 0 else 0.0), self._on_timer
+        )
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -650,7 +667,15 @@ class PeerSession:
                 continue
             d = fsm.next_deadline()
             if d is not None and d <= now:
-                unread = tcp.unread_bytes(conn.sock) > 0 if conn is not None else False
+                # unread input only matters to a hold timer expiry (an ioctl per keepalive
+                # otherwise)
+                hold = fsm.timers.get("hold")
+                unread = (
+                    conn is not None
+                    and hold is not None
+                    and hold <= now
+                    and tcp.unread_bytes(conn.sock) > 0
+                )
                 self._run(fsm, fsm.handle_timer(now, unread_input=unread), conn)
         self._arm()
 
