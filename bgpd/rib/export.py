@@ -82,6 +82,7 @@ class ExportGroup:
         "trailer",
         "index",
         "prefix_dependent",
+        "packed",
         "__weakref__",
     )
 
@@ -105,6 +106,8 @@ class ExportGroup:
         self.index = index
         # the context's result depends on the prefix, not only on (source, attribute set)
         self.prefix_dependent = bool(getattr(context, "prefix_dependent", False))
+        # UPDATEs of one prefix already packed for this export key (shared by its groups)
+        self.packed: dict = {}
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -328,8 +331,12 @@ class ExportGroup:
                 shared += msgs
             else:
                 apart.setdefault(excl, []).extend(msgs)
+        packed = self.packed
         for attrs, excl, prefixes in acc.buckets.values():
-            msgs = pack_announce(fam, attrs, prefixes, ctx)
+            if len(prefixes) == 1:
+                msgs = _packed_one(packed, fam, attrs, prefixes, ctx)
+            else:
+                msgs = pack_announce(fam, attrs, prefixes, ctx)
             if excl is None:
                 shared += msgs
             else:
@@ -416,6 +423,24 @@ class ExportGroup:
         self._deliver(out, shared, apart, {})
 
 
+# Single-prefix UPDATEs kept per export key: when each route has a set of its own (a Calico
+# reflector: one block per node, each with its node's next hop), every member that joins
+# needs the same UPDATEs again; they are not packed again. Bounded (cleared when full).
+PACKED_MAX = 16384
+
+
+def _packed_one(packed: dict, fam, attrs: AttrSet, prefixes: list, ctx: Context) -> list:
+    key = (id(attrs), fam, prefixes[0])
+    hit = packed.get(key)
+    if hit is not None and hit[0] is attrs:
+        return hit[1]
+    msgs = pack_announce(fam, attrs, prefixes, ctx)
+    if len(packed) >= PACKED_MAX:
+        packed.clear()
+    packed[key] = (attrs, msgs)  # the set is held: its id cannot be reused meanwhile
+    return msgs
+
+
 def _sent(adv: dict) -> dict:
     return {p: {pid: r for pid, (r, _s) in d.items()} for p, d in adv.items()}
 
@@ -451,6 +476,7 @@ class Exporter:
         self.locribs = locribs
         self.steady: dict = {}  # export key -> ExportGroup
         self.syncing: list = []  # groups of members receiving their initial table
+        self.packed: dict = {}  # export key -> single-prefix UPDATEs (see _packed_one)
         self._index = 0
 
     def groups(self) -> list:
@@ -465,6 +491,7 @@ class Exporter:
         """
         self._index += 1
         g = ExportGroup(key, ctx, context, families, self._index)
+        g.packed = self._packed_for(key)
         g.members.append(member)
         member.source.group = g
         g.full_sync(self.locribs)
@@ -519,6 +546,11 @@ class Exporter:
                 self.syncing.remove(g)
             if self.steady.get(g.key) is g:
                 del self.steady[g.key]
+            if all(x.key != g.key for x in self.groups()):
+                self.packed.pop(g.key, None)
+
+    def _packed_for(self, key) -> dict:
+        return self.packed.setdefault(key, {})
 
     def _listen(self, g: ExportGroup) -> None:
         for fam in g.families:
@@ -584,6 +616,7 @@ class Exporter:
         self._index += 1
         ng = ExportGroup(g.key, g.ctx, g.context, g.families, self._index)
         ng.prefix_dependent = g.prefix_dependent
+        ng.packed = g.packed
         ng.pending = {f: dict(p) for f, p in g.pending.items()}
         ng.runs = {f: deque([list(r) for r in q]) for f, q in g.runs.items()}
         ng.run_count = g.run_count

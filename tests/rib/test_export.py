@@ -487,6 +487,48 @@ def test_listener_without_runs_gets_one_map(h):
     assert seen == [{P1: None, P2: None}]
 
 
+def test_single_prefix_updates_are_packed_once_per_export_key(h, monkeypatch):
+    """Every route with a set of its own (a Calico reflector): members that join later get
+    the UPDATEs packed for the first one; a changed route is packed again."""
+    import bgpd.rib.export as export
+
+    calls = []
+    real = export.pack_announce
+
+    def counting(fam, attrs, items, ctx):
+        calls.append(list(items))
+        return real(fam, attrs, items, ctx)
+
+    monkeypatch.setattr(export, "pack_announce", counting)
+    sets = [A(as_path=(), next_hop=ip(f"192.0.2.{i + 1}"), local_pref=100) for i in range(3)]
+    keys = [P(f"10.9.{i}.0/24") for i in range(3)]
+    for k, a in zip(keys, sets, strict=True):
+        h.announce(h.local, [k], a)
+    first = h.member("m0")
+    h.join(first, families=(IPV4,))
+    h.settle()
+    assert len(calls) == 3
+    for i in (1, 2):
+        m = h.member(f"m{i}")
+        h.join(m, families=(IPV4,))
+        h.settle()
+        assert h.views[m].routes[IPV4] == dict(zip(keys, sets, strict=True))
+    assert len(calls) == 3  # nothing packed again
+    changed = A(as_path=(), next_hop=ip("192.0.2.99"), local_pref=100)
+    h.announce(h.local, keys[:1], changed)
+    h.settle()
+    late = h.member("late")
+    h.join(late, families=(IPV4,))
+    h.settle()
+    assert h.views[late].routes[IPV4][keys[0]] == changed
+    assert calls[3:] == [[keys[0]]]  # the changed route only, once for every member
+    monkeypatch.setattr(export, "PACKED_MAX", 1)
+    gone = h.member("gone")
+    h.join(gone, families=(IPV4,))
+    h.settle()
+    assert h.views[gone].routes[IPV4] == h.views[late].routes[IPV4]
+
+
 # --- flow control and groups -----------------------------------------------------------------
 
 
