@@ -211,10 +211,10 @@ class ExportGroup:
                     src = None
                 if addpath:
                     self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out)
-                elif (
-                    src is None or self.prefix_dependent or not loc.touched.keys().isdisjoint(chunk)
-                ):
+                elif old is not None or self.prefix_dependent:
                     self._drain_best(fam, dict.fromkeys(chunk, old), loc, acc)
+                elif src is None or not loc.touched.keys().isdisjoint(chunk):
+                    self._drain_fresh(fam, chunk, loc, acc)
                 else:
                     self._drain_run(fam, src, attrs, chunk, acc)
             if pending and done < budget:
@@ -256,6 +256,41 @@ class ExportGroup:
             acc.buckets[key] = (result, excl, list(chunk))
         else:
             entry[2].extend(chunk)
+
+    def _drain_fresh(self, fam, chunk: list, loc: LocRib, acc: _Out) -> None:
+        """Prefixes the members hold nothing for (an initial table, a run changed since):
+        each one's current best route, exported; consecutive prefixes with the same route
+        share its result and bucket. Not for a prefix-dependent export (see _drain_best)."""
+        table_get = loc.table.get
+        export = self.context
+        buckets = acc.buckets
+        skip = acc.skip
+        last = bl = None
+        for p in chunk:
+            r = table_get(p)
+            if r is None:
+                continue  # gone since: nothing to send, nothing was sent
+            if r is not last:
+                if type(r) is Dest:
+                    r = r.best
+                    if r is last:
+                        bl.append(p)
+                        continue
+                last = r
+                src = r.source
+                result = export(src, r.attrs, p, fam)
+                if result is None:
+                    bl = skip  # filtered, never advertised
+                    continue
+                excl = src if src.group is self else None
+                key = (id(result), id(excl))
+                entry = buckets.get(key)
+                if entry is None:
+                    bl = []
+                    buckets[key] = (result, excl, bl)
+                else:
+                    bl = entry[2]
+            bl.append(p)
 
     def _drain_best(self, fam, batch: dict, loc: LocRib, acc: _Out) -> None:
         """One batch of best-path changes, read from the Loc-RIB -> buckets in ``acc``.
