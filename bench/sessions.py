@@ -244,8 +244,12 @@ class Client:
 class Fleet:
     """Every client, served by one selector loop; talks to the parent over ``conn``."""
 
-    def __init__(self, conn, remote: str, n: int, concurrency: int, hs_timeout: float) -> None:
+    def __init__(
+        self, conn, remote: str, n: int, concurrency: int, hs_timeout: float, announce=True
+    ) -> None:
         self.conn = conn
+        self.announce = announce  # each client announces its prefix once Established
+        self.expect = n - 1 if announce else 0  # prefixes each client must end up holding
         self.remote = remote
         self.n = n
         self.concurrency = concurrency
@@ -429,7 +433,11 @@ class Fleet:
             self.t_first_established = now
         if self.established == self.n and self.t_all_established is None:
             self.t_all_established = now
-        self.send(c, c.update_msg, now)
+        if self.announce:
+            self.send(c, c.update_msg, now)
+        else:
+            c.full = True  # nothing to receive
+            self.full += 1
         c.next_ka = now + KEEPALIVE_EVERY
         heapq.heappush(self.ka, (c.next_ka, c.i))
 
@@ -466,7 +474,7 @@ class Fleet:
                 held.add(prefix_index(key), key)
             c.announced += 1
             p += size
-        full = len(held) >= self.n - 1
+        full = len(held) >= self.expect
         if full != c.full:
             c.full = full
             self.full += 1 if full else -1
@@ -571,7 +579,7 @@ class Fleet:
             withdrawn += c.withdrawn
             own_back += c.own_seen
             extra = c.held.other
-            if len(c.held) != n - 1 or extra or c.held.has(c.i):
+            if len(c.held) != self.expect or extra or c.held.has(c.i):
                 wrong.append(
                     {
                         "client": c.i,
@@ -609,7 +617,7 @@ class Fleet:
             # Announcements of a prefix the client already held (re-sent, same or new path).
             "duplicates": announced - own_back - withdrawn - sum(len(c.held) for c in self.clients),
             "withdrawn_total": withdrawn,
-            "expected_total": n * (n - 1),
+            "expected_total": n * self.expect,
             "samples_checked": checked,
             "sample_problems": problems[:10],
             "sessions_per_client_max": max(c.sessions for c in self.clients),
@@ -679,11 +687,13 @@ class Fleet:
                 c.sock = None
 
 
-def clients_main(conn, remote: str, n: int, concurrency: int, hs_timeout: float) -> None:
+def clients_main(
+    conn, remote: str, n: int, concurrency: int, hs_timeout: float, announce: bool = True
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     fleet = None
     try:
-        fleet = Fleet(conn, remote, n, concurrency, hs_timeout)
+        fleet = Fleet(conn, remote, n, concurrency, hs_timeout, announce)
         fleet.run()
     except Exception as e:  # noqa: BLE001 - reported to the parent
         import traceback
@@ -958,7 +968,14 @@ def run_once(impl: str, args) -> dict:
 
         clients = ctx.Process(
             target=clients_main,
-            args=(child_conn, setup.r, n, args.concurrency, args.handshake_timeout),
+            args=(
+                child_conn,
+                setup.r,
+                n,
+                args.concurrency,
+                args.handshake_timeout,
+                not args.no_announce,
+            ),
             daemon=True,
         )
         overflows0 = listen_overflows()
@@ -1314,6 +1331,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--repeat", type=int, default=1, help="runs of each implementation, interleaved (1)"
     )
+    ap.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="clients announce nothing (sessions only: the idle cost without the settle)",
+    )
     args = ap.parse_args(argv)
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     for impl in impls:
@@ -1375,6 +1397,7 @@ def main(argv=None) -> int:
                     "hold_time": HOLD_TIME,
                     "keepalive": KEEPALIVE_EVERY,
                     "repeat": args.repeat,
+                    "announce": not args.no_announce,
                 },
                 "table": text,
                 "markdown": md,

@@ -7,6 +7,7 @@ import pytest
 
 from bgpd.fsm import SessionSettings, State
 from bgpd.session.peer import PeerSession, Transport, _Conn
+from bgpd.session.wheel import RATE, TimerWheel
 from bgpd.wire import (
     AttrSet,
     Context,
@@ -95,12 +96,12 @@ class Handler:
         pass
 
 
-def established(keepalive=30.0):
-    loop = Loop()
+def established(keepalive=30.0, loop=None):
+    loop = loop or Loop()
     settings = SessionSettings(
         local_as=65000, peer_as=65000, router_id="10.0.0.1", passive=True, hold_time=90
     )
-    s = PeerSession(settings, Transport("127.0.0.2"), Handler(), loop=loop, clock=lambda: loop.now)
+    s = PeerSession(settings, Transport("127.0.0.2"), Handler(), loop=loop, clock=loop.time)
     s.start()
     conn = _Conn(s, s.fsm, outbound=False)
     s.conn = conn
@@ -167,8 +168,77 @@ def test_timer_handle_is_kept_when_the_deadline_moves_later():
     first.fire()
     again = loop.armed()
     assert len(again) == 1 and again[0] is not first
-    assert again[0].when == pytest.approx(s.fsm.next_deadline())
+    # served at the end of its timer-wheel slot: never early, at most one slot late
+    assert s.fsm.next_deadline() <= again[0].when <= s.fsm.next_deadline() + 1 / RATE
     assert wire.writes == [update(1)]  # no KEEPALIVE was due
     # At the deadline the KEEPALIVE goes out.
     again[0].fire()
     assert wire.writes[-1] == Keepalive().encode()
+
+
+def test_sessions_share_one_timer():
+    """Many sessions on one loop: one armed handle, at the earliest deadline's slot."""
+    loop = Loop()
+    sessions = []
+    wires = []
+    for i in range(20):
+        loop.now = 100.0 + i * 0.5
+        s, _loop, w = established(loop=loop)
+        sessions.append(s)
+        wires.append(w)
+    assert len(loop.armed()) == 1
+    wheel = sessions[0]._wheel
+    assert all(s._wheel is wheel for s in sessions) and len(wheel) == 20
+    first = min(s.fsm.next_deadline() for s in sessions)
+    (h,) = loop.armed()
+    assert first <= h.when <= first + 1 / RATE
+    # Serve every deadline for 200 s: each session sends a KEEPALIVE every 30 s, on time
+    # (within a slot); its peer's KEEPALIVE every 30 s keeps the hold timer (90 s) away.
+    start = loop.now
+    sent: dict = {s: [] for s in sessions}
+    end = start + 200.0
+    peer_ka = {s: s.fsm.timers["hold"] - 90.0 + 30.0 for s in sessions}
+    while True:
+        (h,) = loop.armed()
+        nxt = min(min(peer_ka.values()), h.when)
+        if nxt > end:
+            break
+        if nxt < h.when:
+            s = min(peer_ka, key=peer_ka.get)
+            loop.now = peer_ka[s]
+            s.conn.data_received(Keepalive().encode())
+            peer_ka[s] += 30.0
+            continue
+        due = {s: s.fsm.timers.get("keepalive") for s in sessions}
+        before = {s: len(w.writes) for s, w in zip(sessions, wires, strict=True)}
+        h.fire()
+        for s, w in zip(sessions, wires, strict=True):
+            if len(w.writes) > before[s]:
+                assert due[s] <= loop.now <= due[s] + 1 / RATE  # never early, one slot late
+                sent[s].append(loop.now)
+    for s, w in zip(sessions, wires, strict=True):
+        assert s.established
+        assert w.writes == [Keepalive().encode()] * len(sent[s])
+        assert len(sent[s]) >= 6
+    sessions[0].close()
+    assert len(wheel) == 19
+
+
+def test_wheel_never_serves_a_deadline_early():
+    loop = Loop()
+    fired = []
+
+    class Owner:
+        def __init__(self, when):
+            self.when = when
+
+        def _wheel_fired(self):
+            fired.append((self.when, loop.now))
+
+    w = TimerWheel(loop, loop.time)
+    for when in (100.001, 100.019, 100.02, 100.5, 101.0):
+        w.schedule(Owner(when), TimerWheel.slot_of(when))
+    while loop.armed():
+        loop.armed()[0].fire()
+    assert [f[0] for f in fired] == [100.001, 100.019, 100.02, 100.5, 101.0]
+    assert all(when <= at <= when + 1 / RATE + 1e-9 for when, at in fired), fired

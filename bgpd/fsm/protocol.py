@@ -122,6 +122,7 @@ _ERROR_INPUT = {
 
 
 _TYPE_OCTET = operator.itemgetter(18)  # the type octet of an encoded message
+_KEEPALIVE_BYTES = Keepalive().encode()
 
 
 def _new_counts() -> dict[str, int]:
@@ -241,6 +242,19 @@ class Protocol:
         """Bytes read from the transport: each complete message becomes an input."""
         self._now = now
         framer = self._framer
+        if (
+            data == _KEEPALIVE_BYTES
+            and self.state is ESTABLISHED
+            and not framer.buffer
+            and framer.error is None
+            and self._connected
+        ):
+            # A lone KEEPALIVE in Established (every read of an idle session): what framing
+            # it and dispatching KeepAliveMsg would do, without the machinery.
+            self.stats.messages_in["KEEPALIVE"] += 1
+            self._down = None
+            self._restart_hold()
+            return self._take_events()
         while self._connected:
             max_size = framer.max_size
             for msg_type, body in framer.feed(data):
@@ -259,6 +273,11 @@ class Protocol:
                 self._dispatch(inp.BGPHeaderErr(framer.error))
             break
         return self._take_events()
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Something is queued for the transport (:meth:`data_to_send` would not be empty)."""
+        return bool(self._out)
 
     def data_to_send(self) -> bytes:
         """Everything queued for the transport since the last call."""
@@ -782,7 +801,8 @@ def _keepalive_timer(p: Protocol, e: inp.Input) -> None:
     neg = p.negotiated
     if neg is None or not neg.keepalive:
         return None
-    p._send(Keepalive())
+    p._out += _KEEPALIVE_BYTES
+    p.stats.messages_out["KEEPALIVE"] += 1
     p._timers["keepalive"] = p._now + neg.keepalive
     return None
 

@@ -128,6 +128,8 @@ class ExportGroup:
         if runs:
             q = self.runs[family]
             for src, attrs, prefixes in runs:
+                if not prefixes:
+                    continue
                 if pending and not pending.keys().isdisjoint(prefixes):
                     # already pending from an earlier change: that entry says what the
                     # members may hold, so it stays and the run leaves the prefix out

@@ -133,6 +133,8 @@ class LocRib:
             n = len(table)
             table.update(dict.fromkeys(prefixes, route))
             added = len(table) - n
+            if not added:
+                return  # nothing announced
             source.counts[fam] += added
             if added != len(prefixes) or type(prefixes) is not list:
                 prefixes = list(dict.fromkeys(prefixes))  # repeated, or not a list we can keep

@@ -22,6 +22,7 @@ from bgpd.fsm import events as ev
 from bgpd.wire.constants import CEASE_COLLISION, ERR_CEASE
 
 from . import tcp
+from .wheel import RATE, wheel_for
 
 log = structlog.get_logger("bgpd.session")
 
@@ -162,6 +163,10 @@ class PeerSession:
         self.fsm = Protocol(settings)
         self.conn: _Conn | None = None  # the connection of self.fsm
         self.other: _Conn | None = None  # a second connection during a collision
+        # The FSM's next deadline is kept armed: in the loop's shared TimerWheel (slot
+        # self._slot), or, when the loop has none for our clock, with one call_at handle.
+        self._wheel = wheel_for(self.loop, clock)
+        self._slot: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0  # the FSM deadline self._timer is armed for
         self._connect_task: asyncio.Task | None = None
@@ -213,9 +218,7 @@ class PeerSession:
         """The neighbor is deconfigured (Cease 6/3): stop and release everything."""
         self.stop(subcode=subcode, message=message)
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         for c in (self.conn, self.other):
             if c is not None:
                 c.close()
@@ -226,9 +229,7 @@ class PeerSession:
         self.enabled = False
         self.closed = True
         self._cancel_connect()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         for c in (self.conn, self.other):
             if c is not None and c.transport is not None and not c.closed:
                 c.transport.abort()
@@ -492,6 +493,9 @@ class PeerSession:
     # --- acting on FSM events ----------------------------------------------------------------
 
     def _run(self, fsm: Protocol, events, conn: _Conn | None = None) -> None:
+        if not events and not fsm.has_data_to_send and self.other is None:
+            self._arm()  # nothing happened (a KEEPALIVE in): no event, no output
+            return
         if conn is None:
             conn = self.conn if fsm is self.fsm else self.other
         # Output is written after the events are handled (CloseRequested flushes before it
@@ -628,6 +632,18 @@ class PeerSession:
         self.conn = other
         self.other = None
 
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._slot is not None:
+            self._wheel.cancel(self, self._slot)
+            self._slot = None
+
+    def _wheel_fired(self) -> None:
+        self._slot = None
+        self._on_timer()
+
     def _arm(self) -> None:
         """Keep the single timer handle at the earliest FSM deadline.
 
@@ -640,12 +656,19 @@ class PeerSession:
             d = self.other.fsm.next_deadline()
             if d is not None and (when is None or d < when):
                 when = d
-        timer = self._timer
         if when is None or self.closed:
-            if timer is not None:
-                timer.cancel()
-                self._timer = None
+            self._disarm()
             return
+        wheel = self._wheel
+        if wheel is not None:
+            slot = int(when * RATE) + 1  # TimerWheel.slot_of, inlined
+            if self._slot is not None:
+                if self._slot <= slot:
+                    return  # served no later than needed; _on_timer arms again
+                wheel.cancel(self, self._slot)
+            self._slot = wheel.schedule(self, slot)
+            return
+        timer = self._timer
         if timer is not None:
             if self._timer_when <= when:
                 return  # fires early at worst; _on_timer re-arms

@@ -465,6 +465,14 @@ def test_initial_sync_is_a_run_of_the_table_keys(h):
     assert h.views[a].withdrawn() == [keys[0]]
 
 
+def test_announcing_nothing_makes_no_run(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [], R1)
+    assert h.locs[IPV4].runs == [] and h.group(a).idle
+    out, more = h.drain()
+    assert out == {} and not more
+
+
 def test_touched_map_includes_runs(h):
     loc = h.locs[IPV4]
     h.announce(h.local, [P1], R1)
