@@ -285,6 +285,10 @@ class Protocol:
         self._out.clear()
         return out
 
+    def deadline(self, kind: str) -> float | None:
+        """When the timer ``kind`` (as in :attr:`timers`) expires, or None if it is not running."""
+        return self._timers.get(kind)
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None if no timer runs."""
         timers = self._timers
@@ -295,6 +299,21 @@ class Protocol:
         bytes it has not fed yet; a hold timer expiry is then deferred (bounded)."""
         self._now = now
         timers = self._timers
+        if self.state is ESTABLISHED:
+            # The common case (an idle session): only the keepalive timer is due. What the
+            # table's (Established, KeepaliveTimerExpires) handler does, without the search.
+            ka = timers.get("keepalive")
+            hold = timers.get("hold")
+            if (
+                ka is not None
+                and ka <= now
+                and (hold is None or hold > now)
+                and len(timers) == (1 if hold is None else 2)
+            ):
+                del timers["keepalive"]
+                self._down = None
+                _keepalive_timer(self, None)
+                return self._take_events()
         for _ in range(4 * len(TIMER_INPUTS)):
             due = [(d, _TIMER_ORDER[k], k) for k, d in timers.items() if d <= now]
             if not due:

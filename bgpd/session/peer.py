@@ -692,7 +692,7 @@ class PeerSession:
             if d is not None and d <= now:
                 # unread input only matters to a hold timer expiry (an ioctl per keepalive
                 # otherwise)
-                hold = fsm.timers.get("hold")
+                hold = fsm.deadline("hold")
                 unread = (
                     conn is not None
                     and hold is not None
