@@ -244,9 +244,10 @@ class Reflector:
 
 def scenario_rr(args) -> dict:
     clients = [f"127.1.0.{3 + i}" for i in range(args.clients)]
+    late = [f"127.1.1.{1 + i}" for i in range(args.late)]
     feeder = "127.1.0.2"
     feed, msgs = rr.build_feed(args.n, args.per_set)
-    r = Reflector([feeder, *clients], width=4)
+    r = Reflector([feeder, *clients, *late], width=4)
     for i, a in enumerate([feeder, *clients]):
         r.connect(a, f"10.0.0.{i + 2}")
     r.loop.run()
@@ -261,13 +262,22 @@ def scenario_rr(args) -> dict:
     c0 = time.process_time()
     r.feed(feeder, feed)
     cpu = time.process_time() - c0 - FakeTransport.counting
+    rss_loaded = common.current_rss_bytes()
+    # --late: members that come up once the table is loaded (each gets all of it)
+    c1 = time.process_time()
+    for i, a in enumerate(late):
+        r.connect(a, f"10.0.1.{i + 1}")
+    r.loop.run()
+    cpu_late = time.process_time() - c1
     mem = _stop_memory(args, snap, r, args.n)
-    got = [r.transports[a].nlri for a in clients]
-    bad = [a for a in clients if r.transports[a].nlri != args.n or r.transports[a].withdrawn]
+    got = [r.transports[a].nlri for a in clients + late]
+    bad = [a for a in clients + late if r.transports[a].nlri != args.n or r.transports[a].withdrawn]
     return {
         "cpu": cpu,
         "units": args.n,
         "rss_before": rss0,
+        "rss_loaded": rss_loaded,
+        "cpu_late": cpu_late,
         "ok": not bad,
         "received": got,
         "updates_in": msgs,
@@ -353,13 +363,15 @@ def _stop_memory(args, snap, r: Reflector, n: int) -> dict | None:
     adj = 0
     for p in r.speaker.rde.peers.values():
         for d in p.source.adj_in.values():
-            adj += sys.getsizeof(d)
+            adj += sys.getsizeof(d) if type(d) is dict else 0  # (a view of the Loc-RIB)
     sizes["Adj-RIB-In dicts"] = adj
     pend = 0
     for g in rib.exporter.groups():
         for d in g.pending.values():
             pend += sys.getsizeof(d)
-    sizes["export pending dicts"] = pend
+        for q in getattr(g, "runs", {}).values():
+            pend += sum(sys.getsizeof(run[0]) for run in q)
+    sizes["export pending state"] = pend
     keys = 0
     for p in loc.table:
         keys += sys.getsizeof(p)
@@ -407,6 +419,9 @@ def main(argv=None) -> int:
     ap.add_argument("--per-set", type=int, default=200, help="rr: prefixes per attribute set")
     ap.add_argument("--clients", type=int, default=None, help="rr: 4, calico: 1000")
     ap.add_argument("--concurrency", type=int, default=8, help="calico: sessions up at once")
+    ap.add_argument(
+        "--late", type=int, default=0, help="rr: clients that come up after the table is loaded"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory", action="store_true", help="tracemalloc (slows the run)")
     ap.add_argument("--in-process", action="store_true", help="no fork (for callgrind)")
@@ -432,7 +447,14 @@ def main(argv=None) -> int:
             print(
                 f"run {k + 1}/{args.repeat}: CPU {res['cpu']:.3f} s, "
                 f"peak RSS {res.get('peak_rss', 0) / 2**20:.1f} MiB, "
-                f"writes {res['writes']}, check {'ok' if res['ok'] else 'FAILED'}",
+                f"writes {res['writes']}, check {'ok' if res['ok'] else 'FAILED'}"
+                + (
+                    f", RSS before {res['rss_before'] / 2**20:.1f} MiB, loaded "
+                    f"{res['rss_loaded'] / 2**20:.1f} MiB, late members' CPU "
+                    f"{res['cpu_late']:.3f} s"
+                    if "rss_loaded" in res
+                    else ""
+                ),
                 file=sys.stderr,
                 flush=True,
             )
