@@ -122,6 +122,33 @@ _ERROR_INPUT = {
 
 
 _TYPE_OCTET = operator.itemgetter(18)  # the type octet of an encoded message
+# Protocol.send_updates: the last tuple of messages checked, with (max size, joined bytes,
+# UPDATEs, ROUTE-REFRESHes in it)
+_last_batch: list = [None, 0, b"", 0, 0]
+
+
+def _check_batch(messages, max_size: int) -> tuple[bytes, int, int]:
+    """The bytes of ``messages`` joined and how many UPDATEs and ROUTE-REFRESHes they are;
+    LocalProtocolError for anything else, or a message that does not fit."""
+    if len(messages) == 1:
+        m = messages[0]
+        if len(m) < 23 or len(m) > max_size:
+            raise LocalProtocolError(f"not one message that fits ({len(m)} octets)")
+        types = m[18:19]
+    else:
+        sizes = list(map(len, messages))
+        if min(sizes) < 23 or max(sizes) > max_size:
+            raise LocalProtocolError("not messages that fit")
+        types = bytes(map(_TYPE_OCTET, messages))
+    updates = types.count(UPDATE)
+    refreshes = 0
+    if updates != len(types):
+        refreshes = types.count(ROUTE_REFRESH)
+        if updates + refreshes != len(types):
+            raise LocalProtocolError("only UPDATE and ROUTE-REFRESH messages are sent here")
+    return b"".join(messages), updates, refreshes
+
+
 _KEEPALIVE_BYTES = Keepalive().encode()
 
 
@@ -341,12 +368,16 @@ class Protocol:
             self._timers["keepalive"] = self._now + self.negotiated.keepalive
         return self._take_events()
 
-    def send_updates(self, messages: list, now: float | None = None) -> bytes:
+    def send_updates(self, messages, now: float | None = None) -> bytes:
         """A batch of encoded messages to send at once: UPDATEs, checked and counted as
         :meth:`send_update` does (the keepalive timer moves once), and the ROUTE-REFRESH
         markers of an enhanced route refresh (BoRR/EoRR, RFC 7313) that the route engine
         sends between them. Returns the bytes to write, anything already queued first (as
-        h11's ``send``): nothing else changes, no event, no earlier deadline."""
+        h11's ``send``): nothing else changes, no event, no earlier deadline.
+
+        The route engine gives every member of an export group the same tuple of messages:
+        the last tuple's checks and joined bytes are kept, so they are done once a batch,
+        not once per member."""
         if now is not None:
             self._now = now
         if self.state is not ESTABLISHED:
@@ -356,28 +387,22 @@ class Protocol:
         neg = self.negotiated
         assert neg is not None
         max_size = MAX_EXTENDED_MESSAGE if neg.context.extended_message else MAX_MESSAGE
-        if len(messages) == 1:
-            m = messages[0]
-            if len(m) < 23 or len(m) > max_size:
-                raise LocalProtocolError(f"not one message that fits ({len(m)} octets)")
-            types = m[18:19]
+        last = _last_batch
+        if last[0] is messages and last[1] == max_size:
+            data, updates, refreshes = last[2], last[3], last[4]
         else:
-            sizes = list(map(len, messages))
-            if min(sizes) < 23 or max(sizes) > max_size:
-                raise LocalProtocolError("not messages that fit")
-            types = bytes(map(_TYPE_OCTET, messages))
-        updates = types.count(UPDATE)
-        if updates != len(types):
-            refreshes = types.count(ROUTE_REFRESH)
-            if updates + refreshes != len(types) or not neg.route_refresh:
-                raise LocalProtocolError("only UPDATE and ROUTE-REFRESH messages are sent here")
+            data, updates, refreshes = _check_batch(messages, max_size)
+            if type(messages) is tuple:  # immutable: safe to remember by identity
+                last[:] = (messages, max_size, data, updates, refreshes)
+        if refreshes:
+            if not neg.route_refresh:
+                raise LocalProtocolError("route refresh was not negotiated")
             self.stats.messages_out[MESSAGE_NAMES[ROUTE_REFRESH]] += refreshes
         if updates:
             self.stats.messages_out["UPDATE"] += updates
             self.stats.updates_out += updates
             if "keepalive" in self._timers:
                 self._timers["keepalive"] = self._now + neg.keepalive
-        data = b"".join(messages)
         if self._out:
             data = self.data_to_send() + data
         return data

@@ -181,7 +181,7 @@ class ExportGroup:
 
     def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
         """Pack up to ``budget`` pending prefixes. Returns ({member: [bytes]}, prefixes done)."""
-        out: dict = {}  # member -> [bytes]; lists may be shared: never extended in place
+        out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
         for fam in self.families:
             if done >= budget:
@@ -241,7 +241,7 @@ class ExportGroup:
         if self.trailer and self.idle:
             for m, msgs in self.trailer.items():
                 if msgs and m in self.members:
-                    out[m] = out.get(m, []) + list(msgs)
+                    out[m] = out.get(m, ()) + tuple(msgs)
             self.trailer = {}
         return out, done
 
@@ -388,6 +388,7 @@ class ExportGroup:
         everything = shared
         for msgs in apart.values():
             everything = everything + msgs
+        everything = tuple(everything)  # one object for every member: see send_updates
         members = self.members
         if not apart and not own:
             if not everything:
@@ -402,7 +403,7 @@ class ExportGroup:
                 for e, msgs in apart.items():
                     if e is not src:
                         mine = mine + msgs
-                mine = mine + own.get(src, [])
+                mine = tuple(mine + own.get(src, []))
             else:
                 mine = everything
             if mine:

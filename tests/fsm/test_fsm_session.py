@@ -274,6 +274,26 @@ def test_send_updates_returns_what_was_queued_first():
     assert p.send_updates([raw]) == KEEPALIVE + raw
 
 
+def test_send_updates_shared_tuple_and_mutated_list():
+    """The same tuple to two sessions is checked once and counted for each; a list is never
+    remembered (a caller may change it between two sends)."""
+    p, q = Protocol(settings()), Protocol(settings())
+    for x in (p, q):
+        to_established(x)
+        x.data_to_send()
+    raw = simple_update(p.negotiated.context)
+    batch = (raw, raw)
+    assert p.send_updates(batch) == q.send_updates(batch) == raw + raw
+    assert p.stats.updates_out == q.stats.updates_out == 2
+    msgs = [raw]
+    assert p.send_updates(msgs) == raw
+    msgs.append(raw)
+    assert p.send_updates(msgs) == raw + raw
+    msgs[0] = KEEPALIVE
+    with pytest.raises(LocalProtocolError):
+        p.send_updates(msgs)
+
+
 def test_send_update_outside_established_is_a_local_error():
     p = Protocol(settings())
     to_openconfirm(p)
