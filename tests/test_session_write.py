@@ -242,3 +242,19 @@ def test_wheel_never_serves_a_deadline_early():
         loop.armed()[0].fire()
     assert [f[0] for f in fired] == [100.001, 100.019, 100.02, 100.5, 101.0]
     assert all(when <= at <= when + 1 / RATE + 1e-9 for when, at in fired), fired
+
+
+def test_wheel_cancellations_leave_nothing_behind():
+    loop = Loop()
+
+    class Owner:
+        def _wheel_fired(self):
+            pass
+
+    w = TimerWheel(loop, loop.time)
+    o = Owner()
+    for i in range(10_000):  # a deadline moved earlier again and again
+        slot = TimerWheel.slot_of(loop.now + 1000.0 - i * 0.05)
+        w.schedule(o, slot)
+        w.cancel(o, slot)
+    assert len(w.slots) == 0 and len(w.heap) <= 64

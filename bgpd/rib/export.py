@@ -31,6 +31,7 @@ still have its source and set: it is exported with one call and packed as a whol
 per-prefix work.
 """
 
+import weakref
 from collections import deque
 from typing import Protocol
 
@@ -142,9 +143,25 @@ class ExportGroup:
             return
         if not pending or pending.keys().isdisjoint(touched):
             pending.update(touched)
-            return
-        for p in touched.keys() - pending.keys():
-            pending[p] = touched[p]
+        else:
+            for p in touched.keys() - pending.keys():
+                pending[p] = touched[p]
+        q = self.runs[family]
+        if q and len(pending) + sum(len(r[0]) - r[1] for r in q) > len(locrib.table):
+            # More pending than the table has prefixes: some are both in a run and in
+            # ``pending`` (a member that takes nothing while the table changes again). Fold
+            # the runs into ``pending`` so that what is pending stays bounded by the table.
+            self._fold_runs(family)
+
+    def _fold_runs(self, family) -> None:
+        """Turn ``family``'s runs into ``pending`` entries (the run's "before" wins: it is
+        the older change)."""
+        pending = self.pending[family]
+        q = self.runs[family]
+        for prefixes, start, _src, _attrs, old in q:
+            pending.update(dict.fromkeys(prefixes[start:] if start else prefixes, old))
+            self.run_count -= len(prefixes) - start
+        q.clear()
 
     def settle_runs(self) -> None:
         """Take the prefixes of runs out of ``pending`` (the runs are older: the members
@@ -180,7 +197,8 @@ class ExportGroup:
         return all(m.writable for m in self.members)
 
     def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
-        """Pack up to ``budget`` pending prefixes. Returns ({member: [bytes]}, prefixes done)."""
+        """Pack up to ``budget`` pending prefixes. Returns ({member: (bytes, ...)}, prefixes
+        done): one tuple of messages for all the members that split horizon leaves whole."""
         out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
         for fam in self.families:
@@ -470,12 +488,13 @@ PACKED_MAX = 16384
 def _packed_one(packed: dict, fam, attrs: AttrSet, prefixes: list, ctx: Context) -> list:
     key = (id(attrs), fam, prefixes[0])
     hit = packed.get(key)
-    if hit is not None and hit[0] is attrs:
+    if hit is not None and hit[0]() is attrs:
         return hit[1]
     msgs = pack_announce(fam, attrs, prefixes, ctx)
     if len(packed) >= PACKED_MAX:
         packed.clear()
-    packed[key] = (attrs, msgs)  # the set is held: its id cannot be reused meanwhile
+    # The set is held weakly and its entry goes with it (no set kept alive, no id reused).
+    packed[key] = (weakref.ref(attrs, lambda _r, k=key, d=packed: d.pop(k, None)), msgs)
     return msgs
 
 
@@ -622,7 +641,7 @@ class Exporter:
         return any(not g.idle or g.trailer for g in self.groups())
 
     def drain(self, budget: int = 20000, now: float | None = None) -> tuple[dict, bool]:
-        """Pack output for every writable group. Returns ({member: [bytes]}, more_pending).
+        """Pack output for every writable group. Returns ({member: (bytes, ...)}, more_pending).
 
         With ``now``, a member that has not been able to take output for ``SLOW_AFTER``
         seconds is moved to a group of its own, so that it no longer holds up the others.

@@ -36,7 +36,7 @@ class TimerWheel:
         owners = self.slots.get(slot)
         if owners is None:
             owners = self.slots[slot] = {}
-            heapq.heappush(self.heap, slot)
+            heapq.heappush(self.heap, slot)  # (may already be there, left by a cancel)
         owners[owner] = None
         if self.handle_slot is None or slot < self.handle_slot:
             self._arm(slot)
@@ -46,6 +46,13 @@ class TimerWheel:
         owners = self.slots.get(slot)
         if owners is not None:
             owners.pop(owner, None)
+            if not owners:
+                del self.slots[slot]
+                heap = self.heap
+                if len(heap) > 2 * len(self.slots) + 64:
+                    # slot numbers left in the heap by cancellations: rebuild it
+                    heap[:] = self.slots.keys()
+                    heapq.heapify(heap)
 
     def __len__(self) -> int:
         return sum(len(o) for o in self.slots.values())
@@ -68,8 +75,8 @@ class TimerWheel:
                 due.extend(owners)
         for owner in due:
             owner._wheel_fired()  # serves its due deadlines, schedules its next one
-        while heap and not self.slots.get(heap[0]):
-            self.slots.pop(heapq.heappop(heap), None)  # emptied by cancellations
+        while heap and heap[0] not in self.slots:
+            heapq.heappop(heap)  # emptied by cancellations
         if heap and (self.handle_slot is None or heap[0] < self.handle_slot):
             self._arm(heap[0])  # (an owner may have armed a later slot meanwhile)
 

@@ -473,6 +473,45 @@ def test_announcing_nothing_makes_no_run(h):
     assert out == {} and not more
 
 
+def test_what_is_pending_stays_bounded_by_the_table(h):
+    """A member that takes nothing while the whole table changes twice: its runs and pending
+    entries are folded so that no more than the table is pending, and it ends with the
+    latest state."""
+    a, b = steady_pair(h)
+    keys = [P(f"10.9.{i}.0/24") for i in range(50)]
+    a.writable = False
+    run_of(h, keys)
+    h.commit()
+    g = h.group(a)
+    assert g.run_count == 50
+    h.announce(h.local, keys, R2)  # the whole table again: 50 pending entries too
+    assert g.pending_count() <= len(keys) and g.run_count == 0
+    h.announce(h.local, keys, BETTER)
+    assert g.pending_count() <= len(keys)
+    a.writable = True
+    h.settle()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == dict.fromkeys(keys, BETTER)
+        assert h.views[m].withdrawn() == []
+
+
+def test_packed_updates_go_with_their_set(h):
+    import gc
+
+    a, b = steady_pair(h)
+    attrs = A(as_path=(), next_hop=ip("192.0.2.77"), local_pref=100)
+    h.announce(h.local, [P1], attrs)
+    h.drain()
+    g = h.group(a)
+    assert len(g.packed) == 1
+    h.withdraw(h.local, [P1])
+    h.drain()
+    h.local.last_route = None  # (the source's last announcement holds the set too)
+    del attrs
+    gc.collect()
+    assert g.packed == {}
+
+
 def test_touched_map_includes_runs(h):
     loc = h.locs[IPV4]
     h.announce(h.local, [P1], R1)
