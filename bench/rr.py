@@ -40,6 +40,20 @@ Measured per run:
   withdrawals, no NOTIFICATION; on a sample UPDATE per receiver, ORIGINATOR_ID is F's router
   ID and CLUSTER_LIST is R's cluster ID (RFC 4456), NEXT_HOP is unchanged.
 
+Monitoring cost (issue 18): ``--impl bgpd,bgpd-mon,bird`` adds bgpd with the MRT update log
+(``mrt.updates`` in the run's directory, every message of every session) and BMP to a
+collector (every station default: pre-policy Adj-RIB-In and Loc-RIB monitoring, statistics)
+switched on. The collector (``--bmp-collector``) is ``sink``, a process of the benchmark that
+accepts the connection and reads and counts every BMP message, or ``pmbmpd`` (pmacct's
+collector, parsing everything, no log file); it binds ``127.77.K.250``. For every
+implementation R's CPU is also read once it is idle again after convergence (its CPU over
+1 s under 30 ms: ``cpu_settled_s``), so that what monitoring does after the last prefix
+reached the clients (the Loc-RIB drain, the log's last flush) is counted; a table compares
+bgpd-mon with bgpd (medians). ``bgpd-mrt`` (the update log only) and ``bgpd-bmp`` (BMP only)
+split the cost. ``--dump`` times ``bgpd dump table`` of the converged table on every bgpd
+run while the control socket is pinged every 10 ms (the slowest answer: how long the event
+loop kept a request waiting).
+
 Run: ``.venv/bin/python bench/rr.py [--n 100000 --repeat 3 --impl bgpd,bird,gobgp]``. With no
 ``--n`` it runs 100k and 1M; GoBGP only up to ``--gobgp-max-n`` (it needed ~287 s for 1M
 here). ``--profile DIR`` runs bgpd under ``py-spy record`` (raw collapsed stacks) and prints
@@ -88,7 +102,8 @@ KEEPALIVE_EVERY = 30.0
 FIRST_PREFIX = 16 << 16  # 16.0.0.0/24, as the 24-bit network number
 HEADER = 19
 KEEPALIVE_MSG = Keepalive().encode()
-IMPLS = ("bgpd", "bird", "gobgp")
+IMPLS = ("bgpd", "bgpd-mon", "bgpd-mrt", "bgpd-bmp", "bird", "gobgp")
+MONITORED = ("bgpd-mon", "bgpd-mrt", "bgpd-bmp")  # bgpd with both, the update log, BMP
 TRICKLE = 16384  # octets per receiver-process wake-up below which R is "trickling"
 TRICKLE_SLEEP = 0.002
 MARKS = (10, 25, 50, 75, 90)  # percent of N: the receivers' timeline
@@ -617,6 +632,45 @@ class BgpdDaemon(Daemon):
         return out
 
 
+class BgpdMonDaemon(BgpdDaemon):
+    """bgpd with the MRT update log and a BMP station switched on (``collector`` is set to
+    ``(address, port)`` before :meth:`start`)."""
+
+    kind = "bgpd-mon"
+    mrt = True
+    bmp = True
+    collector: tuple[str, int] | None = None
+
+    def write_config(self) -> None:
+        super().write_config()
+        lines = []
+        if self.mrt:
+            lines += [
+                "mrt:",
+                f"  updates: {self.workdir / 'mrt' / 'updates.%Y%m%d.%H%M.mrt'}",
+                "  rotate: 15m",
+            ]
+        if self.bmp:
+            assert self.collector is not None
+            address, port = self.collector
+            lines += [
+                "bmp:",
+                f"  - {{address: {address}, port: {port}, local_address: {self.addrs.r}}}",
+            ]
+        with open(self.workdir / "bgpd.yaml", "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+class BgpdMrtDaemon(BgpdMonDaemon):
+    kind = "bgpd-mrt"
+    bmp = False
+
+
+class BgpdBmpDaemon(BgpdMonDaemon):
+    kind = "bgpd-bmp"
+    mrt = False
+
+
 class BirdDaemon(Daemon):
     kind = "bird"
 
@@ -733,7 +787,238 @@ class GobgpDaemon(Daemon):
             return {"error": str(e)}
 
 
-DAEMONS = {"bgpd": BgpdDaemon, "bird": BirdDaemon, "gobgp": GobgpDaemon}
+DAEMONS = {
+    "bgpd": BgpdDaemon,
+    "bgpd-mon": BgpdMonDaemon,
+    "bgpd-mrt": BgpdMrtDaemon,
+    "bgpd-bmp": BgpdBmpDaemon,
+    "bird": BirdDaemon,
+    "gobgp": GobgpDaemon,
+}
+
+
+# --- the BMP collector of bgpd-mon ----------------------------------------------------------
+
+
+def sink_main(conn, lsock: socket.socket) -> None:
+    """The sink collector's process: accept BMP connections, read everything, count the
+    messages by type; on "finish", send the counts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sel = selectors.DefaultSelector()
+    lsock.setblocking(False)
+    sel.register(lsock, selectors.EVENT_READ, None)
+    sel.register(conn, selectors.EVENT_READ, "control")
+    stats: dict = {"connections": 0, "bytes": 0, "messages": Counter()}
+    bufs: dict = {}
+    while True:
+        for key, _ in sel.select(1.0):
+            if key.data is None:
+                s, _addr = lsock.accept()
+                s.setblocking(False)
+                stats["connections"] += 1
+                bufs[s] = bytearray()
+                sel.register(s, selectors.EVENT_READ, "peer")
+            elif key.data == "control":
+                conn.recv()
+                stats["messages"] = dict(stats["messages"])
+                conn.send(stats)
+                return
+            else:
+                s = key.fileobj
+                try:
+                    data = s.recv(1 << 20)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(s)
+                    s.close()
+                    continue
+                stats["bytes"] += len(data)
+                buf = bufs[s]
+                buf += data
+                i, n = 0, len(buf)
+                while n - i >= 6:
+                    length = int.from_bytes(buf[i + 1 : i + 5], "big")
+                    if length < 6 or n - i < length:
+                        break
+                    stats["messages"][buf[i + 5]] += 1
+                    i += length
+                del buf[:i]
+
+
+class SinkCollector:
+    """A BMP collector that reads and counts (a forked process of the benchmark)."""
+
+    def __init__(self, address: str, workdir: Path) -> None:
+        self.address = address
+        self.port = 0
+        self.proc = None
+        self.conn = None
+
+    def start(self) -> None:
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((self.address, 0))
+        lsock.listen(8)
+        self.port = lsock.getsockname()[1]
+        ctx = mp.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=sink_main, args=(child, lsock), daemon=True)
+        self.proc.start()
+        lsock.close()
+        child.close()
+
+    def stop(self) -> dict:
+        out: dict = {}
+        if self.proc is None:
+            return out
+        try:
+            self.conn.send("finish")
+            if self.conn.poll(30):
+                out = self.conn.recv()
+        except (OSError, EOFError):
+            pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.terminate()  # SIGTERM to its PID
+            self.proc.join(5)
+        self.conn.close()
+        self.proc = None
+        return out
+
+
+class PmbmpdCollector:
+    """pmacct's pmbmpd on our address, parsing everything, logging nothing per message."""
+
+    def __init__(self, address: str, workdir: Path) -> None:
+        self.address = address
+        self.workdir = workdir
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with socket.socket() as s:
+            s.bind((self.address, 0))
+            self.port = s.getsockname()[1]
+        conf = self.workdir / "pmbmpd.conf"
+        conf.write_text(
+            f"bmp_daemon_ip: {self.address}\nbmp_daemon_port: {self.port}\n"
+            f"bmp_daemon_max_peers: 4\nlogfile: {self.workdir / 'pmbmpd.log'}\n"
+        )
+        exe = shutil.which("pmbmpd")
+        if exe is None:
+            raise RuntimeError("pmbmpd not found: apt-get install pmacct")
+        self.proc = subprocess.Popen(
+            [exe, "-f", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex((self.address, self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("pmbmpd does not listen")
+
+    def stop(self) -> dict:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # pmbmpd takes ~10 s to act on SIGTERM
+            proc.wait(10)
+        self.proc = None
+        return {"cpu_s": None}
+
+
+COLLECTORS = {"sink": SinkCollector, "pmbmpd": PmbmpdCollector}
+SETTLE_QUIET = 0.03  # R is idle again when its CPU grew less than this over a second
+SETTLE_MAX = 120.0
+
+
+def wait_idle(pid: int, alive) -> float | None:
+    """Wait until the process used less than SETTLE_QUIET s of CPU over the last second;
+    returns its total CPU then (None when it died or never settled)."""
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + SETTLE_MAX
+    while time.monotonic() < deadline and alive():
+        now, cpu = time.monotonic(), proc_cpu(pid)
+        samples.append((now, cpu))
+        old = [c for t, c in samples if now - t >= 1.0]
+        if old and cpu - old[-1] < SETTLE_QUIET:
+            return cpu
+        time.sleep(0.25)
+    return None
+
+
+def measure_dump(daemon: BgpdDaemon, workdir: Path) -> dict:
+    """``dump_table`` of the converged table, with the control socket pinged every 10 ms
+    meanwhile: how long the dump takes, its CPU, and how long the event loop kept anyone
+    waiting (the slowest ping)."""
+    import threading
+
+    from bgpd.api.client import request
+
+    sock = str(daemon.socket_path)
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def pinger() -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            try:
+                request(sock, "ping", timeout=60)
+            except Exception:  # noqa: BLE001 - counted as a very long wait
+                waits.append(60.0)
+            waits.append(time.monotonic() - t)
+            time.sleep(0.01)
+
+    th = threading.Thread(target=pinger, daemon=True)
+    path = workdir / "rib.mrt"
+    cpu0 = proc_cpu(daemon.pid)
+    t0 = time.monotonic()
+    th.start()
+    try:
+        out = request(sock, "dump_table", {"file": str(path)}, timeout=600)
+    except Exception as e:  # noqa: BLE001 - reported
+        out = {"error": f"{type(e).__name__}: {e}"}
+    wall = time.monotonic() - t0
+    stop.set()
+    th.join(5)
+    out.update(
+        wall_s=wall,
+        cpu_s=proc_cpu(daemon.pid) - cpu0,
+        pings=len(waits),
+        ping_max_s=max(waits) if waits else None,
+        ping_median_s=statistics.median(waits) if waits else None,
+    )
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return out
+
+
+def monitoring_summary(socket_path: Path) -> dict:
+    """What bgpd-mon says about its update log and its station at the end of a run."""
+    from bgpd.api.client import request
+
+    try:
+        m = request(str(socket_path), "show_monitoring", timeout=30)
+    except Exception as e:  # noqa: BLE001 - reported, not fatal
+        return {"error": f"{type(e).__name__}: {e}"}
+    mrt = m.get("mrt") or {}
+    bmp = m.get("bmp") or {}
+    st = (bmp.get("stations") or [{}])[0]
+    return {
+        "mrt_records": mrt.get("records"),
+        "mrt_bytes": mrt.get("bytes"),
+        "mrt_dropped": mrt.get("dropped_records"),
+        "mrt_errors": mrt.get("errors"),
+        "bmp_sent_bytes": st.get("sent_bytes"),
+        "bmp_drops": st.get("drops"),
+        "bmp_connects": st.get("connects"),
+        "bmp_loc_rib_drained": bmp.get("loc_rib_drained"),
+        "bmp_errors": bmp.get("internal_errors"),
+    }
 
 
 # --- /proc ----------------------------------------------------------------------------------
@@ -811,7 +1096,12 @@ def run_once(
     receivers = None
     feeder = None
     spy = None
+    collector = None
     try:
+        if isinstance(daemon, BgpdMonDaemon) and daemon.bmp:
+            collector = COLLECTORS[args.bmp_collector](f"127.77.{addrs.k}.250", workdir)
+            collector.start()
+            daemon.collector = (collector.address, collector.port)
         daemon.start()
         receivers = ctx.Process(
             target=receivers_main,
@@ -831,6 +1121,16 @@ def run_once(
         if profile_out is not None:
             spy = PySpy(daemon.pid, profile_out, args.profile_rate, args.profile_lines)
         result.update(_measure(daemon, feeder, parent_conn, feed, n, args))
+        if result["converged"]:
+            # What R still does once the clients hold everything (monitoring output).
+            total = wait_idle(daemon.pid, daemon.alive)
+            if total is not None:
+                result["cpu_settled_s"] = total - result["cpu_start_total_s"]
+                result["peak_rss_settled_bytes"] = proc_status(daemon.pid, "VmHWM")
+        if isinstance(daemon, BgpdMonDaemon) and daemon.alive():
+            result["monitoring"] = monitoring_summary(daemon.socket_path)
+        if args.dump and isinstance(daemon, BgpdDaemon) and daemon.alive():
+            result["dump"] = measure_dump(daemon, workdir)
         if spy is not None:
             spy.stop()
             spy = None
@@ -854,6 +1154,8 @@ def run_once(
             spy.stop()
         if feeder is not None:
             feeder.close()
+        if collector is not None:
+            result["collector"] = collector.stop()
         if receivers is not None:
             receivers.join(5)
             if receivers.is_alive():
@@ -965,6 +1267,7 @@ def _measure(daemon: Daemon, feeder: socket.socket, conn, feed: bytes, n: int, a
     if daemon.alive():
         out["cpu_s"] = cpu1 - cpu0
         out["cpu_total_s"] = cpu1
+        out["cpu_start_total_s"] = cpu0
         out["peak_rss_bytes"] = proc_status(pid, "VmHWM")
         out["rss_bytes"] = proc_status(pid, "VmRSS")
     else:
@@ -997,6 +1300,12 @@ _IDLE = ("EpollSelector.select (selectors.py", "select (selectors.py", "poll (se
 _DISPATCH = ("BaseEventLoop._run_once (asyncio/base_events.py", "Handle._run (asyncio/events.py")
 #: Phases of the reflector's work, by a frame that marks them (first match from the leaf up).
 PHASES = (
+    ("monitoring: tap, messages read", "Monitor.received (bgpd/speaker/monitoring.py"),
+    ("monitoring: tap, messages written", "Monitor.sent (bgpd/speaker/monitoring.py"),
+    ("monitoring: BMP Loc-RIB drain", "BmpService._drain (bgpd/bmp/service.py"),
+    ("monitoring: BMP Loc-RIB listener", "LocRibListener.rib_changed (bgpd/bmp/rib.py"),
+    ("monitoring: MRT timer", "UpdateLogWriter._on_timer (bgpd/mrt/writer.py"),
+    ("monitoring: MRT writer thread", "UpdateLogWriter._run (bgpd/mrt/writer.py"),
     ("export: pack + queue (Speaker._drain)", "Speaker._drain (bgpd/speaker/daemon.py"),
     ("import: Loc-RIB commit + export bookkeeping", "LocRib.commit (bgpd/rib/table.py"),
     ("import: Adj-RIB-In/Loc-RIB apply", "LocRib.announce (bgpd/rib/table.py"),
@@ -1108,6 +1417,74 @@ def summarize(runs: list[dict], impls: list[str], ns: list[int]) -> list[dict]:
     return rows
 
 
+def monitoring_cost(runs: list[dict], ns: list[int]) -> list[dict]:
+    """Each monitored variant against bgpd, per N: medians of convergence, CPU (at
+    convergence and once idle again) and peak RSS, and their ratios."""
+
+    def medians(impl: str, n: int) -> dict | None:
+        ok = [
+            r
+            for r in runs
+            if r["impl"] == impl and r["n"] == n and r["converged"] and not r["profiled"]
+        ]
+        if not ok:
+            return None
+        settled = [r["cpu_settled_s"] for r in ok if "cpu_settled_s" in r]
+        rss = [r.get("peak_rss_settled_bytes") or r["peak_rss_bytes"] for r in ok]
+        return {
+            "runs": len(ok),
+            "convergence_s": statistics.median(r["convergence_s"] for r in ok),
+            "cpu_s": statistics.median(r["cpu_s"] for r in ok),
+            "cpu_settled_s": statistics.median(settled) if settled else None,
+            "peak_rss_bytes": statistics.median(rss),
+        }
+
+    rows = []
+    for n in ns:
+        base = medians("bgpd", n)
+        if base is None:
+            continue
+        for impl in MONITORED:
+            m = medians(impl, n)
+            if m is None:
+                continue
+            row = {"n": n, "impl": impl, "bgpd": base, impl: m}
+            for k in ("convergence_s", "cpu_s", "cpu_settled_s", "peak_rss_bytes"):
+                if base[k] and m[k] is not None:
+                    row[f"ratio_{k}"] = m[k] / base[k]
+            row["monitoring"] = [
+                r.get("monitoring", {}) for r in runs if r["impl"] == impl and r["n"] == n
+            ]
+            rows.append(row)
+    return rows
+
+
+COST_HEADERS = ["N", "variant", "what", "bgpd", "variant's", "ratio"]
+
+
+def cost_table_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        a, b = r["bgpd"], r[r["impl"]]
+        for key, label, fmt in (
+            ("convergence_s", "convergence", common.fmt_seconds),
+            ("cpu_s", "R CPU to convergence", common.fmt_seconds),
+            ("cpu_settled_s", "R CPU until idle", common.fmt_seconds),
+            ("peak_rss_bytes", "peak RSS", lambda v: f"{v / 2**20:.0f} MiB"),
+        ):
+            out.append(
+                [
+                    common.fmt_int(r["n"]),
+                    r["impl"],
+                    label,
+                    fmt(a[key]) if a[key] is not None else "",
+                    fmt(b[key]) if b[key] is not None else "",
+                    common.fmt_ratio(r.get(f"ratio_{key}")),
+                ]
+            )
+    return out
+
+
 HEADERS = [
     "implementation",
     "N",
@@ -1186,6 +1563,24 @@ def main(argv=None) -> int:
         "--gobgp-max-n", type=int, default=100000, help="skip GoBGP above this N (0: no limit)"
     )
     ap.add_argument("--clients", type=int, default=4, help="receiving clients")
+    ap.add_argument(
+        "--dump",
+        action="store_true",
+        help="after convergence, time `bgpd dump table` of the table on every bgpd run, "
+        "pinging the control socket meanwhile",
+    )
+    ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run 1 of every implementation, then run 2 of every one... (default: all runs "
+        "of one implementation, then the next)",
+    )
+    ap.add_argument(
+        "--bmp-collector",
+        choices=tuple(COLLECTORS),
+        default="sink",
+        help="bgpd-mon's BMP station: the benchmark's sink, or pmacct's pmbmpd",
+    )
     ap.add_argument("--per-set", type=int, default=200, help="prefixes per attribute set")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between up and feed")
     ap.add_argument("--startup-timeout", type=float, default=30.0)
@@ -1193,6 +1588,12 @@ def main(argv=None) -> int:
         "--profile", metavar="DIR", help="also run bgpd once per N under py-spy, raw stacks in DIR"
     )
     ap.add_argument("--profile-only", action="store_true", help="only the py-spy runs")
+    ap.add_argument(
+        "--profile-impl",
+        default="bgpd",
+        choices=("bgpd", *MONITORED),
+        help="which bgpd --profile runs (default bgpd)",
+    )
     ap.add_argument("--profile-rate", type=int, default=1000, help="py-spy samples per second")
     ap.add_argument(
         "--profile-lines", action="store_true", help="py-spy per line instead of per function"
@@ -1226,32 +1627,47 @@ def main(argv=None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        todo = []
         for impl in impls:
             if impl == "gobgp" and args.gobgp_max_n and n > args.gobgp_max_n:
                 notes.append(f"GoBGP skipped at N={n:,} (--gobgp-max-n {args.gobgp_max_n:,})")
                 continue
-            repeat = 0 if args.profile_only else args.repeat
-            for k in range(repeat):
-                r = run_once(impl, n, feed, args, k + 1)
-                runs.append(r)
-                print(f"  {impl} N={n:,} run {k + 1}/{repeat}: {_short(r)}", file=sys.stderr)
-                problems = _check_samples(
-                    r, f"127.77.{r['reflector'].split('.')[2]}.2", r["reflector"]
+            todo.append(impl)
+        repeat = 0 if args.profile_only else args.repeat
+        if args.interleave:  # run 1 of each, then run 2 of each...: load drift hits all alike
+            order = [(impl, k) for k in range(repeat) for impl in todo]
+        else:
+            order = [(impl, k) for impl in todo for k in range(repeat)]
+        for impl, k in order:
+            r = run_once(impl, n, feed, args, k + 1)
+            runs.append(r)
+            print(f"  {impl} N={n:,} run {k + 1}/{repeat}: {_short(r)}", file=sys.stderr)
+            if "dump" in r:
+                dd = r["dump"]
+                print(
+                    f"    dump table: {dd.get('prefixes')} prefixes, {dd.get('entries')} "
+                    f"entries, {(dd.get('bytes') or 0) / 2**20:.0f} MiB in {dd['wall_s']:.2f} s "
+                    f"({dd['cpu_s']:.2f} s CPU); {dd['pings']} pings meanwhile, median "
+                    f"{(dd['ping_median_s'] or 0) * 1000:.0f} ms, slowest "
+                    f"{(dd['ping_max_s'] or 0) * 1000:.0f} ms {dd.get('error', '')}",
+                    file=sys.stderr,
                 )
-                if problems:
-                    r["sample_problems"] = problems
-                    print("    sample problems: " + "; ".join(problems[:4]), file=sys.stderr)
-            if impl == "bgpd" and args.profile:
+            problems = _check_samples(r, f"127.77.{r['reflector'].split('.')[2]}.2", r["reflector"])
+            if problems:
+                r["sample_problems"] = problems
+                print("    sample problems: " + "; ".join(problems[:4]), file=sys.stderr)
+        for impl in todo:
+            if impl == args.profile_impl and args.profile:
                 d = Path(args.profile)
                 d.mkdir(parents=True, exist_ok=True)
-                out = d / f"rr-bgpd-{n}.txt"
+                out = d / f"rr-{impl}-{n}.txt"
                 r = run_once(impl, n, feed, args, 0, profile_out=out)
                 runs.append(r)
-                print(f"  bgpd N={n:,} under py-spy: {_short(r)}", file=sys.stderr)
+                print(f"  {impl} N={n:,} under py-spy: {_short(r)}", file=sys.stderr)
                 if out.exists():
                     s = summarize_profile(out)
                     profiles[n] = {"file": str(out), **s}
-                    profiles[n]["text"] = print_profile(s, f"bgpd N={n:,} (py-spy, {out})")
+                    profiles[n]["text"] = print_profile(s, f"{impl} N={n:,} (py-spy, {out})")
         del feed
 
     rows = summarize(runs, impls, ns)
@@ -1259,6 +1675,17 @@ def main(argv=None) -> int:
     print(f"Route-reflector convergence, 1 feeder -> R -> {args.clients} clients, {date}")
     print("command: " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]))
     text = common.print_table(HEADERS, table_rows(rows)) if rows else "(no runs)"
+    cost = monitoring_cost(runs, ns)
+    cost_text = ""
+    if cost:
+        print(
+            f"\nMonitoring cost against bgpd (bgpd-mon: MRT update log + BMP to "
+            f"{args.bmp_collector}; bgpd-mrt: the log only; bgpd-bmp: BMP only), medians"
+        )
+        cost_text = common.print_table(COST_HEADERS, cost_table_rows(cost))
+        for r in cost:
+            for m in r["monitoring"]:
+                print(f"  N={r['n']:,} {r['impl']}: {m}")
     for note in notes:
         print("note: " + note)
     for r in runs:
@@ -1277,9 +1704,15 @@ def main(argv=None) -> int:
                     "timeout": args.timeout,
                     "hold_time": HOLD_TIME,
                     "gobgp_max_n": args.gobgp_max_n,
+                    "bmp_collector": args.bmp_collector,
                 },
                 "summary": rows,
                 "table": text,
+                "monitoring_cost": cost,
+                "monitoring_table": cost_text,
+                "monitoring_markdown": (
+                    common.markdown_table(COST_HEADERS, cost_table_rows(cost)) if cost else ""
+                ),
                 "markdown": common.markdown_table(HEADERS, table_rows(rows)) if rows else "",
                 "notes": notes,
                 "runs": runs,

@@ -30,10 +30,14 @@ ALL = frozenset(
         "kernel",
         "config",
         "api",
+        "bird",
         "speaker",
         "cli",
         "log",
         "birdctl",
+        "bfd",
+        "mrt",
+        "bmp",
     }
 )
 
@@ -66,21 +70,40 @@ RULES: dict[str, Rule] = {
     "session": Rule(frozenset({"wire", "fsm"}), why="the asyncio binding of one peer"),
     "kernel": Rule(frozenset({"wire", "rib"}), why="consumes best-route changes (rib types)"),
     "config": Rule(
-        frozenset({"wire", "rib", "reflector", "policy"}),
-        why="schema, loading, validation, diff: above the sans-I/O core, below the daemon",
+        frozenset({"wire", "rib", "reflector", "policy", "bfd", "mrt", "bmp"}),
+        why="schema, loading, validation, diff: above the sans-I/O core, below the daemon "
+        "(the mrt and bmp sections are checked by their packages, imported lazily)",
     ),
     "api": Rule(
         frozenset({"wire", "fsm", "rib", "reflector", "policy", "config"}),
         why="the control socket: the daemon hands it data, it never reaches up",
     ),
+    "bird": Rule(
+        frozenset({"wire", "config"}),
+        NO_LOOP,
+        "BIRD 1.6 configuration: reads its files, builds a model, a Config and filter programs",
+    ),
     "cli": Rule(
-        frozenset({"api", "config", "speaker", "wire"}),
+        frozenset({"api", "config", "speaker", "wire", "bird"}),
         why="talks to a daemon through api, starts one only through speaker, decodes with wire",
     ),
     "birdctl": Rule(
         frozenset(),
         why="BIRD's control socket and process contract: the daemon hands it a plain-data "
         "snapshot and a handler, it reaches nothing of ours",
+    ),
+    "bfd": Rule(
+        frozenset(),
+        why="BFD: sans-I/O packet/auth/session/manager/config plus its asyncio binding "
+        "(transport, the runner); imports nothing else of ours",
+    ),
+    "mrt": Rule(
+        frozenset({"wire", "rib", "config"}),
+        why="MRT export: encodes what the daemon hands it; reads rib shapes (as kernel does)",
+    ),
+    "bmp": Rule(
+        frozenset({"wire", "rib", "config", "mrt"}),
+        why="BMP export: encodes what the daemon hands it; reads rib shapes (as kernel does)",
     ),
     "speaker": Rule(ALL, why="the one place that knows everything: the daemon"),
 }

@@ -66,7 +66,15 @@ async def test_ebgp_session_exchanges_networks(speakers):
             65001,
             "127.0.0.21",
             port,
-            [{"address": "127.0.0.22", "asn": 65002, "port": port, "connect_retry": 1}],
+            [
+                {
+                    "address": "127.0.0.22",
+                    "asn": 65002,
+                    "port": port,
+                    "connect_retry": 1,
+                    "next_hop_ipv6": "2001:db8::21",
+                }
+            ],
             networks=["10.1.0.0/24", "2001:db8:1::/48"],
         )
     )
@@ -86,8 +94,10 @@ async def test_ebgp_session_exchanges_networks(speakers):
     assert path["as_path"] == "65001"
     assert path["next_hop"] == "127.0.0.21"
     assert path["local_pref"] is None
+    # IPv6 over an IPv4 session: the configured next hop (lo has no global IPv6 address
+    # for bgpd to take, and a v4-mapped one is installable by nobody)
     v6 = _routes(b, "ipv6")["2001:db8:1::/48"][0]
-    assert v6["next_hop"] == "::ffff:127.0.0.21"
+    assert v6["next_hop"] == "2001:db8::21"
     info = b.command("show_neighbors")["neighbors"][0]
     assert info["state"] == "Established"
     assert info["prefixes"]["received"] == 2
@@ -137,3 +147,68 @@ async def test_reflector_reflects_between_clients(speakers):
     clients[2].neighbors[rr_addr].session.stop(message="maintenance")
     assert await _until(lambda: "10.42.0.0/26" not in _routes(clients[0]))
     assert "10.42.0.0/26" not in _routes(rr)
+
+
+async def test_enhanced_route_refresh_out_frames_the_table_with_borr_and_eorr(speakers):
+    """Sending our routes again (``neighbor refresh --direction out``) to a peer with RFC 7313:
+    BoRR, the table, EoRR. The BoRR and EoRR went through the UPDATE path, which refused them
+    and broke the session."""
+    port = next(_ports)
+    a = await speakers(
+        _cfg(
+            "10.0.0.51",
+            65051,
+            "127.0.0.51",
+            port,
+            [{"address": "127.0.0.52", "asn": 65052, "port": port, "connect_retry": 1}],
+            networks=["10.51.0.0/24"],
+        )
+    )
+    b = await speakers(
+        _cfg(
+            "10.0.0.52",
+            65052,
+            "127.0.0.52",
+            port,
+            [{"address": "127.0.0.51", "asn": 65051, "port": port, "connect_retry": 1}],
+        )
+    )
+    assert await _until(lambda: "10.51.0.0/24" in _routes(b))
+    nb = b.neighbors["127.0.0.51"].session
+    assert nb.fsm.negotiated.enhanced_route_refresh
+    est = nb.fsm.stats.established_at
+    before = nb.fsm.stats.messages_in["ROUTE-REFRESH"]
+    a.command("neighbor_refresh", address="127.0.0.52", direction="out")
+    assert await _until(lambda: nb.fsm.stats.messages_in["ROUTE-REFRESH"] >= before + 2)
+    assert nb.established and nb.fsm.stats.established_at == est
+    assert "10.51.0.0/24" in _routes(b)
+
+
+async def test_ipv6_routes_over_an_ipv4_session_without_an_ipv6_next_hop_are_not_sent(speakers):
+    """Issue 19: bgpd sent ::ffff:a.b.c.d, which no receiver can install. Without
+    next_hop_ipv6 and without a global IPv6 address on the session's interface (lo), the
+    IPv6 routes are not sent to an eBGP peer; the IPv4 ones are."""
+    port = next(_ports)
+    a = await speakers(
+        _cfg(
+            "10.0.0.61",
+            65061,
+            "127.0.0.61",
+            port,
+            [{"address": "127.0.0.62", "asn": 65062, "port": port, "connect_retry": 1}],
+            networks=["10.61.0.0/24", "2001:db8:61::/48"],
+        )
+    )
+    b = await speakers(
+        _cfg(
+            "10.0.0.62",
+            65062,
+            "127.0.0.62",
+            port,
+            [{"address": "127.0.0.61", "asn": 65061, "port": port, "connect_retry": 1}],
+        )
+    )
+    assert await _until(lambda: "10.61.0.0/24" in _routes(b))
+    await asyncio.sleep(0.3)
+    assert _routes(b, "ipv6") == {}
+    assert a.rde.peers["127.0.0.62"].next_hops[(2, 1)] is None

@@ -28,6 +28,13 @@ The snapshot (every key optional but ``started`` and a neighbor's ``address``)::
                   "last_timestamp": 1700000000.0,    # Unix time of the last successful one
                   "last_result": "ok"},              # "ok", "error" or null (none yet)
       "dynamic_refused": 0,
+      "bfd": {"sessions": [...], "drops": {...}, "bgp_down_events": 0},  # or null: no BFD
+      "monitoring": {                                 # docs/monitoring.md; null parts: off
+          "mrt": {"records": 10, "bytes": 900, "dropped_records": 0, "errors": 0, ...},
+          "bmp": {"stations": [{"station": "192.0.2.50:1790", "state": "up", "connects": 1,
+                                "drops": 0, "sent_bytes": 1234, "buffered": 0}, ...]},
+          "dumps": {"count": 1, ...},
+      },
     }
 """
 
@@ -85,6 +92,7 @@ STATE_VALUES = {
 MESSAGE_TYPES = ("open", "update", "notification", "keepalive", "route_refresh")
 PREFIX_DIRECTIONS = ("received", "accepted", "advertised")
 RELOAD_RESULTS = ("ok", "error")
+BFD_STATES = {"AdminDown": 0, "Down": 1, "Init": 2, "Up": 3}
 
 METRICS: tuple[Def, ...] = (
     Def(
@@ -145,11 +153,75 @@ METRICS: tuple[Def, ...] = (
         "counter",
         "Connections from dynamic_neighbors ranges refused because the range was full.",
     ),
+    Def(
+        "bgpd_bfd_session_state",
+        "gauge",
+        "BFD session state (RFC 5880): 0 AdminDown, 1 Down, 2 Init, 3 Up.",
+        ("neighbor", "local"),
+    ),
+    Def(
+        "bgpd_bfd_session_flaps_total",
+        "counter",
+        "Times the BFD session left Up.",
+        ("neighbor", "local"),
+    ),
+    Def(
+        "bgpd_bfd_detection_time_seconds",
+        "gauge",
+        "The BFD session's negotiated detection time.",
+        ("neighbor", "local"),
+    ),
+    Def(
+        "bgpd_bfd_packets_dropped_total",
+        "counter",
+        "BFD packets dropped, by reason (malformed, truncated, wrong_version, wrong_ttl, "
+        "auth_failure, no_session).",
+        ("reason",),
+    ),
+    Def("bgpd_bfd_bgp_down_total", "counter", "BGP sessions BFD took down (Cease 6/10)."),
     Def("bgpd_reloads_total", "counter", "Config reloads, by result (ok, error).", ("result",)),
     Def(
         "bgpd_last_reload_timestamp_seconds",
         "gauge",
         "Unix time of the last successful config reload (absent before the first).",
+    ),
+    Def("bgpd_mrt_records_total", "counter", "Records taken by the MRT update log."),
+    Def("bgpd_mrt_bytes_total", "counter", "Octets taken by the MRT update log."),
+    Def(
+        "bgpd_mrt_dropped_records_total",
+        "counter",
+        "MRT update log records dropped because the disk did not keep up (the buffer bound).",
+    ),
+    Def("bgpd_mrt_write_errors_total", "counter", "MRT update log writes that failed."),
+    Def(
+        "bgpd_bmp_station_up",
+        "gauge",
+        "1 when the BMP station is connected, else 0.",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_connects_total",
+        "counter",
+        "Connections made to the BMP station.",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_drops_total",
+        "counter",
+        "BMP streams dropped because the station did not keep up (resynchronised later).",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_sent_bytes_total",
+        "counter",
+        "Octets queued for the BMP station.",
+        ("station",),
+    ),
+    Def(
+        "bgpd_bmp_station_queued_bytes",
+        "gauge",
+        "Octets waiting to be sent to the BMP station.",
+        ("station",),
     ),
     Def(
         "bgpd_last_reload_success",
@@ -218,6 +290,17 @@ class Collector:
 
         add("bgpd_dynamic_neighbors_refused_total", (), snap.get("dynamic_refused", 0))
 
+        bfd = snap.get("bfd")
+        if bfd is not None:
+            for r in bfd.get("sessions", ()):
+                who = (r.get("neighbor") or r.get("peer"), r.get("local"))
+                add("bgpd_bfd_session_state", who, BFD_STATES.get(r.get("state"), 1))
+                add("bgpd_bfd_session_flaps_total", who, r.get("flaps", 0))
+                add("bgpd_bfd_detection_time_seconds", who, r.get("detection_time_ms", 0) / 1e3)
+            for reason, count in sorted((bfd.get("drops") or {}).items()):
+                add("bgpd_bfd_packets_dropped_total", (reason,), count)
+            add("bgpd_bfd_bgp_down_total", (), bfd.get("bgp_down_events", 0))
+
         reloads = snap.get("reloads") or {}
         for result in RELOAD_RESULTS:
             add("bgpd_reloads_total", (result,), reloads.get(result, 0))
@@ -225,6 +308,21 @@ class Collector:
             add("bgpd_last_reload_timestamp_seconds", (), reloads["last_timestamp"])
         if reloads.get("last_result") in RELOAD_RESULTS:
             add("bgpd_last_reload_success", (), int(reloads["last_result"] == "ok"))
+
+        mon = snap.get("monitoring") or {}
+        mrt = mon.get("mrt")
+        if mrt is not None:
+            add("bgpd_mrt_records_total", (), mrt.get("records", 0))
+            add("bgpd_mrt_bytes_total", (), mrt.get("bytes", 0))
+            add("bgpd_mrt_dropped_records_total", (), mrt.get("dropped_records", 0))
+            add("bgpd_mrt_write_errors_total", (), mrt.get("errors", 0))
+        for st in (mon.get("bmp") or {}).get("stations", ()):
+            who = (st["station"],)
+            add("bgpd_bmp_station_up", who, int(st.get("state") == "up"))
+            add("bgpd_bmp_station_connects_total", who, st.get("connects", 0))
+            add("bgpd_bmp_station_drops_total", who, st.get("drops", 0))
+            add("bgpd_bmp_station_sent_bytes_total", who, st.get("sent_bytes", 0))
+            add("bgpd_bmp_station_queued_bytes", who, st.get("buffered", 0))
 
         # A family without samples (no FIB, no reload yet) is left out entirely.
         yield from (f for f in fams.values() if f.samples)

@@ -55,13 +55,15 @@ class Dispatcher:
 
     def __init__(self, handlers: dict[str, Callable[..., Any]]) -> None:
         self.handlers = dict(handlers)
+        # computed once: inspect.signature costs more than most commands (route_add)
+        self.signatures = {name: inspect.signature(h) for name, h in self.handlers.items()}
 
     def __call__(self, command: str, args: dict) -> Any:
         handler = self.handlers.get(command)
         if handler is None:
             raise UnknownCommand(command, self.handlers)
         try:
-            inspect.signature(handler).bind(**args)
+            (self.signatures.get(command) or inspect.signature(handler)).bind(**args)
         except TypeError as e:
             raise CommandError(f"{command}: {e}")
         return handler(**args)

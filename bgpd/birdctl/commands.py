@@ -276,6 +276,8 @@ def _parse_route(c: _Cursor, protocols, tables, ipv6) -> ShowRoute:
         elif t.is_kw("for"):
             c.pos += 1
             ip = c.take()
+            if ip.kind == "SYM":
+                raise CliError("IP address expected")  # config.Y ipa: SYM not a constant
             if ip.kind != "IP":
                 raise CliError("syntax error")
             if "prefix" in args:
@@ -328,6 +330,9 @@ def _parse_route(c: _Cursor, protocols, tables, ipv6) -> ShowRoute:
         elif t.is_kw("count"):
             c.pos += 1
             args["stats"] = 2
+        elif t.kind == "SYM":
+            # a symbol where r_args can only take a prefix: BIRD's ipa rule refuses it
+            raise CliError("IP address expected")
         else:
             raise CliError("syntax error")
     return ShowRoute(**args)

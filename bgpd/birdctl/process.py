@@ -12,8 +12,9 @@ exit 1), and hand the parsed :class:`BirdOptions` on:
   read ``bird ...`` (``bird6 ...``): ``calicoctl node status`` only recognises the daemon when
   argv[0] is exactly ``bird``/``bird6`` (see :mod:`.proctitle`).
 
-The runner and the checker are hooks the daemon wires (``RUNNER``/``CHECKER`` below, a
-``module:function`` each, overridable with ``BGPD_BIRD_RUNNER``/``BGPD_BIRD_CHECKER``).
+The runner and the checker are hooks (``RUNNER``/``CHECKER`` below, a ``module:function``
+each, overridable with ``BGPD_BIRD_RUNNER``/``BGPD_BIRD_CHECKER``): the daemon
+(bgpd.speaker.birdrun) and BIRD's parser with its filter compiler (bgpd.bird).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ OPTSTRING = "c:dD:ps:P:u:g:flRh"
 # The hooks (module:function). RUNNER(options) -> exit status runs the daemon (it returns
 # when the daemon stops); CHECKER(path, ipv6) raises on a bad file, its str() being BIRD's
 # "file:line:col message" (bgpd.bird's BirdError), and returns on a good one.
-RUNNER = "bgpd.birdctl.process:not_wired"
-CHECKER = "bgpd.bird.parser:parse_file"
+RUNNER = "bgpd.speaker.birdrun:run"
+CHECKER = "bgpd.bird:check_file"
 
 
 @dataclass
@@ -181,11 +182,6 @@ def check_config(o: BirdOptions, stderr=None) -> int:
         err.write(f"bird: {e}\n")
         return 1
     return 0
-
-
-def not_wired(o: BirdOptions) -> int:
-    sys.stderr.write(f"bird: bgpd's BIRD-compatible daemon is not wired in yet ({RUNNER})\n")
-    return 1
 
 
 def run_daemon(o: BirdOptions) -> int:

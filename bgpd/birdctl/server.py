@@ -62,6 +62,18 @@ class BirdControlServer:
         self._inode: int | None = None
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # Connections are accepted at once but greeted only when the daemon is ready: BIRD
+        # opens its socket before it starts the protocols, and its one event loop answers
+        # nobody until they have started (so no client sees a half-started daemon).
+        self._ready = asyncio.Event()
+        self._ready.set()
+
+    def hold(self) -> None:
+        """Greet no connection until :meth:`ready` (the daemon is starting)."""
+        self._ready.clear()
+
+    def ready(self) -> None:
+        self._ready.set()
 
     async def start(self) -> None:
         if socket_in_use(self.path):
@@ -112,6 +124,7 @@ class BirdControlServer:
         conn = CliConnection(self.version)
         session = Session()
         try:
+            await self._ready.wait()
             writer.write(conn.data_to_send())
             await writer.drain()
             while True:

@@ -12,6 +12,7 @@ Pure: the current time is passed in as ``now``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
@@ -56,8 +57,10 @@ def _delta(t: datetime, now: datetime) -> timedelta:
     return now - t
 
 
+@functools.lru_cache(maxsize=4096)
 def format_since(t: datetime, now: datetime) -> str:
-    """The ``since`` column and route times: ``%T`` under 20 hours ago, else ``%F``."""
+    """The ``since`` column and route times: ``%T`` under 20 hours ago, else ``%F``
+    (remembered: a table's routes share few distinct times)."""
     fmt = "%H:%M:%S" if _delta(t, now) < TF_LIMIT else "%Y-%m-%d"
     return _local(t).strftime(fmt)
 
@@ -320,9 +323,12 @@ def address_hash(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
     return (x ^ (x >> 16) ^ (x >> 8)) & 0xFFFF
 
 
-def fib_order(routes: Iterable[Route]) -> list[Route]:
+def fib_order(routes: Iterable[Route]) -> Iterable[Route]:
     """The order BIRD's FIB iterates (``show route``): by the 16-bit hash of the prefix
-    address, then by insertion into the table (``seq``) among equal hashes."""
+    address, then by insertion into the table (``seq``) among equal hashes. A daemon's
+    route list that says it comes in that order (``fib_ordered``) is walked as it is."""
+    if getattr(routes, "fib_ordered", False):
+        return routes
     return sorted(routes, key=lambda r: (address_hash(r.prefix.network_address), r.seq))
 
 
@@ -518,7 +524,8 @@ class _Counters:
 def _show_net(snap: Snapshot, net: Route, q: RouteQuery, cnt: _Counters, now) -> list[Line]:
     """rt_show_net."""
     lines: list[Line] = []
-    prefix_text = str(net.prefix)
+    # a daemon's network may carry its prefix's text (``text``): no ipaddress object then
+    prefix_text = (getattr(net, "text", None) or str(net.prefix)) if q.stats < 2 else ""
     export_p = snap.protocol(q.export_protocol) if q.export_protocol else None
     if q.export_mode and (export_p is None or export_p.proto not in EXPORTING_PROTOCOLS):
         return lines
@@ -572,16 +579,25 @@ def show_route(snap: Snapshot, now: datetime, q: RouteQuery) -> list[Line]:
     lines: list[Line] = []
     if q.filtered and (q.export_mode or q.primary_only):
         lines.append((0, ""))  # BIRD 1.6.8 sends this premature end line too
-    routes = list(snap.routes)
     cnt = _Counters()
     if q.prefix is not None:
-        net = _find_net(routes, q)
+        # a daemon's route list may find one network without being walked (``find``)
+        find = getattr(snap.routes, "find", None)
+        if find is not None:
+            net = find(q.prefix, q.show_for)
+        else:
+            net = _find_net(list(snap.routes), q)
         if net is not None:
             lines += _show_net(snap, net, q, cnt, now)
         lines.append((0, "") if cnt.rt else (8001, "Network not in table"))
         return lines
+    counts = getattr(snap.routes, "counts", None)
+    plain = not (q.where or q.protocol or q.export_mode or q.primary_only or q.filtered)
+    if q.stats == 2 and plain and counts is not None and q.table == "master":
+        rt, nets = counts()  # a daemon's route list that can count without being walked
+        return lines + [(14, f"{rt} of {rt} routes for {nets} networks")]
     export_p = snap.protocol(q.export_protocol) if q.export_protocol else None
-    for net in fib_order(routes):
+    for net in fib_order(snap.routes):
         if export_p is not None and export_p.state not in EXPORT_UP_STATES:
             lines.append((8005, "Protocol is down"))
             return lines

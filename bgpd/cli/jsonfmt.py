@@ -150,18 +150,24 @@ def _notification(msg: Notification) -> dict:
         "data": msg.data.hex(),
         "reason": msg.reason,
     }
-    text = msg.shutdown_message
-    if text is not None:
-        out["shutdown_message"] = text
+    sc = msg.shutdown_communication
+    if sc is not None and sc.invalid is None:
+        out["shutdown_message"] = sc.text
+    elif sc is not None:
+        # RFC 9003 §4: reported as invalid, its octets kept (never shown as text)
+        out["shutdown_invalid"] = {"reason": sc.invalid, "raw": sc.raw.hex()}
     return out
 
 
 def _route_refresh(msg: RouteRefresh) -> dict:
-    return {
+    out = {
         **_family(msg.afi, msg.safi),
         "subtype": msg.subtype,
         "subtype_name": RR_SUBTYPES.get(msg.subtype, f"reserved-{msg.subtype}"),
     }
+    if msg.orf:
+        out["orf"] = msg.orf.hex()  # RFC 5291 ORF entries, raw
+    return out
 
 
 _CONVERT = {

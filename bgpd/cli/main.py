@@ -9,6 +9,7 @@ import functools
 import importlib
 import ipaddress
 import json
+import os
 import sys
 
 import click
@@ -17,7 +18,7 @@ from bgpd import __version__
 from bgpd.api.client import ApiError, DaemonNotRunning, request
 from bgpd.config import DEFAULT_CONTROL_SOCKET, ConfigError, load
 
-from . import tables
+from . import routetables, tables
 from .decode import decode
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -46,7 +47,6 @@ _config_option = click.option(
     "-c",
     "--config",
     "config_path",
-    required=True,
     envvar="BGPD_CONFIG",
     metavar="FILE",
     help="The YAML config file (env: BGPD_CONFIG).",
@@ -77,19 +77,83 @@ def _load(path: str):
     help="This start is a graceful restart (RFC 4724): the forwarding state of the previous "
     "run was kept. Without it, bgpd decides by itself (docs/cli.md).",
 )
-def run(config_path, log_level, restart):
+@click.option(
+    "--bird",
+    "bird_path",
+    metavar="FILE",
+    help="Run on a BIRD 1.6 config instead (Calico's bird.cfg with its includes).",
+)
+@click.option("--ipv6", is_flag=True, help="With --bird: read it as bird6 does (bird6.cfg).")
+@click.option(
+    "--control-socket",
+    metavar="PATH",
+    help="With --bird: bgpd's JSON control socket (default /run/bgpd/bgpd.sock, bgpd6.sock "
+    "with --ipv6).",
+)
+def run(config_path, log_level, restart, bird_path, ipv6, control_socket):
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
-    config = _load(config_path)
     speaker = importlib.import_module("bgpd.speaker")
+    if bird_path is None:
+        if ipv6 or control_socket:
+            raise click.UsageError("--ipv6 and --control-socket go with --bird")
+        if config_path is None:
+            raise click.MissingParameter(param_hint="'-c' / '--config'", param_type="option")
+        config = _load(config_path)
+        sys.exit(
+            speaker.run(
+                config, config_path=config_path, log_level=log_level.lower(), restart=restart
+            )
+        )
+    birdmode = importlib.import_module("bgpd.speaker.birdmode")
+    try:
+        setup = birdmode.BirdSetup(bird_path, ipv6, control_socket=control_socket)
+    except Exception as e:  # BirdError (file:line:col message) or ConfigError
+        fail(str(e), 1)
     sys.exit(
-        speaker.run(config, config_path=config_path, log_level=log_level.lower(), restart=restart)
+        speaker.run(
+            setup.config,
+            config_path=bird_path,
+            log_level=log_level.lower(),
+            restart=restart,
+            bird=setup,
+        )
     )
 
 
 @main.command()
-@_config_option
-def check(config_path):
-    """Check a config file; print "FILE: ok" or the error (exit 2)."""
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    envvar="BGPD_CONFIG",
+    metavar="FILE",
+    help="The YAML config file (env: BGPD_CONFIG).",
+)
+@click.option(
+    "--bird",
+    "bird_path",
+    metavar="FILE",
+    help="Check a BIRD 1.6 config instead (bird.cfg with its includes), as `bird -p` does.",
+)
+@click.option("--ipv6", is_flag=True, help="With --bird: read it as bird6 does (bird6.cfg).")
+def check(config_path, bird_path, ipv6):
+    """Check a config file; print "FILE: ok" or the error (exit 2).
+
+    With --bird FILE: print nothing and exit 0 when BIRD would accept it, else print
+    "file:line:col message" as BIRD does and exit 1 (docs/bird.md).
+    """
+    if bird_path is not None:
+        from bgpd.bird import BirdError, check_file
+
+        try:
+            check_file(bird_path, ipv6=ipv6)
+        except BirdError as e:
+            fail(str(e), 1)
+        return
+    if ipv6:
+        raise click.UsageError("--ipv6 goes with --bird")
+    if config_path is None:
+        raise click.MissingParameter(param_hint="'-c' / '--config'", param_type="option")
     _load(config_path)
     click.echo(f"{config_path}: ok")
 
@@ -97,8 +161,11 @@ def check(config_path):
 # --- talking to the daemon ------------------------------------------------------------------
 
 
-def daemon_command(f):
-    """Add the options every command that talks to the daemon has (-s, --timeout)."""
+def daemon_command(f=None, *, timeout: float = 10.0):
+    """Add the options every command that talks to the daemon has (-s, --timeout);
+    ``@daemon_command(timeout=S)`` for a command whose default wait is longer."""
+    if f is None:
+        return functools.partial(daemon_command, timeout=timeout)
 
     @click.option(
         "-s",
@@ -113,7 +180,7 @@ def daemon_command(f):
     @click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=10.0,
+        default=timeout,
         show_default=True,
         help="Seconds to wait for the daemon.",
     )
@@ -236,6 +303,56 @@ def show_routes(prefix, family, neighbor, received, advertised, as_json, call):
         click.echo(tables.routes_table(result.get("routes", [])))
 
 
+@show.command("bfd")
+@_json_option
+@daemon_command
+def show_bfd(as_json, call):
+    """BFD sessions: state, timers, flaps (docs/bfd.md)."""
+    result = call("show_bfd")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(tables.bfd_table(result))
+
+
+@show.command("monitoring")
+@_json_option
+@daemon_command
+def show_monitoring(as_json, call):
+    """The MRT update log, the BMP stations and the table dumps."""
+    result = call("show_monitoring")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(tables.monitoring(result))
+
+
+@main.group()
+def dump():
+    """Write the daemon's tables to files."""
+
+
+@dump.command("table")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_json_option
+@daemon_command(timeout=600.0)
+def dump_table(file, as_json, call):
+    """Write a TABLE_DUMP_V2 (MRT, RFC 6396) file of the Loc-RIB and the Adj-RIBs-In.
+
+    FILE is written by the daemon (a relative name is taken from this directory); it appears
+    once complete. A name ending in .gz or .bz2 is compressed. BGP keeps running meanwhile.
+    """
+    path = os.path.abspath(file)
+    result = call("dump_table", {"file": path})
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(
+            f"{result['file']}: {result['prefixes']} prefixes, {result['entries']} entries, "
+            f"{result['bytes']} octets in {result['seconds']:.1f} s"
+        )
+
+
 def _print_action(result, as_json: bool, default: str) -> None:
     if as_json:
         _print_json(result)
@@ -321,6 +438,110 @@ def reload(as_json, call):
     """Re-read the config file and apply the changes."""
     result = call("reload")
     _print_action(result, as_json, "reloaded")
+
+
+# --- the route API (docs/cli.md "bgpd route"): routes controllers add at run time ----------
+
+
+@main.group()
+def route():
+    """Add, change, delete and list routes at run time (the route API)."""
+
+
+_owner_option = click.option(
+    "--owner",
+    metavar="NAME",
+    help="Whose route this is (default: default). Owners never touch each other's routes.",
+)
+
+
+@route.command("add")
+@click.argument("prefix")
+@click.option("--next-hop", metavar="ADDR", help="NEXT_HOP (default: ours, next hop self).")
+@click.option(
+    "--community",
+    "communities",
+    multiple=True,
+    metavar="A:B",
+    help="A community (A:B, or a name: no-export, no-advertise, ...); repeatable.",
+)
+@click.option(
+    "--large-community",
+    "large_communities",
+    multiple=True,
+    metavar="A:B:C",
+    help="A large community; repeatable.",
+)
+@click.option("--local-pref", type=int, metavar="N", help="LOCAL_PREF (iBGP).")
+@click.option("--med", type=int, metavar="N", help="MULTI_EXIT_DISC.")
+@click.option(
+    "--as-path-prepend", type=int, metavar="N", help="Start the AS path with our AS N times."
+)
+@_owner_option
+@click.option(
+    "--lease",
+    metavar="DURATION",
+    help="Withdraw the route unless it is added again within this time (30s, 2m, ...).",
+)
+@_json_option
+@daemon_command
+def route_add(
+    prefix, next_hop, communities, large_communities, owner, lease, as_json, call, **nums
+):
+    """Announce PREFIX; adding it again replaces its attributes and renews its lease."""
+    args = {
+        "prefix": prefix,
+        "next_hop": next_hop,
+        "communities": list(communities) or None,
+        "large_communities": list(large_communities) or None,
+        "owner": owner,
+        "lease": lease,
+        **nums,
+    }
+    result = call("route_add", {k: v for k, v in args.items() if v is not None})
+    lease_text = f", lease {result['lease']:g}s" if result.get("lease") is not None else ""
+    _print_action(
+        result, as_json, f"{result['prefix']} ({result['owner']}): {result['action']}{lease_text}"
+    )
+
+
+@route.command("del")
+@click.argument("prefix")
+@_owner_option
+@_json_option
+@daemon_command
+def route_del(prefix, owner, as_json, call):
+    """Withdraw the owner's route for PREFIX (other owners' routes for it stay)."""
+    args = {"prefix": prefix, **({"owner": owner} if owner else {})}
+    result = call("route_del", args)
+    _print_action(result, as_json, f"{result['prefix']} ({result['owner']}): deleted")
+
+
+@route.command("list")
+@_owner_option
+@click.option("--family", type=click.Choice(("ipv4", "ipv6")), help="Only this family.")
+@_json_option
+@daemon_command
+def route_list(owner, family, as_json, call):
+    """The routes added through the route API, with owners and leases."""
+    args = {k: v for k, v in (("owner", owner), ("family", family)) if v}
+    result = call("route_list", args)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(routetables.route_list(result))
+
+
+@show.command("services")
+@_json_option
+@daemon_command
+def show_services(as_json, call):
+    """Health-checked services (the services config): state, routes, last check."""
+    result = call("show_services")
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(routetables.services(result))
 
 
 @main.command()

@@ -196,3 +196,110 @@ def routes_table(routes: list[dict]) -> str:
     )
     note = "".join(f"\nF: filtered on import: {why}" for why in reasons)
     return f"{body}\n\n{len(routes)} prefixes, {n_paths} paths (> best, = multipath){note}"
+
+
+# --- show bfd -------------------------------------------------------------------------------
+
+
+def bfd_table(result: dict) -> str:
+    sessions = result.get("sessions") or []
+    if not sessions:
+        return "No BFD sessions."
+    rows = []
+    for r in sessions:
+        up = r.get("up_for_s")
+        rows.append(
+            (
+                r.get("neighbor") or r.get("peer"),
+                r.get("local"),
+                "multihop" if r.get("multihop") else (r.get("interface") or "single hop"),
+                r.get("state"),
+                r.get("remote_state"),
+                f"{r.get('tx_interval_ms', 0):g}/{r.get('detection_time_ms', 0):g}",
+                duration(up) if up is not None else "-",
+                r.get("flaps", 0),
+                r.get("local_diag"),
+            )
+        )
+    headers = (
+        "Neighbor",
+        "Local",
+        "Path",
+        "State",
+        "Remote",
+        "Tx/Detect ms",
+        "Up",
+        "Flaps",
+        "Diag",
+    )
+    body = table(headers, rows, right=frozenset({7}))
+    drops = {k: v for k, v in (result.get("drops") or {}).items() if v}
+    tail = f"\npackets dropped: {drops}" if drops else ""
+    downs = result.get("bgp_down_events", 0)
+    return f"{body}\n\nBGP sessions taken down by BFD: {downs}{tail}"
+
+
+# --- show monitoring ------------------------------------------------------------------------
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def monitoring(m: dict) -> str:
+    """``show monitoring``: the MRT update log, the BMP stations, the table dumps."""
+    lines = []
+    mrt = m.get("mrt")
+    if mrt is None:
+        lines.append("MRT update log: off")
+    else:
+        lines.append(f"MRT update log: {mrt.get('pattern')} (rotate {mrt.get('rotate'):g} s)")
+        lines.append(f"  current file   {mrt.get('file') or '-'}")
+        lines.append(
+            f"  records        {mrt.get('records', 0)} ({_size(mrt.get('bytes'))}), "
+            f"waiting {_size(mrt.get('pending'))}"
+        )
+        lost = (
+            f"  dropped        {mrt.get('dropped_records', 0)} records "
+            f"({_size(mrt.get('dropped_bytes'))}); write errors {mrt.get('errors', 0)}"
+        )
+        if mrt.get("last_error"):
+            lost += f" (last: {mrt['last_error']})"
+        lines.append(lost)
+    bmp = m.get("bmp")
+    if bmp is None:
+        lines.append("BMP: off")
+    else:
+        lines.append(f"BMP: {bmp.get('peers', 0)} peers up")
+        rows = [
+            (
+                s["station"],
+                s["state"] + (" (resync)" if s.get("resyncing") else ""),
+                s.get("connects", 0),
+                s.get("drops", 0),
+                _size(s.get("sent_bytes")),
+                _size(s.get("buffered")),
+                s.get("last_error") or "",
+            )
+            for s in bmp.get("stations", [])
+        ]
+        headers = ("Station", "State", "Connects", "Drops", "Sent", "Queued", "Last error")
+        lines += ["  " + x for x in table(headers, rows, right=frozenset({2, 3})).splitlines()]
+    d = m.get("dumps") or {}
+    last = d.get("last")
+    text = f"Table dumps: {d.get('count', 0)}"
+    if d.get("running"):
+        text += f", writing {d['running']}"
+    if last:
+        text += (
+            f"; last {last['file']}: {last.get('prefixes', 0)} prefixes, "
+            f"{last.get('entries', 0)} entries, {_size(last.get('bytes'))} "
+            f"in {last.get('seconds', 0):.1f} s"
+        )
+    lines.append(text)
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ from . import checks
 from .checks import FAMILIES, Checker, describe
 from .errors import Invalid
 from .fields import Sections, join_key, key, mapping_of, section, unknown_key_reason
+from .services import Service, services
 
 DEFAULT_CONTROL_SOCKET = "/run/bgpd/bgpd.sock"
 DEFAULT_HOLD_TIME = 90
@@ -33,6 +34,28 @@ def _hold_time(value: Any) -> int:
     return value
 
 
+def _error_wait(value: Any) -> tuple[int, int]:
+    """``[min, max]``: the first wait after an error, doubled per consecutive error up to max."""
+    if isinstance(value, bool) or not isinstance(value, list | tuple) or len(value) != 2:
+        got = f"{len(value)} values" if isinstance(value, list | tuple) else describe(value)
+        raise Invalid(f"expected [min, max] (two integers of seconds), got {got}")
+    lo, hi = (checks.integer(0, 65535)(v) for v in value)
+    if lo > hi:
+        raise Invalid(f"min {lo} is greater than max {hi}")
+    if hi == 0:
+        raise Invalid("max 0 would restart a failing session at once, forever: use max >= 1")
+    return (lo, hi)
+
+
+LOOPBACK_NEXT_HOP = ("auto", "accept", "reject")
+
+
+def _loopback_next_hop(value: Any) -> str:
+    if value not in LOOPBACK_NEXT_HOP:
+        raise Invalid(f"expected one of {', '.join(LOOPBACK_NEXT_HOP)}, got {describe(value)}")
+    return value
+
+
 def _policy_names(value: Any) -> tuple[str, ...]:
     """A policy name or a list of them (checked against ``policies`` by the validator)."""
     if value is None:
@@ -42,6 +65,40 @@ def _policy_names(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise Invalid(f"expected a policy name or a list of names, got {describe(value)}")
     return tuple(value)
+
+
+def _address_of(version: int) -> Checker:
+    def check(value: Any) -> str:
+        text = checks.ip_address(value)
+        if ipaddress.ip_address(text).version != version:
+            raise Invalid(f"expected an IPv{version} address, got {text}")
+        return text
+
+    return check
+
+
+def _bfd(value: Any):
+    """A ``bfd:`` section (bgpd/bfd/config.py): a BfdConfig, or None for no BFD."""
+    from bgpd.bfd.config import BfdConfigError, parse
+
+    try:
+        return parse(value)
+    except BfdConfigError as e:
+        raise Invalid(e.reason, e.key or None) from None
+
+
+def _mrt(value: Any):
+    """The ``mrt`` section (docs/monitoring.md), checked by the MRT package."""
+    from bgpd.mrt.config import check_mrt
+
+    return check_mrt(value)
+
+
+def _bmp(value: Any) -> tuple:
+    """The ``bmp`` stations (docs/monitoring.md), checked by the BMP package."""
+    from bgpd.bmp.config import check_bmp
+
+    return check_bmp(value)
 
 
 def _policies(value: Any) -> dict:
@@ -441,6 +498,24 @@ class Neighbor:
         checks.integer(1, 65535), DEFAULT_CONNECT_RETRY, doc="ConnectRetry time", inherit=True
     )
     delay_open: int = key(checks.integer(0, 65535), 0, doc="DelayOpen time (RFC 4271 §8), 0: off")
+    connect_delay: int = key(
+        checks.integer(0, 65535), 0, doc="seconds before the first connection attempt of a start"
+    )
+    error_wait: tuple[int, int] = key(
+        _error_wait, (5, 120), doc="[min, max] wait before restarting after an error"
+    )
+    error_forget: int = key(
+        checks.integer(0, 65535), 300, doc="errors this long ago no longer lengthen error_wait"
+    )
+    loopback_next_hop: str = key(
+        _loopback_next_hop,
+        "auto",
+        doc="accept 127/8 and ::1 next hops: auto (from a peer on this host), accept, reject",
+        session=True,
+    )
+    extended_next_hop: bool = key(
+        checks.boolean, False, doc="offer IPv4 routes over IPv6 next hops (RFC 8950)", session=True
+    )
     password: str | None = key(
         checks.optional(checks.string(80)),
         None,
@@ -477,6 +552,18 @@ class Neighbor:
     next_hop_self: bool | None = key(
         checks.optional(checks.boolean), None, doc="null: automatic (eBGP yes, iBGP no)"
     )
+    next_hop_ipv4: str | None = key(
+        checks.optional(_address_of(4)),
+        None,
+        doc="our next hop for IPv4 routes on this session (null: the session's address, or "
+        "with an IPv6 session one of its interface's, or the IPv6 address with RFC 8950)",
+    )
+    next_hop_ipv6: str | None = key(
+        checks.optional(_address_of(6)),
+        None,
+        doc="our next hop for IPv6 routes on this session (null: the session's address, or "
+        "with an IPv4 session the global IPv6 address of its interface)",
+    )
     rr_client: bool = key(checks.boolean, False, doc="a route-reflection client (RFC 4456)")
     template: str | None = key(
         checks.optional(checks.string()), None, doc="the template this neighbor's keys come from"
@@ -492,6 +579,12 @@ class Neighbor:
     )
     max_prefixes: MaxPrefixes | None = key(
         _max_prefixes, None, doc="limit on prefixes received {limit, action, restart_after}"
+    )
+    bfd: Any = key(
+        _bfd,
+        None,
+        doc="BFD for this session (docs/bfd.md): true, or {min_tx, min_rx, multiplier, "
+        "strict, multihop, auth, ...}",
     )
 
     def ibgp(self, local_asn: int) -> bool:
@@ -627,6 +720,11 @@ class Config:
         None,
         doc="kernel, connected and static routes into the RIB",
     )
+    services: tuple[Service, ...] = key(
+        services, (), doc="prefixes announced while a health check passes"
+    )
+    mrt: Any = key(_mrt, None, doc="MRT update log {updates, rotate, ...} (docs/monitoring.md)")
+    bmp: tuple = key(_bmp, (), doc="BMP monitoring stations [{address, port, ...}]")
 
     def neighbor(self, address: str) -> Neighbor | None:
         """The neighbor with this address (any textual form of it), or None."""

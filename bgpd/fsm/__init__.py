@@ -29,7 +29,7 @@ from .protocol import (
     Stats,
     handler_for,
 )
-from .settings import SessionSettings
+from .settings import SessionSettings, session_keys
 from .state import State
 
 __all__ = [
@@ -60,4 +60,5 @@ __all__ = [
     "keepalive_interval",
     "negotiate",
     "resolve_collision",
+    "session_keys",
 ]

@@ -167,8 +167,13 @@ def check_peer_as(settings: SessionSettings, peer: Open) -> int:
     return asn
 
 
-def negotiate(settings: SessionSettings, local: Open, peer: Open) -> Negotiated:
+def negotiate(
+    settings: SessionSettings, local: Open, peer: Open, loopback: bool = False
+) -> Negotiated:
     """Check the peer's OPEN (RFC 4271 §6.2, RFC 5492, RFC 6286) and negotiate capabilities.
+
+    ``loopback``: the connection runs between two loopback addresses (the peer is this host),
+    which makes its loopback next hops usable unless the settings say otherwise.
 
     The codec already rejected version != 4 (2/1), hold time 1 or 2 (2/6) and the identifier
     0.0.0.0 (2/3). Raises BGPError 2/2, 2/3, 2/6 or 2/7.
@@ -246,6 +251,7 @@ def negotiate(settings: SessionSettings, local: Open, peer: Open) -> Negotiated:
         extended_message=extended_message,
         ibgp=ibgp,
         extended_next_hop=extended_next_hop,
+        loopback_next_hop=settings.accepts_loopback_next_hop(loopback),
         pool=settings.pool,
     )
     return Negotiated(

@@ -209,6 +209,8 @@ class Protocol:
         self._connected = False  # a transport is up
         self._connecting = False  # ConnectRequested emitted, no outcome reported yet
         self._auto_restart = False
+        self._loopback = False  # the current connection is between two loopback addresses
+        self._delay_connect = False  # the next Active waits connect_delay, not connect_retry
         self._idle_hold = float(settings.idle_hold[0])
         self._last_error_at: float | None = None
         self._hold_grace_used = 0
@@ -252,8 +254,13 @@ class Protocol:
         connected, then Idle without automatic restart."""
         return self.dispatch(inp.ManualStop(subcode, message), now)
 
-    def connection_made(self, now: float, outbound: bool) -> list[ev.Event]:
-        """Tcp_CR_Acked (Event 16, ``outbound``) or TcpConnectionConfirmed (Event 17)."""
+    def connection_made(self, now: float, outbound: bool, loopback: bool = False) -> list[ev.Event]:
+        """Tcp_CR_Acked (Event 16, ``outbound``) or TcpConnectionConfirmed (Event 17).
+        ``loopback``: both ends of the connection are loopback addresses (the peer runs on this
+        host), which makes its loopback next hops usable (``SessionSettings.loopback_next_hop``
+        "auto")."""
+        if not self._connected:
+            self._loopback = loopback
         return self.dispatch(inp.TcpCRAcked() if outbound else inp.TcpConnectionConfirmed(), now)
 
     def connection_failed(self, now: float) -> list[ev.Event]:
@@ -305,6 +312,12 @@ class Protocol:
     def has_data_to_send(self) -> bool:
         """Something is queued for the transport (:meth:`data_to_send` would not be empty)."""
         return bool(self._out)
+
+    @property
+    def unframed(self) -> bytes:
+        """Octets read but not yet a whole message (the start of the next one): what a
+        monitor splitting reads into messages puts in front of the next read."""
+        return bytes(self._framer.buffer)
 
     def data_to_send(self) -> bytes:
         """Everything queued for the transport since the last call."""
@@ -490,6 +503,11 @@ class Protocol:
                 timers.pop(kind, None)
             if self.settings.passive:
                 timers.pop("connect_retry", None)
+            elif self._delay_connect:
+                # a start with connect_delay: the first attempt waits that long (BIRD's
+                # connect delay time); the peer's connection is accepted meanwhile
+                self._delay_connect = False
+                timers["connect_retry"] = now + self.settings.connect_delay
             else:
                 timers["connect_retry"] = now + self.settings.connect_retry
         elif new is OPENSENT:
@@ -597,7 +615,9 @@ class Protocol:
     def _accept_open(self, event: inp.BGPOpen) -> None:
         """Negotiate with the peer's OPEN; raises the BGPError to send if it is refused."""
         assert event.open is not None
-        self.negotiated = neg = negotiate(self.settings, self.local_open, event.open)
+        self.negotiated = neg = negotiate(
+            self.settings, self.local_open, event.open, loopback=self._loopback
+        )
         self._framer.max_size = neg.context.max_size
         self._emit(ev.OpenReceived(event.open))
 
@@ -676,19 +696,30 @@ _unexpected_in_established = _fsm_error(FSM_ESTABLISHED)
 _unexpected_before_open = _fsm_error(FSM_UNSPECIFIED)
 
 
+def _started(p: Protocol) -> State:
+    """Connect (initiate TCP) or, passive, Active (listen). With ``connect_delay``, Active
+    first: the ConnectRetryTimer then runs for ``connect_delay`` and its expiry connects."""
+    if p.settings.passive:
+        return ACTIVE
+    if p.settings.connect_delay > 0:
+        p._delay_connect = True
+        return ACTIVE
+    return CONNECT
+
+
 def _start(p: Protocol, e: inp.Input) -> State:
-    """Idle + ManualStart: Connect (initiate TCP) or, passive, Active (listen). Enables
-    automatic restart; an idle hold in progress is cut short."""
+    """Idle + ManualStart: Connect or Active (:func:`_started`). Enables automatic restart;
+    an idle hold in progress is cut short."""
     p._auto_restart = True
     p._reset_backoff()
-    return ACTIVE if p.settings.passive else CONNECT
+    return _started(p)
 
 
 def _automatic_start(p: Protocol, e: inp.Input) -> State | None:
     """Idle + IdleHoldTimer_Expires: AutomaticStart (Event 3, or 5 when passive)."""
     if not p._auto_restart:
         return None
-    return ACTIVE if p.settings.passive else CONNECT
+    return _started(p)
 
 
 def _stop_in_idle(p: Protocol, e: inp.ManualStop) -> None:
@@ -811,9 +842,9 @@ def _notification(p: Protocol, e: inp.NotifMsg | inp.NotifMsgVerErr) -> State:
     n = e.notification
     p._emit(ev.NotificationReceived(n))
     reason = f"received NOTIFICATION {n.reason}"
-    msg = n.shutdown_message
-    if msg:
-        reason += f": {msg!r}"
+    sc = n.shutdown_communication
+    if sc is not None:
+        reason += f": {sc.describe()}"
     elif n.data and n.code != ERR_CEASE:
         reason += f" (data {n.data.hex()})"
     # A Cease is deliberate (shutdown, reset, collision): wait without doubling.

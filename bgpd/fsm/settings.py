@@ -8,6 +8,7 @@ from ..wire import AFS
 from ..wire.capabilities import FQDN, GracefulRestart, LongLivedGR
 
 ADD_PATH_MODES = {"receive": 1, "send": 2, "both": 3}
+LOOPBACK_NEXT_HOP = ("auto", "accept", "reject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,10 @@ class SessionSettings:
     need. ``idle_hold`` is (initial, maximum) of the wait before an automatic restart after an
     error; it doubles per consecutive error and falls back to the initial value once no error
     happened for ``error_forget`` seconds (BIRD's error wait and forget times).
+    ``connect_delay`` > 0 delays our first connection attempt of every start by that long (in
+    Active, where the peer's connection is accepted meanwhile), as BIRD's connect delay time.
+    ``loopback_next_hop``: "accept", "reject", or "auto" (accepted only on a connection
+    between two loopback addresses: the peer is this host; :mod:`bgpd.wire.nexthop`).
     ``delay_open`` 0 disables the DelayOpenTimer. ``keepalive`` None means a third of the
     negotiated hold time. ``add_path`` maps a family to "send", "receive" or "both".
     ``extended_next_hop`` lists the families for which we accept an IPv6 next hop (RFC 8950).
@@ -35,6 +40,7 @@ class SessionSettings:
     passive: bool = False
     delay_open: float = 0.0
     idle_hold: tuple[float, float] = (5.0, 120.0)
+    connect_delay: float = 0.0
     families: tuple[tuple[int, int], ...] = ((1, 1), (2, 1))
     route_refresh: bool = True
     enhanced_route_refresh: bool = True
@@ -48,6 +54,7 @@ class SessionSettings:
     required_capabilities: tuple[int, ...] = ()
     allow_any_as: bool = False
     error_forget: float = 300.0
+    loopback_next_hop: str = "auto"
     pool: object | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +88,14 @@ class SessionSettings:
         initial, maximum = self.idle_hold
         if initial < 0 or maximum < initial:
             raise ValueError(f"idle hold {self.idle_hold}: need 0 <= initial <= maximum")
+        if self.connect_delay < 0:
+            raise ValueError(f"connect delay {self.connect_delay}: must not be negative")
+        if self.error_forget < 0:
+            raise ValueError(f"error forget {self.error_forget}: must not be negative")
+        if self.loopback_next_hop not in LOOPBACK_NEXT_HOP:
+            raise ValueError(
+                f"loopback next hop {self.loopback_next_hop!r}: one of {LOOPBACK_NEXT_HOP}"
+            )
         for fam in self.families:
             if fam not in AFS:
                 raise ValueError(f"address family {fam} is not supported")
@@ -107,6 +122,12 @@ class SessionSettings:
     def accepts_any_as(self) -> bool:
         return self.peer_as is None or self.allow_any_as
 
+    def accepts_loopback_next_hop(self, loopback_connection: bool) -> bool:
+        """Whether a peer's loopback next hops are usable on this connection."""
+        if self.loopback_next_hop == "auto":
+            return loopback_connection
+        return self.loopback_next_hop == "accept"
+
     def fqdn_capability(self) -> FQDN | None:
         if self.fqdn is None or isinstance(self.fqdn, FQDN):
             return self.fqdn
@@ -114,4 +135,21 @@ class SessionSettings:
         return FQDN(host, domain)
 
 
-__all__ = ["ADD_PATH_MODES", "SessionSettings"]
+def session_keys(cfg) -> dict:
+    """The :class:`SessionSettings` keyword arguments of a neighbor's (or template's) keys
+    that only the FSM uses: ``connect_delay``, ``error_wait``, ``error_forget``,
+    ``loopback_next_hop`` and ``extended_next_hop`` of ``bgpd.config.schema.Neighbor`` (read
+    by name: the FSM does not import the config layer). The daemon adds them to the settings
+    it builds for the neighbor."""
+    out: dict = {
+        "connect_delay": float(cfg.connect_delay),
+        "idle_hold": tuple(float(x) for x in cfg.error_wait),
+        "error_forget": float(cfg.error_forget),
+        "loopback_next_hop": cfg.loopback_next_hop,
+    }
+    if cfg.extended_next_hop and "ipv4" in cfg.families:
+        out["extended_next_hop"] = ((1, 1),)  # IPv4 unicast over an IPv6 next hop (RFC 8950)
+    return out
+
+
+__all__ = ["ADD_PATH_MODES", "LOOPBACK_NEXT_HOP", "SessionSettings", "session_keys"]

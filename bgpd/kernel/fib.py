@@ -111,7 +111,7 @@ class FibWriter:
         channel,
         *,
         persist: bool = True,
-        accept=None,
+        export=None,
         batch: int = BATCH,
     ) -> None:
         self.locs = locs  # family -> LocRib
@@ -120,7 +120,10 @@ class FibWriter:
         self.res = CachedResolver(resolver_state)
         self.channel = channel
         self.persist = persist
-        self.accept = accept  # callable(family, prefix, best candidate) -> bool, or None
+        # callable(family, prefix, multipath candidates, desired KernelRoute) -> KernelRoute
+        # (as is, or with another metric or next hops) | None (not installed), or None: the
+        # kernel export filter (kernel.import policies; BIRD's kernel protocol export filter)
+        self.export = export
         self.batch = batch
         fams = list(locs)
         self.pending: dict = {f: set() for f in fams}
@@ -135,6 +138,7 @@ class FibWriter:
         self.via: dict = {}  # next hops (tuple) -> number of installed routes using them
         self._memo: dict = {}  # IPv4 BGP next hop -> (next hops or Unresolved, deps)
         self.converged = False
+        self.held = False  # hold(): nothing is written until release()
         self.on_overwrite = None  # callable([(af, dst, metric)]): we replaced another's route
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -259,14 +263,12 @@ class FibWriter:
         self._kick()
 
     def _forget_via(self, ifindexes: set) -> None:
-        if not any(
-            n and any(ifx in ifindexes for _gw, ifx in hops) for hops, n in self.via.items()
-        ):
+        if not any(n and any(h[1] in ifindexes for h in hops) for hops, n in self.via.items()):
             return  # nothing of ours went through them (a pod's interface, say)
         for fam, inst in self.installed.items():
             pend = self.pending[fam]
             for p, r in list(inst.items()):
-                if any(ifx in ifindexes for _gw, ifx in r.nexthops):
+                if any(h[1] in ifindexes for h in r.nexthops):
                     self._uninstall(fam, p)
                     pend.add(p)
 
@@ -346,7 +348,19 @@ class FibWriter:
                 backoff = min(backoff * 2, 10.0)
 
     def _work(self) -> bool:
+        if self.held:
+            return False
         return any(self.pending.values()) or bool(self.converged and self.strays)
+
+    def hold(self) -> None:
+        """Write nothing until :meth:`release`: changes wait in ``pending`` (BIRD's kernel
+        protocol with ``graceful restart`` exports nothing until the recovery ends)."""
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._kick()
 
     def _recheck_deps(self) -> None:
         self._recheck = False
@@ -399,7 +413,7 @@ class FibWriter:
         retries: set = set()  # indexes of adds that follow an EEXIST
         budget = self.batch
         settings = self.settings
-        accept = self.accept
+        export = self.export
         res = self.res
         state = self.state
         alien_dsts = getattr(state, "dsts", None)
@@ -422,7 +436,7 @@ class FibWriter:
             metric = kernel_metric(af, settings.metric)
             ktable = settings.table
             proto = settings.protocol
-            fast = accept is None and af == AF_INET
+            fast = export is None and af == AF_INET
             while pend and budget > 0:
                 budget -= 1
                 p = pend.pop()
@@ -452,12 +466,8 @@ class FibWriter:
                     dl: list = []
                     desired = translate(fam, p, cands, res, settings, dl)
                     deps = tuple(dl) if dl else None
-                    if (
-                        accept is not None
-                        and type(desired) is KernelRoute
-                        and not accept(fam, p, cands[0])
-                    ):
-                        desired = None
+                    if export is not None and type(desired) is KernelRoute:
+                        desired = export(fam, p, cands, desired)
                 if depmap.get(p) is not deps:
                     set_deps(fam, af, p, deps)
                 if failed:
@@ -486,6 +496,11 @@ class FibWriter:
                         retries.add(len(meta))
                     requests.append((RTM_NEWROUTE, desired))
                     meta.append((fam, p, desired))
+                    if cur is not None and cur.metric != desired.metric:
+                        # another metric is another kernel route: add the new, then delete
+                        # the old (no moment without a route)
+                        requests.append((RTM_DELROUTE, cur))
+                        meta.append((fam, p, False))
                     continue
                 if desired is None:
                     if reasons:
@@ -635,10 +650,18 @@ class FibWriter:
             if fam not in installed:
                 continue
             r = route_from_msg(m)
-            if r.metric != kernel_metric(r.family, self.settings.metric) or r.dst in installed[fam]:
-                strays.append(r)
-            else:
+            # One route of ours per prefix; metrics are per route (an export filter may set
+            # them: BIRD's krt_metric), so a second one for the prefix is the stray, unless
+            # it has the configured metric and the first does not.
+            cur = installed[fam].get(r.dst)
+            if cur is None:
                 installed[fam][r.dst] = r
+                continue
+            configured = kernel_metric(r.family, self.settings.metric)
+            if r.metric == configured and cur.metric != configured:
+                installed[fam][r.dst] = r
+                r = cur
+            strays.append(r)
         self.installed = {f: {} for f in installed}
         self.via = {}
         for fam, inst in installed.items():

@@ -204,8 +204,15 @@ class HostRoutes:
             sink.announce(src, fam, [prefix], self.attrs)
         return True
 
+    def _static_state(self) -> None:
+        """Next hops resolve through our static routes too (HostState.set_static)."""
+        self.state.set_static(
+            (af, prefix, r.type, r.gateway, r.interface) for af, prefix, r in self.static_routes
+        )
+
     def load_static(self) -> None:
         """Put the configured static routes into the RIB (no netlink needed)."""
+        self._static_state()
         want = {}
         for af, prefix, route in self.static_routes:
             want[(af, prefix)] = route
@@ -234,6 +241,7 @@ class HostRoutes:
         self.kernel_prefixes = kernel_prefixes
         self.interfaces = interfaces
         self.static_routes = [_static_route(s) for s in static]
+        self._static_state()
         want = {(af, prefix) for af, prefix, _route in self.static_routes}
         for fam, routes in self.static.routes.items():
             af = AF_OF_AFI[fam[0]]
@@ -249,6 +257,9 @@ class HostRoutes:
             self._learn_kernel(af, dst)
         self._learn_connected()
         self._commit()
+        if self.fib is not None and self.state.generation != self._generation:
+            self.fib.resolver_changed(set())  # a static route may carry next hops now
+        self._generation = self.state.generation
 
     def _learn_kernel(self, af: int, dst: bytes) -> None:
         want = None
@@ -257,7 +268,7 @@ class HostRoutes:
             for r in self.state.routes_for(af, dst):
                 if r.protocol == RTPROT_KERNEL or r.type not in LEARNED_TYPES:
                     continue
-                gw, ifx = r.nexthops[0] if r.nexthops else (None, 0)
+                gw, ifx = r.nexthops[0][:2] if r.nexthops else (None, 0)
                 want = HostRoute(r.type, gw, ifx, self.state.ifname(ifx), r.metric)
                 break
         self._set(self.kernel, af, dst, want)

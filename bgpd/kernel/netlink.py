@@ -83,6 +83,7 @@ RTA_GATEWAY = 5
 RTA_PRIORITY = 6
 RTA_MULTIPATH = 9
 RTA_TABLE = 15
+RTA_VIA = 18  # a gateway of another family (an IPv4 route via an IPv6 address, RFC 8950)
 
 RTN_UNICAST = 1
 RTN_LOCAL = 2
@@ -115,6 +116,7 @@ RT_TABLE_COMPAT = 252
 RT_TABLE_MAIN = 254
 RT_TABLE_LOCAL = 255
 RTM_F_CLONED = 0x200
+RTNH_F_ONLINK = 4  # a next hop's gateway is on the link, whatever the addresses say
 
 IFLA_IFNAME = 3
 IFF_UP = 0x1
@@ -145,7 +147,8 @@ class NetlinkError(OSError):
 
 class RouteMsg(NamedTuple):
     """One route as the kernel describes it. ``dst`` is the wire-format prefix (length octet
-    and significant octets); ``nexthops`` is a tuple of ``(gateway bytes or None, ifindex)``."""
+    and significant octets); ``nexthops`` is a tuple of ``(gateway bytes or None, ifindex)``,
+    with a third item :data:`RTNH_F_ONLINK` for an ``onlink`` next hop."""
 
     family: int
     dst: bytes
@@ -263,6 +266,8 @@ def parse_route(data, start: int, end: int, want_protocol: int = -1) -> RouteMsg
             metric = u32(data, a)[0]
         elif kind == RTA_GATEWAY:
             gw = bytes(data[a:b])
+        elif kind == RTA_VIA:
+            gw = bytes(data[a + 2 : b])  # struct rtvia: family, then the address
         elif kind == RTA_OIF:
             oif = u32(data, a)[0]
         elif kind == RTA_MULTIPATH:
@@ -272,7 +277,7 @@ def parse_route(data, start: int, end: int, want_protocol: int = -1) -> RouteMsg
     elif multi:
         hops = tuple(sorted(multi, key=_hop_key))
     elif gw is not None or oif:
-        hops = ((gw, oif),)
+        hops = ((gw, oif, RTNH_F_ONLINK),) if rflags & RTNH_F_ONLINK else ((gw, oif),)
     else:
         hops = ()
     prefix = wire_prefix(dst.ljust(alen, b"\x00"), dlen) if dlen else b"\x00"
@@ -282,21 +287,22 @@ def parse_route(data, start: int, end: int, want_protocol: int = -1) -> RouteMsg
 def _parse_multipath(data, a: int, b: int) -> list:
     out = []
     while a + 8 <= b:
-        n, _flags, _hops, ifindex = _RTNH.unpack_from(data, a)
+        n, flags, _hops, ifindex = _RTNH.unpack_from(data, a)
         if n < 8:
             break
         gw = None
         for kind, x, y in iter_attrs(data, a + 8, a + n):
             if kind == RTA_GATEWAY:
                 gw = bytes(data[x:y])
-        out.append((gw, ifindex))
+            elif kind == RTA_VIA:
+                gw = bytes(data[x + 2 : y])
+        out.append((gw, ifindex, RTNH_F_ONLINK) if flags & RTNH_F_ONLINK else (gw, ifindex))
         a += (n + 3) & ~3
     return out
 
 
 def _hop_key(hop) -> tuple:
-    gw, ifindex = hop
-    return (gw or b"", ifindex)
+    return (hop[0] or b"", hop[1])
 
 
 def parse_link(data, start: int, end: int) -> LinkMsg:
@@ -330,29 +336,44 @@ def parse_addr(data, start: int, end: int) -> AddrMsg | None:
 # --- building requests ------------------------------------------------------------------------
 
 
+def _gateway(family: int, gw: bytes) -> bytes:
+    """RTA_GATEWAY, or RTA_VIA for a gateway of another family (IPv4 via IPv6)."""
+    if family == AF_INET and len(gw) == 16:
+        return _rta(RTA_VIA, struct.pack("=H", AF_INET6) + gw)
+    return _rta(RTA_GATEWAY, gw)
+
+
 def route_tail(
     op: int, family: int, rtype: int, nexthops: tuple, table: int, metric: int
-) -> tuple[bytes, int]:
-    """The attributes that follow RTA_DST in a route request, and the route's scope. Shared
-    by every prefix with the same next hops: :class:`RouteSocket` caches them."""
+) -> tuple[bytes, int, int]:
+    """The attributes that follow RTA_DST in a route request, the route's scope and its
+    rtm_flags (``onlink`` for a single onlink next hop; a multipath route carries the flag
+    per next hop). Shared by every prefix with the same next hops: :class:`RouteSocket`
+    caches them."""
     scope = RT_SCOPE_UNIVERSE
+    rflags = 0
     body = [_rta(RTA_TABLE, _U32.pack(table)), _rta(RTA_PRIORITY, _U32.pack(metric))]
     if op == RTM_NEWROUTE and rtype == RTN_UNICAST:
         if len(nexthops) == 1:
-            gw, ifindex = nexthops[0]
+            hop = nexthops[0]
+            gw, ifindex = hop[0], hop[1]
             if gw is not None:
-                body.append(_rta(RTA_GATEWAY, gw))
+                body.append(_gateway(family, gw))
             else:
                 scope = RT_SCOPE_LINK
             if ifindex:
                 body.append(_rta(RTA_OIF, _U32.pack(ifindex)))
+            if len(hop) > 2:
+                rflags = hop[2]
         elif nexthops:
             hops = []
-            for gw, ifindex in nexthops:
-                attr = _rta(RTA_GATEWAY, gw) if gw is not None else b""
-                hops.append(_RTNH.pack(8 + len(attr), 0, 0, ifindex) + attr)
+            for hop in nexthops:
+                gw = hop[0]
+                attr = _gateway(family, gw) if gw is not None else b""
+                flags = hop[2] if len(hop) > 2 else 0
+                hops.append(_RTNH.pack(8 + len(attr), flags, 0, hop[1]) + attr)
             body.append(_rta(RTA_MULTIPATH, b"".join(hops)))
-    return b"".join(body), scope
+    return b"".join(body), scope, rflags
 
 
 # nlmsghdr + rtmsg + the RTA_DST header, in one pack
@@ -375,7 +396,7 @@ def encode_route(
     """An RTM_NEWROUTE or RTM_DELROUTE request. A delete names dst, table, protocol, type and
     metric only, so it can never remove another program's route."""
     alen = ADDR_LEN[family]
-    body, scope = tail or route_tail(op, family, rtype, nexthops, table, metric)
+    body, scope, rflags = tail or route_tail(op, family, rtype, nexthops, table, metric)
     return (
         _ROUTE_HEAD.pack(
             32 + alen + len(body),
@@ -391,7 +412,7 @@ def encode_route(
             protocol,
             scope,
             rtype,
-            0,
+            rflags,
             4 + alen,
             RTA_DST,
         )
@@ -619,7 +640,7 @@ class RouteSocket:
             t = tails.get(key)
             if t is None:
                 t = tails[key] = route_tail(op, r.family, r.type, r.nexthops, r.table, r.metric)
-            body, scope = t
+            body, scope, rflags = t
             alen = 4 if r.family == AF_INET else 16
             table = r.table
             dst = r.dst
@@ -638,7 +659,7 @@ class RouteSocket:
                     r.protocol,
                     scope,
                     r.type,
-                    0,
+                    rflags,
                     4 + alen,
                     RTA_DST,
                 )

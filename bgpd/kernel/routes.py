@@ -54,7 +54,10 @@ class KernelRoute(NamedTuple):
         if self.type != RTN_UNICAST:
             return f"{TYPE_NAMES.get(self.type, self.type)} {text}"
         hops = " ".join(
-            f"via {addr_text(gw)} dev#{ifx}" if gw else f"dev#{ifx}" for gw, ifx in self.nexthops
+            f"via {addr_text(h[0])} dev#{h[1]}{' onlink' if len(h) > 2 else ''}"
+            if h[0]
+            else f"dev#{h[1]}"
+            for h in self.nexthops
         )
         return f"{text} {hops} metric {self.metric}"
 

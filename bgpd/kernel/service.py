@@ -95,11 +95,12 @@ class Kernel:
         settings: KernelSettings,
         *,
         routes: RouteSink | None = None,
-        accept=None,
+        export=None,
         local_as: int = 0,
     ) -> None:
         """``locs``: the Loc-RIBs the FIB writer installs from (as their listener);
-        ``routes``: where host routes go (default: straight into ``locs``)."""
+        ``routes``: where host routes go (default: straight into ``locs``); ``export``: the
+        FIB writer's kernel export filter (:class:`~.fib.FibWriter`)."""
         self.settings = settings
         fs = FibSettings(settings.table, settings.protocol, settings.metric)
         self.state = HostState(settings.table)
@@ -119,7 +120,7 @@ class Kernel:
             local_as=local_as,
         )
         self.locs = locs
-        self.accept = accept
+        self.export = export
         self.fib: FibWriter | None = None
         self.watcher: HostWatcher | None = None
         self.converged_reason: str | None = None
@@ -140,7 +141,7 @@ class Kernel:
                     self.state,
                     channel,
                     persist=s.persist,
-                    accept=self.accept,
+                    export=self.export,
                 )
                 self.fib.on_overwrite = self.host.overwritten
                 self.host.fib = self.fib

@@ -4,8 +4,13 @@ Pure: :class:`HostState` is fed parsed netlink messages (:mod:`.netlink`) by the
 answers :meth:`HostState.resolve`, the question the FIB writer asks for every BGP next hop:
 through which gateway(s) and interface(s) is this address reached? The answer follows the
 kernel's own longest-prefix match over the connected networks (interface addresses on usable
-links) and the routes of our table that are not ours (BGP next hops never resolve through
-BGP routes), lowest metric first among routes to the same prefix.
+links), our own static routes (:meth:`HostState.set_static`: a ``via`` route that pins the
+way to a peer, as Calico's reachableBy does, must carry the BGP routes whose next hop is
+that peer) and the routes of our table that are not ours (BGP next hops never resolve
+through BGP routes), lowest metric first among routes to the same prefix; at equal prefix
+lengths a connected network wins over a static route, which wins over another program's
+route (BIRD's direct 240, static 200, kernel 10). :meth:`HostState.reach` also says which
+of the three it was.
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ class HostState:
         self.dsts: dict[bytes, int] = {}  # dst -> number of routes to it (a quick "any?")
         self._connected = _Lpm()  # connected networks -> [AddrMsg]
         self._routes = _Lpm()  # route prefixes -> [RouteMsg]
+        self._static = _Lpm()  # our static routes: prefix -> [(type, gateway, interface)]
+        self.statics: tuple = ()  # what set_static was given
         self.generation = 0  # bumped whenever a resolution may have changed
 
     # --- names ------------------------------------------------------------------------------
@@ -146,7 +153,7 @@ class HostState:
         """Drop the routes whose every next hop is on link ``index``; returns them."""
         gone = []
         for r in list(self.routes.values()):
-            if r.nexthops and all(ifx == index for _gw, ifx in r.nexthops):
+            if r.nexthops and all(h[1] == index for h in r.nexthops):
                 self.del_route(r)
                 gone.append(r)
         return gone
@@ -216,6 +223,19 @@ class HostState:
         items = self._routes.by_len[family].get(dst[0], {}).get(_top_bits(dst))
         return sorted(items, key=_metric) if items else []
 
+    def set_static(self, routes) -> None:
+        """Our static routes, ``(family, wire prefix, type, gateway, interface)`` each: next
+        hops resolve through them too (a static route's own gateway only through a connected
+        network, as BIRD wants static gateways to be neighbors)."""
+        routes = tuple(routes)
+        if routes == self.statics:
+            return
+        self.statics = routes
+        self._static = _Lpm()
+        for family, prefix, rtype, gateway, interface in routes:
+            self._static.add(family, prefix, (rtype, gateway, interface))
+        self.generation += 1
+
     def connected(self):
         """``(family, network prefix, ifindex)`` of every address on a usable link, except
         host-scope (loopback) and link-local addresses."""
@@ -233,40 +253,73 @@ class HostState:
         gateways (recursion ends there: the kernel only accepts directly reachable ones).
         Through a device route (``10.0.0.0/8 dev tun0``): ``((addr, tun0),)``.
         """
+        return self.reach(family, addr)[0]
+
+    def reach(self, family: int, addr: bytes) -> tuple:
+        """:meth:`resolve`'s answer and what gave it: ``"connected"``, ``"static"`` (one of
+        ours), ``"route"`` (another program's) or None (unresolved, or refused before any
+        lookup)."""
         if len(addr) != ADDR_LEN.get(family):
-            return Unresolved(f"next hop {addr_text(addr)} is not of the route's family")
+            return Unresolved(f"next hop {addr_text(addr)} is not of the route's family"), None
         if (family, addr) in self.local:
-            return Unresolved(f"next hop {addr_text(addr)} is a local address")
+            return Unresolved(f"next hop {addr_text(addr)} is a local address"), None
         if is_link_local(family, addr):
-            return Unresolved(f"link-local next hop {addr_text(addr)} without an interface")
-        conn = self._connected.matches(family, addr)
-        routes = self._routes.matches(family, addr)
-        c = next(conn, None)
-        r = next(routes, None)
-        while c is not None or r is not None:
-            if c is not None and (r is None or c[0] >= r[0]):
-                for a in c[1]:
-                    if self.usable(a.index):
-                        return ((addr, a.index),)
-                c = next(conn, None)
-                continue
-            plen, items = r
+            return Unresolved(f"link-local next hop {addr_text(addr)} without an interface"), None
+        best = None  # (prefix length, rank, answer, how)
+        for rank, how, answer in (
+            (2, "connected", self._via_connected(family, addr)),
+            (1, "static", self._via_static(family, addr)),
+            (0, "route", self._via_route(family, addr)),
+        ):
+            if answer is not None and (best is None or (answer[0], rank) > best[:2]):
+                best = (answer[0], rank, answer[1], how)
+        if best is None:
+            return Unresolved(f"no route to next hop {addr_text(addr)}"), None
+        return best[2], best[3] if type(best[2]) is not Unresolved else None
+
+    def _via_connected(self, family: int, addr: bytes):
+        for plen, addrs in self._connected.matches(family, addr):
+            for a in addrs:
+                if self.usable(a.index):
+                    return plen, ((addr, a.index),)
+        return None
+
+    def _via_static(self, family: int, addr: bytes):
+        for plen, items in self._static.matches(family, addr):
+            for rtype, gateway, interface in items:
+                if rtype != RTN_UNICAST:
+                    what = RTN_NAMES.get(rtype, str(rtype))
+                    return plen, Unresolved(
+                        f"next hop {addr_text(addr)} is covered by a static {what} route"
+                    )
+                if interface is not None:
+                    index = self.ifindex(interface)
+                    if index is not None and self.usable(index):
+                        return plen, ((gateway or addr, index),)
+                    continue
+                if gateway is not None:
+                    via = self._via_connected(family, gateway)
+                    if via is not None:
+                        return plen, ((gateway, via[1][0][1]),)
+        return None
+
+    def _via_route(self, family: int, addr: bytes):
+        for plen, items in self._routes.matches(family, addr):
             for route in sorted(items, key=_metric):
                 if route.type != RTN_UNICAST:
                     what = RTN_NAMES.get(route.type, str(route.type))
-                    return Unresolved(
+                    return plen, Unresolved(
                         f"next hop {addr_text(addr)} is covered by a {what} route "
                         f"({prefix_text(family, route.dst)})"
                     )
                 hops = tuple(
-                    (gw if gw is not None else addr, ifx)
-                    for gw, ifx in route.nexthops
-                    if self.usable(ifx)
+                    (h[0] if h[0] is not None else addr, h[1])
+                    for h in route.nexthops
+                    if self.usable(h[1])
                 )
                 if hops:
-                    return hops
-            r = next(routes, None)
-        return Unresolved(f"no route to next hop {addr_text(addr)}")
+                    return plen, hops
+        return None
 
 
 def _metric(r: RouteMsg) -> int:

@@ -48,13 +48,15 @@ def resolve_next_hop(af: int, nh: bytes, resolver, deps: list | None = None):
     address family ``af``: a tuple of ``(gateway, ifindex)`` or :class:`Unresolved`."""
     n = len(nh)
     if af == AF_INET:
-        if n != 4:
-            return Unresolved(
-                f"IPv6 next hop {addr_text(nh[:16])} for an IPv4 route is not supported"
-            )
-        if deps is not None:
-            deps.append(nh)
-        return resolver.resolve(af, nh)
+        if n == 4:
+            if deps is not None:
+                deps.append(nh)
+            return resolver.resolve(af, nh)
+        if n == 16 and nh[:12] == b"\x00" * 10 + b"\xff\xff":
+            return Unresolved(f"IPv4-mapped next hop {addr_text(nh)} for an IPv4 route")
+        # RFC 8950: an IPv4 route via an IPv6 next hop, resolved in the IPv6 table and
+        # installed with RTA_VIA (Linux 5.2)
+        return resolve_next_hop(AF_INET6, nh, resolver, deps)
     if n == 4 or (n >= 16 and nh[:12] == b"\x00" * 10 + b"\xff\xff"):
         return Unresolved(
             f"IPv4 next hop {addr_text(nh[-4:] if n >= 16 else nh)} for an IPv6 route"

@@ -36,6 +36,7 @@ from . import actions as act
 from .exports import ExportContexts
 from .graceful import GracefulRestart, PeerDown
 from .imports import Identity, ImportPipeline
+from .origins import API, Origins, RouteSpec
 from .peer import DOWN, Link, Peer
 from .timers import Timers
 
@@ -78,6 +79,8 @@ class Rde:
         self._drain = False
         self._attrs = intern(AttrSet(origin=ORIGIN_IGP, as_path=()))
         self._networks: dict = {IPV4_UNICAST: [], IPV6_UNICAST: []}
+        self.origins = Origins(self.rib, self.timers, asn)  # the route API and services
+        self._gone: list = []  # actions from remove_peer, handed out by handle_timer
 
     # --- peers ------------------------------------------------------------------------------
 
@@ -89,8 +92,10 @@ class Rde:
         dynamic: bool = False,
         asn_mode=None,
         link: Link = DOWN,
+        filters=None,
     ) -> Peer:
-        """A new neighbor, with a RIB source index of its own."""
+        """A new neighbor, with a RIB source index of its own. ``filters``: import and
+        export filters of its own instead of the config's policies (``Peer.filters``)."""
         peer = Peer(
             cfg,
             next(_indexes),
@@ -98,6 +103,7 @@ class Rde:
             dynamic=dynamic,
             asn_mode=asn_mode,
             link=link,
+            filters=filters,
         )
         peer.set_policies(self.policies, self.generation)
         self.peers[peer.address] = peer
@@ -118,18 +124,27 @@ class Rde:
         self.paused.discard(peer)
         if self.peers.get(peer.address) is peer:
             del self.peers[peer.address]
+            # a removed neighbor never sends End-of-RIB: neither our restart nor the FIB
+            # waits for it (what that ends comes out of handle_timer, due at once)
+            self._gone.extend(self.gr.forget(peer.address, "neighbor removed"))
         self._drain = True
 
-    def update_peer(self, peer: Peer, cfg) -> None:
+    def update_peer(self, peer: Peer, cfg, filters=None) -> None:
         """Apply a configuration change that needs no new session (policies, roles)."""
         peer.cfg = cfg
+        if filters is not None:
+            peer.filters = filters
         peer.source.rr_client = bool(cfg.rr_client)
         peer.set_policies(self.policies, self.generation)
 
-    def peer_up(self, peer: Peer, neg, local_address: str | None, now: float) -> list:
+    def peer_up(
+        self, peer: Peer, neg, local_address: str | None, now: float, next_hops=None
+    ) -> list:
         """The session is Established. ``neg`` is what was negotiated (``context``,
         ``families``, ``peer_open``, ``graceful_restart``, ``enhanced_route_refresh``: the
-        fsm's ``Negotiated``); ``local_address`` our end of the connection (next hop self)."""
+        fsm's ``Negotiated``); ``local_address`` our end of the connection; ``next_hops``:
+        our next hop per family on it (packed, None: none), when the daemon knows better than
+        the local address (another family than the session's, RFC 8950)."""
         out: list = []
         src = peer.source
         src.router_id = router_id_int(neg.peer_open.router_id)
@@ -145,6 +160,7 @@ class Rde:
                 ]
         peer.negotiated = neg
         peer.local_address = local_address
+        peer.next_hops = next_hops
         peer.eor = set()
         peer.clear_filtered()  # the peer sends everything again
         out += self.gr.returned(peer, neg, now)
@@ -154,7 +170,7 @@ class Rde:
 
     def peer_down(self, peer: Peer, down: PeerDown, now: float) -> list:
         """The session left Established or never got there (``down.was_established``)."""
-        out: list = []
+        out: list = self.gr.stopped(peer, down)
         peer.negotiated = None
         if peer.dynamic:
             # Dynamic neighbors exist only while their session does.
@@ -284,6 +300,38 @@ class Rde:
         self.rib.commit()
         self._drain = True
 
+    # --- routes added at run time: the route API and health-checked services (origins.py) --
+
+    def route_add(
+        self,
+        owner: str,
+        fam,
+        prefix: bytes,
+        spec: RouteSpec,
+        now: float,
+        *,
+        lease: float | None = None,
+        kind: str = API,
+    ) -> str:
+        """Announce, change or renew a route of ``owner``; ``added``, ``modified``,
+        ``renewed`` or ``unchanged``. A ``lease`` (seconds) withdraws it unless renewed."""
+        result = self.origins.add(kind, owner, fam, prefix, spec, now, lease)
+        self.commit()
+        return result
+
+    def route_del(self, owner: str, fam, prefix: bytes, *, kind: str = API) -> None:
+        """Withdraw a route of ``owner`` (``origins.RouteError`` if it has none there)."""
+        self.origins.delete(kind, owner, fam, prefix)
+        self.commit()
+
+    def route_flush(self, owner: str, *, kind: str = API, keep=()) -> None:
+        """Withdraw every route of ``owner`` but the ``(family, prefix)`` in ``keep``."""
+        if keep:
+            self.origins.keep_only(kind, owner, keep)
+        else:
+            self.origins.flush(kind, owner)
+        self.commit()
+
     # --- routes out -------------------------------------------------------------------------
 
     @property
@@ -318,10 +366,13 @@ class Rde:
     # --- timers -----------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
+        if self._gone:
+            return 0.0  # actions from remove_peer wait: at once
         return self.timers.next()
 
     def handle_timer(self, now: float) -> list:
-        out: list = []
+        out: list = self._gone
+        self._gone = []
         for key in self.timers.due(now):
             if key == "slow":
                 self._drain = True
@@ -333,6 +384,8 @@ class Rde:
                 out += self.gr.expire(key[1], now)
             elif key[0] == "limit":
                 out.append(act.StartSession(key[1]))
+            elif key[0] == "lease" and self.origins.expire(key):
+                self.commit()
         return out
 
     # --- graceful restart (ours) and the FIB's wait -----------------------------------------
@@ -394,6 +447,7 @@ class Rde:
         ident = self.identity
         ident.router_id, ident.asn, ident.cluster_id = router_id, asn, cluster_id
         self.local.local_as = asn
+        self.origins.set_asn(asn)
         self.exports.clear()
         self.generation += 1
 

@@ -8,8 +8,8 @@ attribute set to send or None; the result is remembered on the set per (context,
 source) unless the policy reads the prefix.
 """
 
-import ipaddress
 import itertools
+from typing import Protocol
 
 from bgpd.policy import RouteInfo
 from bgpd.reflector import Target, export_attrs
@@ -21,15 +21,26 @@ from .imports import Identity
 
 
 def next_hop_for(local: str | None, fam) -> bytes | None:
-    """Our next hop toward a neighbor for a family: the session's local address (an IPv6
-    route over an IPv4 session: the v4-mapped address)."""
+    """Our next hop toward a neighbor for a family, when the daemon gave none: the session's
+    local address if it is of the family, else none (no route of that family is sent with
+    a next hop of ours: a v4-mapped IPv6 address is installable by nobody)."""
     if local is None:
         return None
-    if fam == IPV4_UNICAST:
-        return None if ":" in local else pfx.addr_from_str(local)
-    if ":" in local:
-        return pfx.addr_from_str(local)
-    return ipaddress.IPv6Address(f"::ffff:{local}").packed
+    if (fam == IPV4_UNICAST) == (":" not in local):
+        return pfx.addr_from_str(local.split("%")[0])
+    return None
+
+
+class ExportRules(Protocol):
+    """Export rules a peer brings of its own (``Peer.export_rules``) instead of bgpd's:
+    ``key(peer, neg, local)`` names the context (peers with equal keys share it, and an export
+    group); ``build(key, uid, peer, neg, local)`` makes it: an :class:`ExportFn`-like callable
+    ``(source, attrs, prefix, family) -> AttrSet | None`` with ``prefix_dependent``, ``key``
+    and ``uid`` (which names its results cached on attribute sets)."""
+
+    def key(self, peer, neg, local: str | None) -> tuple: ...
+
+    def build(self, key: tuple, uid: int, peer, neg, local: str | None): ...
 
 
 class ExportContext:
@@ -99,14 +110,26 @@ class ExportContexts:
     def for_peer(self, peer, neg, local: str | None) -> ExportContext:
         """The context of ``peer``'s session (``neg``: its negotiated parameters, ``local``:
         its local address)."""
+        src = peer.source
+        self.holders[src.index] = peer
+        rules = peer.export_rules
+        if rules is not None:
+            key = ("rules", *rules.key(peer, neg, local))
+            c = self.contexts.get(key)
+            if c is None:
+                c = self.contexts[key] = rules.build(key, next(_uids), peer, neg, local)
+            return c
         ctx = neg.context
         cfg = peer.cfg
-        src = peer.source
+        hops = peer.next_hops
+        if hops is None:
+            hops = {fam: next_hop_for(local, fam) for fam in (IPV4_UNICAST, IPV6_UNICAST)}
         key = (
             src.ibgp,
             src.rr_client,
             src.local_as,
             local,
+            tuple(sorted(hops.items())),
             cfg.next_hop_self,
             ctx.as4,
             tuple(sorted(ctx.add_path_tx)),
@@ -116,7 +139,6 @@ class ExportContexts:
             # compiles a new one, which must not reuse the old one's context and results
             peer.export_policy.uid if peer.export_policy is not None else None,
         )
-        self.holders[src.index] = peer
         c = self.contexts.get(key)
         if c is None:
             targets = {
@@ -124,7 +146,7 @@ class ExportContexts:
                     ibgp=src.ibgp,
                     rr_client=src.rr_client,
                     local_as=src.local_as,
-                    next_hop=next_hop_for(local, fam),
+                    next_hop=hops.get(fam),
                     next_hop_self=cfg.next_hop_self,
                 )
                 for fam in (IPV4_UNICAST, IPV6_UNICAST)

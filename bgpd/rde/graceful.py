@@ -103,6 +103,9 @@ class GracefulRestart:
         self.ours = RestartState()
         self.fib = FibWait()
         self.wants_drain = False
+        # BIRD's recovery locks (bird -R): a neighbor whose session stops (an error, a
+        # NOTIFICATION, a shutdown, an Established session lost) is no longer waited for
+        self.bird_locks = False
 
     @property
     def enabled(self) -> bool:
@@ -261,6 +264,31 @@ class GracefulRestart:
         ours.start = "restart" if restart else "cold"
         ours.reason = reason
         return changed
+
+    def stopped(self, peer, down: PeerDown) -> list:
+        """``peer``'s session went down during our restart. With :attr:`bird_locks`, as
+        BIRD's proto_falling_down releases a protocol's recovery lock, we no longer wait
+        for it when the session was stopped rather than merely not connected (a connection
+        refused keeps it waited for, as it keeps BIRD's lock)."""
+        ours = self.ours
+        if not (self.bird_locks and ours.restarting and peer.address in ours.waiting):
+            return []
+        if not (down.deliberate or down.was_established or down.notification is not None):
+            return []
+        return self.forget(peer.address, "neighbor stopped")
+
+    def forget(self, address: str, why: str) -> list:
+        """Wait no longer for ``address`` (removed, or stopped under :attr:`bird_locks`)."""
+        ours = self.ours
+        self.fib.expected.discard(address)
+        self.fib.owed.discard(address)
+        if not ours.restarting or address not in ours.waiting:
+            return []
+        ours.waiting.discard(address)
+        log.info("graceful restart: no longer waiting for End-of-RIB", peer=address, why=why)
+        if not ours.waiting:
+            return self.end_restart("End-of-RIB from every neighbor")
+        return []
 
     def begin(self, waiting, now: float) -> list:
         """Start deferring: wait for End-of-RIB from ``waiting`` (addresses)."""

@@ -63,6 +63,9 @@ class Peer:
         "negotiated",
         "local_address",
         "filtered",
+        "export_rules",
+        "filters",
+        "next_hops",
         "__weakref__",
     )
 
@@ -75,6 +78,7 @@ class Peer:
         dynamic: bool = False,
         asn_mode: "int | str | None" = None,
         link: Link = DOWN,
+        filters=None,
     ) -> None:
         self.address = str(cfg.address)
         self.cfg = cfg
@@ -104,6 +108,14 @@ class Peer:
         self.local_address: str | None = None  # our end of the session, while Established
         # received but dropped by import (loop checks, policy): family -> {key: attrs}
         self.filtered: dict = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+        # filters of its own instead of the config's policies: an object with
+        # ``import_policy`` (a Policy-like) and ``export_rules`` (an ExportRules,
+        # rde/exports.py): a BIRD configuration's filters (bgpd/speaker/birdmode.py)
+        self.filters = filters
+        self.export_rules = None
+        # our next hop per family on the current session (packed, None: none usable), from
+        # the daemon (it knows the interfaces); None: the session's local address
+        self.next_hops: dict | None = None
 
     def __repr__(self) -> str:
         return f"Peer({self.address!r}, index={self.index})"
@@ -113,9 +125,16 @@ class Peer:
         cfg = self.cfg
         self.import_key = ("imp", self.index, generation)
         self.import_keys.append(self.import_key)
-        imp, exp = cfg.import_policy, cfg.export_policy
-        self.import_policy = chain([policies[x] for x in imp]) if imp else None
-        self.export_policy = chain([policies[x] for x in exp]) if exp else None
+        f = self.filters
+        if f is not None:
+            self.import_policy = f.import_policy
+            self.export_policy = None
+            self.export_rules = f.export_rules
+        else:
+            imp, exp = cfg.import_policy, cfg.export_policy
+            self.import_policy = chain([policies[x] for x in imp]) if imp else None
+            self.export_policy = chain([policies[x] for x in exp]) if exp else None
+            self.export_rules = None
         self.route_info = RouteInfo("bgp", self.address, None, self.source.local_as)
 
     @property

@@ -73,7 +73,9 @@ def export_attrs(
                 if target.next_hop is None:
                     return None
                 changes["next_hop"] = target.next_hop
-            if attrs.as_path is None:
+            if attrs.as_path is None or (attrs.as_path and not src.is_bgp):
+                # A local route's AS path holds nothing but prepends of our own AS, meant for
+                # eBGP (route API, services): an iBGP neighbor would see its own AS (a loop).
                 changes["as_path"] = ()
         return attrs.replace(**changes) if changes else attrs
     # eBGP (RFC 4271 §5.1.2-5.1.5): prepend our AS, next hop self, no LOCAL_PREF, no

@@ -64,8 +64,15 @@ def _path_len(attrs) -> int:
     return attrs.as_path_len()  # AS_SET counts 1, confederation segments 0
 
 
+def _preference(c) -> int:
+    """The route's own preference (an import filter set it), else its source's."""
+    attrs = c.attrs
+    p = attrs.preference if attrs is not None else None
+    return c.src.preference if p is None else p
+
+
 def step_preference(a, b, cfg) -> int:
-    return b.src.preference - a.src.preference
+    return _preference(b) - _preference(a)
 
 
 def step_nexthop(a, b, cfg) -> int:

@@ -13,6 +13,9 @@ bounded by the table, never a backlog, and the latest state always wins.
 Split horizon: a route is not sent back to the member it came from (BIRD, GoBGP and FRR do
 the same); such prefixes go in a bucket that excludes that member, and when the best path
 moves to a member that had been sent the previous best, that member gets a withdrawal.
+A context with ``skip_next_hop_echo`` (BIRD's rules) also keeps from each member the routes
+whose outgoing NEXT_HOP is that member's own address (BIRD 1.6 drops them as "Invalid
+NEXT_HOP"), the same way.
 
 A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
 pending (the initial table, then End-of-RIB); once both it and the steady group of its
@@ -58,7 +61,8 @@ class _Out:
     __slots__ = ("buckets", "withdraws", "member_withdraws", "skip")
 
     def __init__(self) -> None:
-        # (id(out attrs), id(excluded member source)) -> (attrs, excluded source, [prefix])
+        # (id(out attrs), id(excluded member source), id(echo member source))
+        #   -> (attrs, (excluded member sources), [prefix])
         self.buckets: dict = {}
         self.withdraws: dict = {}  # excluded source (or None) -> [prefix]
         self.member_withdraws: dict = {}  # member source -> [prefix]
@@ -84,6 +88,8 @@ class ExportGroup:
         "index",
         "prefix_dependent",
         "packed",
+        "echo",
+        "echomap",
         "__weakref__",
     )
 
@@ -109,6 +115,9 @@ class ExportGroup:
         self.prefix_dependent = bool(getattr(context, "prefix_dependent", False))
         # UPDATEs of one prefix already packed for this export key (shared by its groups)
         self.packed: dict = {}
+        # routes whose next hop is a member's own address are kept from that member
+        self.echo = bool(getattr(context, "skip_next_hop_echo", False))
+        self.echomap: dict = {}  # member source by its address, during a drain (echo only)
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -201,6 +210,10 @@ class ExportGroup:
         done): one tuple of messages for all the members that split horizon leaves whole."""
         out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
+        if self.echo:
+            self.echomap = {
+                m.source.address_key: m.source for m in self.members if m.source.address_key
+            }
         for fam in self.families:
             if done >= budget:
                 break
@@ -270,10 +283,11 @@ class ExportGroup:
         if result is None:
             return  # never advertised
         excl = src if src.group is self else None
-        key = (id(result), id(excl))
+        echo = self._echo_of(result, excl) if self.echo else None
+        key = (id(result), id(excl), id(echo))
         entry = acc.buckets.get(key)
         if entry is None:
-            acc.buckets[key] = (result, excl, list(chunk))
+            acc.buckets[key] = (result, _apart(excl, echo), list(chunk))
         else:
             entry[2].extend(chunk)
 
@@ -285,6 +299,7 @@ class ExportGroup:
         export = self.context
         buckets = acc.buckets
         skip = acc.skip
+        echoing = self.echo
         last = bl = None
         for p in chunk:
             r = table_get(p)
@@ -303,11 +318,12 @@ class ExportGroup:
                     bl = skip  # filtered, never advertised
                     continue
                 excl = src if src.group is self else None
-                key = (id(result), id(excl))
+                echo = self._echo_of(result, excl) if echoing else None
+                key = (id(result), id(excl), id(echo))
                 entry = buckets.get(key)
                 if entry is None:
                     bl = []
-                    buckets[key] = (result, excl, bl)
+                    buckets[key] = (result, _apart(excl, echo), bl)
                 else:
                     bl = entry[2]
             bl.append(p)
@@ -327,6 +343,8 @@ class ExportGroup:
         skip = acc.skip
         prefix_dependent = self.prefix_dependent
         last_src = last_attrs = last_bucket = None
+        echoing = self.echo
+        echo = None
         for p, old in batch.items():
             cur = table_get(p)
             if cur is None:
@@ -364,10 +382,14 @@ class ExportGroup:
             if excl is not None and old is not None and old.source is not excl:
                 # The member that now owns the best path had been sent the old one.
                 member_withdraws.setdefault(excl, []).append(p)
-            key = (id(result), id(excl))
+            if echoing:
+                echo = self._echo_of(result, excl)
+                if echo is not None and old is not None:  # it may hold the route from before
+                    member_withdraws.setdefault(echo, []).append(p)
+            key = (id(result), id(excl), id(echo))
             entry = buckets.get(key)
             if entry is None:
-                entry = buckets[key] = (result, excl, [])
+                entry = buckets[key] = (result, _apart(excl, echo), [])
             bl = entry[2]
             bl.append(p)
             last_src, last_attrs, last_bucket = src, attrs, bl
@@ -385,24 +407,24 @@ class ExportGroup:
             if excl is None:
                 shared += msgs
             else:
-                apart.setdefault(excl, []).extend(msgs)
+                apart.setdefault((excl,), []).extend(msgs)
         packed = self.packed
-        for attrs, excl, prefixes in acc.buckets.values():
+        for attrs, ex, prefixes in acc.buckets.values():
             if len(prefixes) == 1:
                 msgs = _packed_one(packed, fam, attrs, prefixes, ctx)
             else:
                 msgs = pack_announce(fam, attrs, prefixes, ctx)
-            if excl is None:
+            if not ex:
                 shared += msgs
             else:
-                apart.setdefault(excl, []).extend(msgs)
+                apart.setdefault(ex, []).extend(msgs)
         own = {src: pack_withdraw(fam, ps, ctx) for src, ps in acc.member_withdraws.items()}
         self._deliver(out, shared, apart, own)
 
     def _deliver(self, out: dict, shared: list, apart: dict, own: dict) -> None:
-        """Hand each member its messages: ``shared`` to all, ``apart[src]`` to all but the
-        member ``src``, ``own[src]`` to that member only; one list object for every member
-        that split horizon leaves nothing out of."""
+        """Hand each member its messages: ``shared`` to all, ``apart[(src, ...)]`` to all but
+        the member sources in the key, ``own[src]`` to that member only; one list object for
+        every member that split horizon leaves nothing out of."""
         everything = shared
         for msgs in apart.values():
             everything = everything + msgs
@@ -414,12 +436,13 @@ class ExportGroup:
             if not out:
                 out.update(dict.fromkeys(members, everything))
                 return
+        left_out = {s for ex in apart for s in ex}
         for m in members:
             src = m.source
-            if src in apart or src in own:
+            if src in left_out or src in own:
                 mine = shared
-                for e, msgs in apart.items():
-                    if e is not src:
+                for ex, msgs in apart.items():
+                    if src not in ex:
                         mine = mine + msgs
                 mine = tuple(mine + own.get(src, []))
             else:
@@ -427,6 +450,15 @@ class ExportGroup:
             if mine:
                 prev = out.get(m)
                 out[m] = prev + mine if prev else mine
+
+    def _echo_of(self, result: AttrSet, excl) -> Source | None:
+        """The member (other than ``excl``) whose own address is ``result``'s NEXT_HOP, for
+        ``skip_next_hop_echo``: it is not sent the route (``echomap``: set by :meth:`drain`)."""
+        nh = result.next_hop
+        if nh is None:
+            return None
+        src = self.echomap.get(nh[:16] if len(nh) == 32 else nh)  # an IPv6 pair: the global
+        return None if src is excl else src
 
     def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
         """ADD-PATH send: every candidate path goes out with a path id of its own."""
@@ -436,6 +468,9 @@ class ExportGroup:
         adv = self.advertised[fam]
         buckets: dict = {}
         withdraw_items: dict = {}  # excluded source -> [(pid, prefix)]
+        echo_withdraws: dict = {}  # member source -> [(pid, prefix)] (skip_next_hop_echo)
+        echoing = self.echo
+        echo = None
         for p in batch:
             new: dict = {}
             old = adv.get(p) or {}
@@ -450,9 +485,13 @@ class ExportGroup:
                 if prev is not None and prev[0] is result:
                     continue  # unchanged
                 excl = src if src.group is self else None
-                bl = buckets.get((result, excl))
+                if echoing:
+                    echo = self._echo_of(result, excl)
+                    if echo is not None and prev is not None:
+                        echo_withdraws.setdefault(echo, []).append((pid, p))
+                bl = buckets.get((result, excl, echo))
                 if bl is None:
-                    bl = buckets[(result, excl)] = []
+                    bl = buckets[(result, excl, echo)] = []
                 bl.append((pid, p))
             for pid, (_r, src) in old.items():
                 if pid not in new:
@@ -469,14 +508,23 @@ class ExportGroup:
             if excl is None:
                 shared += msgs
             else:
-                apart.setdefault(excl, []).extend(msgs)
-        for (attrs, excl), items in buckets.items():
+                apart.setdefault((excl,), []).extend(msgs)
+        for (attrs, excl, echo), items in buckets.items():
             msgs = pack_announce(fam, attrs, items, ctx)
-            if excl is None:
+            ex = _apart(excl, echo)
+            if not ex:
                 shared += msgs
             else:
-                apart.setdefault(excl, []).extend(msgs)
-        self._deliver(out, shared, apart, {})
+                apart.setdefault(ex, []).extend(msgs)
+        own = {src: pack_withdraw(fam, items, ctx) for src, items in echo_withdraws.items()}
+        self._deliver(out, shared, apart, own)
+
+
+def _apart(excl, echo) -> tuple:
+    """The member sources a bucket is kept from (split horizon, next-hop echo)."""
+    if echo is None:
+        return () if excl is None else (excl,)
+    return (echo,) if excl is None else (excl, echo)
 
 
 # Single-prefix UPDATEs kept per export key: when each route has a set of its own (a Calico

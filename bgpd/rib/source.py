@@ -8,7 +8,16 @@ from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 _tx_ids = itertools.count(1)  # ADD-PATH send: one path id per candidate, never reused
 
 # Per-source preference ahead of the BGP steps (BIRD's defaults: nest/rt-table.c rte_better).
-PREFERENCE = {"kernel": 10, "bgp": 100, "static": 200, "local": 200, "connected": 240}
+# ``api`` and ``service``: routes added at run time (bgpd/rde/origins.py), ours like ``local``.
+PREFERENCE = {
+    "kernel": 10,
+    "bgp": 100,
+    "static": 200,
+    "local": 200,
+    "api": 200,
+    "service": 200,
+    "connected": 240,
+}
 
 
 class Source:

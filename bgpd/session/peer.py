@@ -8,6 +8,7 @@ collision (RFC 4271 §6.8) a peer briefly holds two connections, each with its o
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -124,6 +125,13 @@ class _Conn(asyncio.Protocol):
         name = self.transport.get_extra_info("sockname")
         return name[0] if name else None
 
+    def loopback(self) -> bool:
+        """Both ends are loopback addresses: the peer runs on this host."""
+        if self.transport is None:
+            return False
+        ends = (self.transport.get_extra_info(k) for k in ("sockname", "peername"))
+        return all(e and _is_loopback(e[0]) for e in ends)
+
 
 class SessionHandler(TypingProtocol):
     """What a session reports, to the daemon (bgpd/speaker/daemon.py), which forwards the
@@ -138,6 +146,20 @@ class SessionHandler(TypingProtocol):
     def route_refresh_received(self, session: "PeerSession", rr) -> None: ...
 
     def session_writable(self, session: "PeerSession") -> None: ...
+
+
+class SessionTap(TypingProtocol):
+    """What a session shows of its wire to monitoring (the MRT update log, BMP), when
+    ``PeerSession.tap`` is set: the bytes of every read before the FSM sees them, the bytes
+    of every write (whole messages), every state change. ``conn`` is the connection they
+    belong to (one per TCP connection: ``conn.fsm``, ``conn.transport``, ``conn.local()``);
+    a state change may come with None (no connection). Must not raise and must not block."""
+
+    def received(self, session: "PeerSession", conn, data: bytes) -> None: ...
+
+    def sent(self, session: "PeerSession", conn, data: bytes) -> None: ...
+
+    def state(self, session: "PeerSession", conn, old: State, new: State) -> None: ...
 
 
 class PeerSession:
@@ -176,6 +198,7 @@ class PeerSession:
         self._peer_dumped = False  # the session ended with the peer's Cease 6/7
         self.reading_paused = False
         self.log = log.bind(peer=transport.remote_address)
+        self.tap: SessionTap | None = None  # monitoring (MRT, BMP); None costs one test
 
     # --- control ------------------------------------------------------------------------
 
@@ -196,6 +219,15 @@ class PeerSession:
             return self.conn.local()
         return self.transport.local_address
 
+    def update_settings(self, settings: SessionSettings) -> None:
+        """New settings (a reload changed connect_retry, error_wait...): for the FSMs running
+        now, from their next timer or connection on, and for every FSM made later. What a
+        session already negotiated stays until it is re-established."""
+        self.settings = settings
+        for fsm in (self.fsm, self.other.fsm if self.other is not None else None):
+            if fsm is not None:
+                fsm.update_settings(settings)
+
     def start(self) -> None:
         self.enabled = True
         self._run(self.fsm, self.fsm.start(self.clock()))
@@ -208,6 +240,23 @@ class PeerSession:
         if self.other is not None:
             self._run(self.other.fsm, self.other.fsm.stop(now, subcode=subcode, message=message))
         self._run(self.fsm, self.fsm.stop(now, subcode=subcode, message=message))
+
+    def drop(self, subcode: int, message: str = "", restart: bool = True) -> None:
+        """End the session with Cease ``subcode`` because something outside BGP says the
+        peer is gone (BFD Down, RFC 9384). Not an administrative stop: graceful restart
+        applies as to any other loss. The session starts again at once, or, without
+        ``restart``, stays down until :meth:`start`."""
+        if self.closed or not self.enabled:
+            return
+        now = self.clock()
+        if self.other is not None:
+            self._run(self.other.fsm, self.other.fsm.stop(now, subcode=subcode, message=message))
+        self._run(self.fsm, self.fsm.stop(now, subcode=subcode, message=message))
+        if restart:
+            self._run(self.fsm, self.fsm.start(now))
+        else:
+            self.enabled = False
+            self._cancel_connect()
 
     def reset(self, message: str = "") -> None:
         """Administrative reset (Cease 6/4) followed by a fresh start."""
@@ -247,6 +296,8 @@ class PeerSession:
         t = conn.transport
         if data and t is not None and not conn.closed:
             t.write(data)
+            if self.tap is not None:
+                self.tap.sent(self, conn, data)
 
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> None:
         if self.established:
@@ -397,7 +448,10 @@ class PeerSession:
         if self.closed or (conn is not self.conn and conn is not self.other):
             conn.close()
             return
-        self._run(conn.fsm, conn.fsm.connection_made(self.clock(), outbound=conn.outbound), conn)
+        events = conn.fsm.connection_made(
+            self.clock(), outbound=conn.outbound, loopback=conn.loopback()
+        )
+        self._run(conn.fsm, events, conn)
 
     # --- outbound connections -----------------------------------------------------------
 
@@ -471,6 +525,8 @@ class PeerSession:
     def _feed(self, conn: _Conn, data: bytes) -> None:
         if conn.fsm is None:
             return
+        if self.tap is not None:
+            self.tap.received(self, conn, data)
         self._run(conn.fsm, conn.fsm.receive_data(data, self.clock()), conn)
 
     def _lost(self, conn: _Conn, exc) -> None:
@@ -527,6 +583,8 @@ class PeerSession:
         data = fsm.data_to_send()
         if data and conn is not None and conn.transport is not None and not conn.closed:
             conn.transport.write(data)
+            if self.tap is not None:
+                self.tap.sent(self, conn, data)
 
     def _event(self, fsm: Protocol, conn: _Conn | None, e) -> None:
         if isinstance(e, ev.ConnectRequested):
@@ -546,6 +604,8 @@ class PeerSession:
                 conn.peer_open = e.open
             self._check_collision()
         elif isinstance(e, ev.StateChanged):
+            if self.tap is not None:
+                self.tap.state(self, conn, e.old, e.new)
             if fsm is self.fsm:
                 self.log.info("state", old=e.old.name, new=e.new.name)
             else:  # the second connection of a collision
@@ -572,15 +632,25 @@ class PeerSession:
                 self.handler.session_down(self, e)
         elif isinstance(e, ev.NotificationReceived):
             n = e.notification
+            fields = {}
+            sc = n.shutdown_communication
+            if sc is not None and sc.invalid is None:
+                fields["message"] = sc.text
+            elif sc is not None:  # RFC 9003 §4: say it is invalid, keep the octets (hex)
+                fields["invalid_message"] = sc.invalid
+                fields["message_hex"] = sc.raw.hex()
             self.log.warning(
-                "notification received",
-                code=n.code,
-                subcode=n.subcode,
-                reason=n.reason,
-                message=n.shutdown_message,
+                "notification received", code=n.code, subcode=n.subcode, reason=n.reason, **fields
             )
         elif isinstance(e, ev.UpdateError):
-            self.log.warning("malformed update", action=e.error.action.label, reason=e.error.reason)
+            err = e.error
+            self.log.warning(
+                "malformed update",
+                action=err.action.label,
+                code=err.code,
+                subcode=err.subcode,
+                reason=err.reason,
+            )
         elif isinstance(e, ev.RouteRefreshReceived):
             self.handler.route_refresh_received(self, e.route_refresh)
 
@@ -701,6 +771,15 @@ class PeerSession:
                 )
                 self._run(fsm, fsm.handle_timer(now, unread_input=unread), conn)
         self._arm()
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 def _connect_error(e: BaseException, t: Transport) -> str:

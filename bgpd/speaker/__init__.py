@@ -25,10 +25,14 @@ __all__ = ["Speaker", "restart_marker_path", "run", "write_restart_marker"]
 
 
 async def _main(
-    config, config_path, ready: asyncio.Event | None = None, restart: bool = False
+    config,
+    config_path,
+    ready: asyncio.Event | None = None,
+    restart: bool = False,
+    bird=None,
 ) -> int:
     loop = asyncio.get_running_loop()
-    speaker = Speaker(config, config_path, loop, restart=restart)
+    speaker = Speaker(config, config_path, loop, restart=restart, bird=bird)
     try:
         await speaker.start()
     except OSError as e:
@@ -65,9 +69,15 @@ def sd_notify(message: str) -> None:
 
 
 def run(
-    config, config_path: str | None = None, log_level: str = "info", restart: bool = False
+    config,
+    config_path: str | None = None,
+    log_level: str = "info",
+    restart: bool = False,
+    bird=None,
 ) -> int:
     """Run the daemon until SIGTERM/SIGINT; returns the exit status. ``restart``: this start
-    is a graceful restart whatever the restart marker and the kernel say (``-R``)."""
+    is a graceful restart whatever the restart marker and the kernel say (``-R``).
+    ``bird``: a :class:`~.birdmode.BirdSetup`: run on a BIRD configuration (``config`` is
+    its translation)."""
     configure_logging(log_level)
-    return asyncio.run(_main(config, config_path, restart=restart))
+    return asyncio.run(_main(config, config_path, restart=restart, bird=bird))

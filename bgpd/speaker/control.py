@@ -15,6 +15,7 @@ from bgpd.wire import RouteRefresh
 from bgpd.wire import prefix as pfx
 from bgpd.wire.constants import FAMILY_BY_NAME, FAMILY_NAMES, IPV4_UNICAST, IPV6_UNICAST
 
+from . import routeapi
 from .status import health_check, neighbor_info
 
 
@@ -159,6 +160,35 @@ def neighbor_refresh(sp, address: str, message: str = "", direction: str = "in")
     return {"address": address, "action": "refresh", "direction": direction}
 
 
+def show_bfd(sp) -> dict:
+    """Every BFD session (docs/bfd.md), each with its neighbor."""
+    return sp.bfd.snapshot()
+
+
+def show_monitoring(sp) -> dict:
+    """The MRT update log, the BMP stations and the table dumps (docs/monitoring.md)."""
+    return sp.monitor.stats()
+
+
+async def dump_table(sp, file: str) -> dict:
+    """Write a TABLE_DUMP_V2 file of the Loc-RIB and the Adj-RIBs-In to ``file`` (an absolute
+    path on the daemon's host; ``.gz``/``.bz2`` compress). Encoded between event loop turns,
+    written by a thread: BGP keeps running while it is written."""
+    if not isinstance(file, str) or not file:
+        raise CommandError("dump_table: file must be a path")
+    if not os.path.isabs(file):
+        raise CommandError(f"dump_table: {file!r} is not an absolute path")
+    parent = os.path.dirname(file)
+    if not os.path.isdir(parent):
+        raise CommandError(f"dump_table: no directory {parent}")
+    try:
+        return await sp.monitor.dump_table(file)
+    except RuntimeError as e:
+        raise CommandError(str(e))
+    except OSError as e:
+        raise CommandError(f"dump_table: {file}: {e.strerror or e}")
+
+
 def reload(sp) -> dict:
     result = sp.reload()
     if not result["ok"]:
@@ -172,11 +202,15 @@ COMMANDS = {
     "show_neighbors": show_neighbors,
     "show_summary": show_summary,
     "show_routes": show_routes,
+    "show_bfd": show_bfd,
     "neighbor_reset": neighbor_reset,
     "neighbor_shutdown": neighbor_shutdown,
     "neighbor_enable": neighbor_enable,
     "neighbor_refresh": neighbor_refresh,
     "reload": reload,
+    **routeapi.COMMANDS,  # route_add, route_del, route_list, show_services
+    "show_monitoring": show_monitoring,
+    "dump_table": dump_table,
 }
 
 

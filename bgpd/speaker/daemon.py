@@ -27,11 +27,14 @@ from bgpd.wire import prefix as pfx
 from bgpd.wire.constants import CEASE_CONFIG_CHANGE, IPV4_UNICAST, IPV6_UNICAST
 
 from . import control, reload, status
+from .bfd import BfdSessions
+from .monitoring import Monitor
+from .neighbors import Neighbor, NeighborTable
+from .restart import RestartDecision
+from .services import Services
 
 if TYPE_CHECKING:
     from bgpd.api.metrics import MetricsServer
-from .neighbors import Neighbor, NeighborTable
-from .restart import RestartDecision
 
 DRAIN_BUDGET = 20000  # prefixes packed per export pass before yielding to the event loop
 
@@ -62,6 +65,8 @@ class _HostRoutes:
         self.withdraw = rde.withdraw
 
     def commit(self) -> None:
+        if self.speaker.bird is not None:  # next hops BIRD's way may resolve otherwise now
+            self.speaker.bird.host_changed()
         self.speaker.rde.commit()
         self.speaker.kick()
 
@@ -69,9 +74,14 @@ class _HostRoutes:
 class Speaker:
     """A running bgpd; the handler of every session (``bgpd.session.peer.SessionHandler``)."""
 
-    def __init__(self, config, config_path: str | None = None, loop=None, restart=False) -> None:
+    def __init__(
+        self, config, config_path: str | None = None, loop=None, restart=False, bird=None
+    ) -> None:
+        """``bird``: a :class:`~.birdmode.BirdSetup` when running on a BIRD configuration
+        (``config`` is then its translation)."""
         self.config = config
         self.config_path = config_path
+        self.bird = bird
         self.loop = loop or asyncio.get_event_loop()
         self.started = time.monotonic()
         self.stopping = asyncio.Event()
@@ -83,7 +93,9 @@ class Speaker:
             policies=config.policies,
             graceful=config.graceful_restart,
         )
+        self.monitor = Monitor(self)  # MRT and BMP: every session's tap while configured
         self.neighbors = NeighborTable(self)
+        self.bfd = BfdSessions(self)
         self.listeners: list = []
         self.control: ControlServer | None = None
         self.metrics: MetricsServer | None = None
@@ -93,6 +105,7 @@ class Speaker:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._drain_handle: asyncio.Handle | None = None
+        self.services = Services(self)  # health-checked announcements (services.py)
 
     @staticmethod
     def decision_config(config) -> DecisionConfig:
@@ -118,6 +131,7 @@ class Speaker:
         restart, reason, may_adopt = self.restart.decide()  # before any OPEN is built
         if restart is not None:
             rde.set_start(restart, reason)
+        self.monitor.start()  # before any session: every message is logged
         for ncfg in cfg.neighbors:
             self.neighbors.add(ncfg)
         self.neighbors.set_dynamic(cfg)
@@ -134,12 +148,13 @@ class Speaker:
             self.execute(rde.wait_for_fib(self.kernel.settings.sweep_timeout, now))
         self.execute(rde.begin_restart(now))
         self.listeners = self.neighbors.start_listeners()
+        self.services.start(cfg.services)
         if cfg.control_socket:
             self.control = ControlServer(str(cfg.control_socket), control.dispatcher(self))
             await self.control.start()
         await self.start_metrics()
         for n in self.neighbors.values():
-            if not n.cfg.shutdown:
+            if not n.cfg.shutdown and not self.bfd.holds(n):
                 n.session.start()
         log.info(
             "bgpd started",
@@ -153,6 +168,7 @@ class Speaker:
         """Stop everything. With graceful restart on, a graceful stop: sessions end without a
         NOTIFICATION and, when ``marker`` (not after a failed start), the restart marker is
         left for the next start (which is then a restart if it comes within restart_time)."""
+        await self.services.close()  # no check result may change routes from here on
         graceful = self.rde.gr.enabled
         if graceful and marker:
             self.restart.leave()
@@ -168,6 +184,7 @@ class Speaker:
                 n.session.abort()
             else:
                 n.session.close(subcode=2, message=message)
+        self.bfd.close()  # AdminDown: the peers' BGP does not react to it (RFC 5882)
         for h in (self._timer, self._drain_handle):
             if h is not None:
                 h.cancel()
@@ -179,6 +196,7 @@ class Speaker:
             await self.control.close()
         if self.metrics is not None:
             await self.metrics.close()
+        await self.monitor.close()  # after the sessions: their last messages are logged
         log.info("bgpd stopped")
 
     async def start_metrics(self) -> None:
@@ -202,27 +220,37 @@ class Speaker:
         if settings is None:
             return
         kcfg = self.config.kernel
-        accept = None
-        if kcfg is not None and kcfg.import_policy:
+        export = None
+        if self.bird is not None:
+            from .birdmode import BirdKernelExport
+
+            export = BirdKernelExport(
+                self.bird,
+                self.bird.extras.kernel_export,
+                lambda name: self.kernel.state.ifindex(name) if self.kernel else None,
+            )
+        elif kcfg is not None and kcfg.import_policy:
             pol = chain([self.rde.policies[x] for x in kcfg.import_policy])
 
-            def accept(fam, prefix, cand, pol=pol):
+            def export(fam, prefix, cands, route, pol=pol):
                 # kernel.import: a best route must pass these policies to be installed.
-                src = cand.source
-                attrs = cand.attrs_for(fam, prefix)
+                src = cands[0].source
+                attrs = cands[0].attrs_for(fam, prefix)
                 if attrs is None:
-                    return False
+                    return None
                 iface = src.interface_of(fam, prefix) if hasattr(src, "interface_of") else None
                 info = RouteInfo(src.kind, src.name if src.is_bgp else None, iface, src.local_as)
-                return pol.evaluate(attrs, prefix, fam, info) is not None
+                return route if pol.evaluate(attrs, prefix, fam, info) is not None else None
 
         self.kernel = Kernel(
             self.rde.rib.loc,
             settings,
             routes=_HostRoutes(self),
-            accept=accept,
+            export=export,
             local_as=self.config.asn,
         )
+        if self.bird is not None:
+            self.bird.attach(self.kernel.state, self.rde)
         await self.kernel.start()
 
     # --- neighbors and reload -----------------------------------------------------------------
@@ -231,12 +259,15 @@ class Speaker:
         n = self.neighbors.add(ncfg)
         for lst in self.listeners:
             self.neighbors.set_listener_keys(lst)
-        if not ncfg.shutdown:
+        if not ncfg.shutdown and not self.bfd.holds(n):
             n.session.start()
         return n
 
     def reload(self) -> dict:
-        return reload.reload(self)
+        result = reload.reload(self)
+        if result["ok"]:  # services are not the reload's: added, removed, changed here
+            result["services"] = self.services.apply(self.config.services)
+        return result
 
     def command(self, name: str, **args):
         """Run a control command (``bgpd.speaker.control.COMMANDS``) in-process."""
@@ -255,13 +286,14 @@ class Speaker:
             cluster_id=cluster_id_of(new),
         )
         self.rde.reconfigure(policies=new.policies)
+        self.monitor.apply(("mrt", "bmp"))  # BMP starts over with a new identity
         for ncfg in new.neighbors:
             self.neighbors.add(ncfg)
         self.neighbors.set_dynamic(new)
         self.rde.originate(self.networks_of(new))
         self.listeners = self.neighbors.start_listeners()
         for n in self.neighbors.values():
-            if not n.cfg.shutdown:
+            if not n.cfg.shutdown and not self.bfd.holds(n):
                 n.session.start()
 
     # --- the session handler: forward to the engine -------------------------------------------
@@ -270,11 +302,15 @@ class Speaker:
         n: Neighbor = session.owner
         n.state_since = time.monotonic()
         neg = session.fsm.negotiated
-        self.execute(self.rde.peer_up(n.peer, neg, session.local_address(), time.monotonic()))
+        self.monitor.established(n)
+        local = session.local_address()
+        hops = self.neighbors.next_hops(n, neg, local)
+        self.execute(self.rde.peer_up(n.peer, neg, local, time.monotonic(), hops))
 
     def session_down(self, session, event) -> None:
         n: Neighbor = session.owner
         n.state_since = time.monotonic()
+        self.monitor.down(n, event)
         down = PeerDown(
             was_established=event.was_established,
             notification=event.notification_sent or event.notification_received,

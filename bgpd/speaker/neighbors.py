@@ -8,11 +8,19 @@ from collections.abc import Mapping
 import structlog
 
 from bgpd.fsm import SessionSettings
+from bgpd.fsm.settings import session_keys
 from bgpd.session.listener import Listener
 from bgpd.session.peer import PeerSession, Transport
 from bgpd.session.tcp import ttl_for
 from bgpd.wire.capabilities import GracefulRestart as GracefulRestartCap
-from bgpd.wire.constants import FAMILY_BY_NAME
+from bgpd.wire.constants import (
+    CEASE_PEER_DECONFIGURED,
+    FAMILY_BY_NAME,
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+)
+
+from .addresses import interface_address
 
 log = structlog.get_logger("bgpd")
 
@@ -20,7 +28,16 @@ log = structlog.get_logger("bgpd")
 class Neighbor:
     """One neighbor: its configuration, its session and the route engine's peer."""
 
-    __slots__ = ("cfg", "address", "session", "peer", "dynamic_from", "state_since", "__weakref__")
+    __slots__ = (
+        "cfg",
+        "address",
+        "session",
+        "peer",
+        "dynamic_from",
+        "state_since",
+        "bfd",
+        "__weakref__",
+    )
 
     def __init__(self, cfg, session: PeerSession, peer, dynamic_from: str | None = None) -> None:
         self.cfg = cfg
@@ -29,6 +46,7 @@ class Neighbor:
         self.peer = peer
         self.dynamic_from = dynamic_from  # the dynamic_neighbors range it came from
         self.state_since = time.monotonic()
+        self.bfd = None  # its BFD session's key (bgpd.bfd), when it has one
 
     def __repr__(self) -> str:
         return f"Neighbor({self.address!r})"
@@ -86,6 +104,7 @@ class NeighborTable(Mapping):
         )
         if cfg.keepalive is not None:
             kwargs["keepalive"] = cfg.keepalive
+        kwargs.update(session_keys(cfg))  # restart timing, next-hop rules (the FSM's alone)
         gr = config.graceful_restart
         if gr is not None and gr.enabled:
             # R bit while our own restart is in progress; forwarding preserved per family when
@@ -99,6 +118,47 @@ class NeighborTable(Mapping):
                 families=tuple((a, sf, forwarding) for a, sf in fams),
             )
         return SessionSettings(**kwargs)
+
+    def next_hops(self, n: Neighbor, neg, local: str | None) -> dict | None:
+        """Our next hop per family on ``n``'s session: the configured ``next_hop_ipv4`` /
+        ``next_hop_ipv6``, else the session's local address for its own family, for the
+        other family the IPv6 address itself with RFC 8950 (IPv4 routes over IPv6), or an
+        address of the session's interface (bgpd/speaker/addresses.py); None when nothing
+        differs from the local address."""
+        cfg = n.cfg
+        if local is None:
+            return None
+        v6 = ":" in local
+        fams = neg.families
+        want4, want6 = IPV4_UNICAST in fams, IPV6_UNICAST in fams
+        if not (cfg.next_hop_ipv4 or cfg.next_hop_ipv6 or (v6 and want4) or (not v6 and want6)):
+            return None
+        packed = ipaddress.ip_address(local.split("%")[0]).packed
+        hops: dict = {}
+        if cfg.next_hop_ipv4:
+            hops[IPV4_UNICAST] = ipaddress.ip_address(cfg.next_hop_ipv4).packed
+        elif not v6:
+            hops[IPV4_UNICAST] = packed
+        elif IPV4_UNICAST in neg.context.extended_next_hop:
+            hops[IPV4_UNICAST] = packed  # RFC 8950: IPv4 routes over our IPv6 address
+        elif want4:
+            hops[IPV4_UNICAST] = interface_address(local, 4)
+        if cfg.next_hop_ipv6:
+            hops[IPV6_UNICAST] = ipaddress.ip_address(cfg.next_hop_ipv6).packed
+        elif v6:
+            hops[IPV6_UNICAST] = packed
+        elif want6:
+            hops[IPV6_UNICAST] = interface_address(local, 6)
+        for fam, nh in hops.items():
+            if nh is None and fam in fams:
+                log.warning(
+                    "no next hop of ours for a family of this session: its routes are not "
+                    "sent with one (set next_hop_ipv4 / next_hop_ipv6)",
+                    peer=n.address,
+                    family="ipv4" if fam == IPV4_UNICAST else "ipv6",
+                    local=local,
+                )
+        return hops
 
     def _default_source(self, cfg) -> str | None:
         """Without ``source_address``, connect from our listen address of the same family
@@ -135,15 +195,20 @@ class NeighborTable(Mapping):
             dynamic=dynamic_from is not None,
             asn_mode=asn_mode,
             link=session,
+            filters=sp.bird.filters_for(str(cfg.address)) if sp.bird is not None else None,
         )
         n = Neighbor(cfg, session, peer, dynamic_from)
         session.owner = n
+        session.tap = sp.monitor.tap
         self._all[n.address] = n
+        sp.bfd.attach(n)
         return n
 
     def remove(self, n: Neighbor, subcode: int = 3, message: str = "") -> None:
         """Close a neighbor's session, withdraw its routes, forget it."""
+        self.speaker.monitor.removed(n, deconfigured=subcode == CEASE_PEER_DECONFIGURED)
         n.session.close(subcode=subcode, message=message)
+        self.speaker.bfd.detach(n)
         self.speaker.rde.remove_peer(n.peer)
         if self._all.get(n.address) is n:
             del self._all[n.address]
@@ -155,8 +220,7 @@ class NeighborTable(Mapping):
     def update_opens(self) -> None:
         """The OPEN of every next connection follows the restart state (the R bit)."""
         for n in self._all.values():
-            n.session.fsm.update_settings(self.settings_for(n.cfg, n.peer.asn_mode))
-            n.session.settings = n.session.fsm.settings
+            n.session.update_settings(self.settings_for(n.cfg, n.peer.asn_mode))
 
     # --- dynamic neighbors --------------------------------------------------------------------
 

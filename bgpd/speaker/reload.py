@@ -9,6 +9,7 @@ import time
 
 import structlog
 
+from bgpd.bird import BirdError
 from bgpd.config import ConfigError
 from bgpd.config import diff as config_diff
 from bgpd.config import load as load_config
@@ -19,16 +20,23 @@ log = structlog.get_logger("bgpd")
 
 
 def reload(sp) -> dict:
-    if not sp.config_path:
+    if not sp.config_path and sp.bird is None:
         return {"ok": False, "error": "bgpd was started without a config file to re-read"}
     try:
-        new = load_config(sp.config_path)
-    except ConfigError as e:
+        if sp.bird is not None:
+            setup = sp.bird.reload()
+            new = setup.config
+        else:
+            new = load_config(sp.config_path)
+    except (ConfigError, BirdError) as e:
         sp.reloads["error"] += 1
         sp.reloads["last_error"] = str(e)
         log.error("reload failed, keeping the running configuration", error=str(e))
         return {"ok": False, "error": str(e)}
-    changes = apply_config(sp, new)
+    if sp.bird is not None:
+        changes = apply_bird(sp, setup)
+    else:
+        changes = apply_config(sp, new)
     sp.reloads["ok"] += 1
     sp.reloads["last"] = time.time()
     sp.reloads["last_error"] = None
@@ -131,6 +139,8 @@ def apply_globals(sp, old, changed) -> list[str]:
         sp.loop.create_task(sp.start_metrics())
     if "kernel" in changed or "host_routes" in changed:
         need += _reload_kernel(sp, old, new)
+    if "mrt" in changed or "bmp" in changed:
+        need += sp.monitor.apply(changed)  # a new log pattern, a new station list
     for line in need:
         log.warning("reload: needs a restart", change=line)
     return need
@@ -156,18 +166,51 @@ def _reload_kernel(sp, old, new) -> list[str]:
     return need
 
 
+def apply_bird(sp, setup) -> dict:
+    """A reload on a BIRD configuration: the Config's difference as usual, and neighbors
+    whose filters changed (they are not in the Config) get them in place: route refresh in,
+    their table again out, no reset (BIRD's ``configure`` re-evaluates filters the same)."""
+    old_setup = sp.bird
+    before = {
+        a: (f.fingerprint() if (f := old_setup.filters_for(a)) is not None else None)
+        for a in sp.neighbors
+    }
+    sp.bird = setup
+    summary = apply_config(sp, setup.config)
+    for n in list(sp.neighbors.values()):
+        filters = setup.filters_for(n.address)
+        if filters is None or n.address not in before:
+            continue
+        if filters.fingerprint() == before[n.address]:
+            n.peer.filters = filters  # same filters, the new setup's objects
+            continue
+        sp.rde.update_peer(n.peer, n.cfg, filters)
+        if n.session.established:
+            refresh_in(n)
+            sp.rde.resend(n.peer)
+        if n.address not in summary["updated"] and n.address not in summary["reset"]:
+            summary["updated"].append(n.address)
+    sp.kick()
+    return summary
+
+
 def update_neighbor(sp, n, new, keys) -> None:
     """Apply non-session changes to a running neighbor, without a reset."""
     old = n.cfg
     n.cfg = new
     sp.rde.update_peer(n.peer, new)
+    if "bfd" in keys:
+        sp.bfd.reconfigure(n, old)
     if "shutdown" in keys:
         if new.shutdown:
             n.session.stop(message="shut down by configuration")
-        elif not n.session.enabled:
+        elif not n.session.enabled and not sp.bfd.holds(n):
             n.session.start()
-    if "connect_retry" in keys or "delay_open" in keys:
-        n.session.settings = sp.neighbors.settings_for(new, n.peer.asn_mode)
+    if any(
+        k in keys
+        for k in ("connect_retry", "delay_open", "connect_delay", "error_wait", "error_forget")
+    ):
+        n.session.update_settings(sp.neighbors.settings_for(new, n.peer.asn_mode))
     if not n.session.established:
         return
     if old.import_policy != new.import_policy or "import_policy" in keys:

@@ -80,6 +80,8 @@ def snapshot(sp, prefixes: bool = True) -> dict:
             "last_result": "error" if r["last_error"] else "ok" if r["ok"] else None,
         },
         "dynamic_refused": sp.neighbors.refused,
+        "bfd": sp.bfd.snapshot() if sp.bfd.service is not None else None,
+        "monitoring": sp.monitor.stats(),
     }
 
 

@@ -59,6 +59,9 @@ from .constants import (
     UPD_UNRECOGNIZED_WELLKNOWN,
 )
 from .errors import Action, BGPError
+from .nexthop import ipv4_problem
+
+SEGMENT_LABELS = {AS_CONFED_SEQUENCE: "AS_CONFED_SEQUENCE", AS_CONFED_SET: "AS_CONFED_SET"}
 
 WK = FLAG_TRANSITIVE  # well-known: optional 0, transitive 1
 OPT = FLAG_OPTIONAL  # optional non-transitive
@@ -89,6 +92,7 @@ _FIELDS = (
     "ext_communities",
     "large_communities",
     "unknown",
+    "preference",
 )
 
 
@@ -110,6 +114,10 @@ class AttrSet:
     tuple[bytes]; ``ext_communities`` tuple[bytes] (8 octets each); ``large_communities``
     tuple[(int, int, int)]; ``unknown`` tuple[(flags, code, value)] for optional transitive
     attributes we pass through.
+
+    ``preference`` is not a path attribute and never goes on the wire: the route preference
+    an import filter gave the route (BIRD's ``preference = 200``), which the decision process
+    compares before anything else (None: the source's preference).
     """
 
     __slots__ = (*_FIELDS, "key", "_hash", "cache", "__weakref__")
@@ -127,6 +135,7 @@ class AttrSet:
     ext_communities: tuple
     large_communities: tuple
     unknown: tuple
+    preference: int | None
 
     def __init__(
         self,
@@ -143,6 +152,7 @@ class AttrSet:
         ext_communities=(),
         large_communities=(),
         unknown=(),
+        preference=None,
     ) -> None:
         atomic_aggregate = bool(atomic_aggregate)
         communities = tuple(communities)
@@ -165,6 +175,7 @@ class AttrSet:
             ext_communities,
             large_communities,
             unknown,
+            preference,
         )
         s = object.__setattr__
         for name, value in zip(_FIELDS, key, strict=True):
@@ -362,17 +373,26 @@ def _no_as0(path: tuple, subcode: int, name: str) -> tuple:
 
 
 def _dec_as_path(v: bytes, ctx) -> tuple:
-    return _no_as0(decode_as_path(v, 4 if ctx.as4 else 2), UPD_MALFORMED_AS_PATH, "AS_PATH")
+    path = _no_as0(decode_as_path(v, 4 if ctx.as4 else 2), UPD_MALFORMED_AS_PATH, "AS_PATH")
+    for seg_type, _asns in path:
+        if seg_type in (AS_CONFED_SEQUENCE, AS_CONFED_SET):
+            # RFC 5065 §5: confederation segments from a neighbor outside our confederation
+            # make the AS_PATH malformed. bgpd is in no confederation, so every neighbor,
+            # internal ones included, is outside ours (RFC 7606 §7.2: treat-as-withdraw).
+            raise Malformed(
+                UPD_MALFORMED_AS_PATH,
+                f"AS_PATH has an {SEGMENT_LABELS[seg_type]} segment, and bgpd is in no"
+                " confederation (RFC 5065 §5)",
+            )
+    return path
 
 
 def _dec_next_hop(v: bytes, ctx) -> bytes:
     if len(v) != 4:
         raise Malformed(UPD_ATTR_LENGTH, f"NEXT_HOP length {len(v)}")
-    first = v[0]
-    if first >= 224 or v == b"\x00\x00\x00\x00":
-        raise Malformed(
-            UPD_INVALID_NEXT_HOP, f"NEXT_HOP {'.'.join(map(str, v))} is not a host address"
-        )
+    why = ipv4_problem(v, ctx.loopback_next_hop)
+    if why is not None:
+        raise Malformed(UPD_INVALID_NEXT_HOP, f"NEXT_HOP {why}")
     return bytes(v)
 
 
@@ -470,7 +490,7 @@ ATTRS: dict[int, AttrSpec] = {
     ATTR_ORIGIN: AttrSpec("ORIGIN", WK, "origin", _dec_origin, Action.WITHDRAW),
     # §7.2: bad segment type, overrun, underrun, zero-length segment; RFC 7607 AS 0
     ATTR_AS_PATH: AttrSpec("AS_PATH", WK, "as_path", _dec_as_path, Action.WITHDRAW),
-    # §7.3: length != 4; RFC 4271 §6.3: not a host address (3/8)
+    # §7.3: length != 4; RFC 4271 §6.3: not a host address (3/8, the classes of .nexthop)
     ATTR_NEXT_HOP: AttrSpec("NEXT_HOP", WK, "next_hop", _dec_next_hop, Action.WITHDRAW),
     # §7.4
     ATTR_MED: AttrSpec("MULTI_EXIT_DISC", OPT, "med", _dec_u32("MULTI_EXIT_DISC"), Action.WITHDRAW),

@@ -55,6 +55,7 @@ from .constants import (
     ROUTE_REFRESH,
     RR_INVALID_LENGTH,
     RR_NORMAL,
+    UPD_INVALID_NEXT_HOP,
     UPD_MALFORMED_ATTR_LIST,
     UPD_MISSING_WELLKNOWN,
     UPD_OPTIONAL_ATTR,
@@ -63,6 +64,7 @@ from .constants import (
 )
 from .context import DEFAULT, Context
 from .errors import Action, BGPError
+from .nexthop import check_mp_next_hop
 
 
 def _header(msg_type: int, body_len: int) -> bytes:
@@ -460,7 +462,7 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
             raw = body[a_start:a_end]
         else:
             raw = b"".join(body[s:e] for _f, _c, _vs, e, s in scan.attrs)
-        key = (ctx.as4, ctx.ibgp, raw)
+        key = (ctx.as4, ctx.ibgp, ctx.loopback_next_hop, raw)
         hit = pool.recall(key)
         if hit is None:
             attrs, error = decode_attr_list(body, scan.attrs, ctx)
@@ -473,6 +475,13 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
         error = worse(error, scan.error)
 
     if mp_reach is not None:
+        if mp_reach.family in AFS:
+            nh, why = check_mp_next_hop(mp_reach.family, mp_reach.next_hop, ctx)
+            mp_reach.next_hop = nh
+            if why is not None:
+                # RFC 4271 §6.3 (a NEXT_HOP that is not a host address SHOULD NOT close the
+                # session), RFC 7606 §7.11: the NLRI were parsed, so they are withdrawn.
+                error = worse(error, _bad_next_hop(f"MP_REACH_NLRI next hop {why}", nh))
         mp_reach.attrs = attrs.with_next_hop(mp_reach.next_hop)
 
     # Mandatory well-known attributes (RFC 4271 §6.3, RFC 7606 §3(d)).
@@ -494,6 +503,10 @@ def decode_update(body: bytes, ctx: Context = DEFAULT) -> Update:
         # be sure the NLRI were found, so anything stronger than attribute discard resets.
         error = BGPError(error.code, error.subcode, error.data, Action.RESET, error.detail)
     return Update(withdrawn, attrs, nlri, mp_reach, mp_unreach, error)
+
+
+def _bad_next_hop(detail: str, nh: bytes) -> BGPError:
+    return BGPError(ERR_UPDATE, UPD_INVALID_NEXT_HOP, nh, Action.WITHDRAW, detail)
 
 
 def _missing(code: int) -> BGPError:
@@ -555,6 +568,21 @@ def _decode_mp_unreach(body, vs, ve, rx) -> MpUnreach:
 # --- NOTIFICATION, KEEPALIVE, ROUTE-REFRESH -------------------------------------------------
 
 
+class ShutdownCommunication(NamedTuple):
+    """An RFC 9003 Shutdown Communication: ``text`` when it is valid, else ``invalid`` says
+    why; ``raw`` holds its octets either way (for an invalid Length: all of the data)."""
+
+    text: str | None
+    raw: bytes
+    invalid: str | None
+
+    def describe(self) -> str:
+        """For logs: the text quoted, or why it is invalid and its octets in hex."""
+        if self.invalid is None:
+            return repr(self.text)
+        return f"invalid shutdown communication ({self.invalid}): {self.raw.hex()}"
+
+
 @dataclass(slots=True)
 class Notification:
     code: int
@@ -567,14 +595,39 @@ class Notification:
         return error_reason(self.code, self.subcode)
 
     @property
-    def shutdown_message(self) -> str | None:
-        """RFC 9003 shutdown communication of a Cease 2 or 4 NOTIFICATION, if any."""
+    def shutdown_communication(self) -> "ShutdownCommunication | None":
+        """The RFC 9003 Shutdown Communication of a Cease 2 or 4 NOTIFICATION, valid or not;
+        None when there is none (no data, or a length of 0)."""
         if self.code != ERR_CEASE or self.subcode not in (CEASE_ADMIN_SHUTDOWN, CEASE_ADMIN_RESET):
             return None
         d = self.data
-        if not d or d[0] == 0 or 1 + d[0] > len(d):
+        if not d or d[0] == 0:
             return None
-        return d[1 : 1 + d[0]].decode("utf-8", "replace")
+        n = d[0]
+        if 1 + n > len(d):
+            # RFC 9003 §4: an invalid Length is reported, the octets kept (as a hex dump).
+            return ShutdownCommunication(
+                None,
+                bytes(d),
+                f"length octet {n} but {len(d) - 1} octets follow",
+            )
+        raw = bytes(d[1 : 1 + n])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return ShutdownCommunication(
+                None, raw, f"not valid UTF-8 (octet {e.start}: {e.reason})"
+            )
+        # Octets after the communication are not part of it (RFC 9003 §2 delimits it by its
+        # Length); they are left in ``data``.
+        return ShutdownCommunication(text, raw, None)
+
+    @property
+    def shutdown_message(self) -> str | None:
+        """The text of a valid RFC 9003 Shutdown Communication, else None (an invalid one is
+        never shown as text: see :attr:`shutdown_communication`)."""
+        sc = self.shutdown_communication
+        return sc.text if sc is not None else None
 
     @classmethod
     def cease(cls, subcode: int, message: str = "") -> "Notification":
@@ -629,14 +682,20 @@ class RouteRefresh:
     afi: int
     safi: int
     subtype: int = RR_NORMAL  # RFC 7313: 0 normal, 1 BoRR, 2 EoRR
+    orf: bytes = b""  # RFC 5291 ORF entries after the fixed part, kept raw (never applied)
     type = ROUTE_REFRESH
 
     def encode(self, ctx: Context = DEFAULT) -> bytes:
-        body = self.afi.to_bytes(2, "big") + bytes((self.subtype, self.safi))
+        body = self.afi.to_bytes(2, "big") + bytes((self.subtype, self.safi)) + self.orf
         return _header(ROUTE_REFRESH, len(body)) + body
 
 
 def decode_route_refresh(body: bytes) -> RouteRefresh:
+    """RFC 2918, RFC 7313 §5: a BoRR or EoRR (or reserved subtype) must be 4 octets long; a
+    normal request may carry RFC 5291 ORF entries after them, which bgpd keeps but does not
+    apply (it never advertises the ORF capability): the refresh itself is honoured."""
+    if len(body) > 4 and body[2] == RR_NORMAL:
+        return RouteRefresh((body[0] << 8) | body[1], body[3], RR_NORMAL, bytes(body[4:]))
     if len(body) != 4:
         raise BGPError(
             ERR_ROUTE_REFRESH,
@@ -678,6 +737,7 @@ __all__ = [
     "Notification",
     "Open",
     "RouteRefresh",
+    "ShutdownCommunication",
     "Update",
     "decode_message",
     "decode_open",

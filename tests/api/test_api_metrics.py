@@ -57,9 +57,60 @@ def fake_snapshot(**over):
         "fib": {"routes": 99, "sync_errors": 4},
         "reloads": {"ok": 3, "error": 1, "last_timestamp": 1.7e9, "last_result": "error"},
         "dynamic_refused": 5,
+        "bfd": {
+            "sessions": [
+                {
+                    "neighbor": "192.0.2.1",
+                    "peer": "192.0.2.1",
+                    "local": "192.0.2.254",
+                    "state": "Up",
+                    "flaps": 2,
+                    "detection_time_ms": 900.0,
+                },
+                {
+                    "neighbor": None,
+                    "peer": "192.0.2.9",
+                    "local": "192.0.2.254",
+                    "state": "Init",
+                    "flaps": 0,
+                    "detection_time_ms": 3000.0,
+                },
+            ],
+            "drops": {"malformed": 1, "wrong_ttl": 3},
+            "bgp_down_events": 2,
+        },
+        "monitoring": {
+            "mrt": {"records": 25, "bytes": 2500, "dropped_records": 2, "errors": 1},
+            "bmp": {
+                "stations": [
+                    {
+                        "station": "192.0.2.50:1790",
+                        "state": "up",
+                        "connects": 2,
+                        "drops": 1,
+                        "sent_bytes": 4096,
+                        "buffered": 100,
+                    },
+                    {"station": "[2001:db8::50]:1790", "state": "idle", "connects": 0},
+                ]
+            },
+        },
     }
     snap.update(over)
     return snap
+
+
+def test_bfd_metrics():
+    got = samples(fake_snapshot())
+    up = (("local", "192.0.2.254"), ("neighbor", "192.0.2.1"))
+    init = (("local", "192.0.2.254"), ("neighbor", "192.0.2.9"))
+    assert got[("bgpd_bfd_session_state", up)] == 3
+    assert got[("bgpd_bfd_session_state", init)] == 2
+    assert got[("bgpd_bfd_session_flaps_total", up)] == 2
+    assert got[("bgpd_bfd_detection_time_seconds", up)] == 0.9
+    assert got[("bgpd_bfd_packets_dropped_total", (("reason", "wrong_ttl"),))] == 3
+    assert got[("bgpd_bfd_bgp_down_total", ())] == 2
+    assert not any(n.startswith("bgpd_bfd") for n, _ in samples(fake_snapshot(bfd=None)))
 
 
 def samples(snapshot, now=T0 + 100.0, process=False) -> dict:
@@ -225,3 +276,21 @@ def test_openmetrics_exposition():
     assert text.endswith("# EOF\n")
     assert "# TYPE bgpd_neighbor_flaps counter" in text
     assert 'bgpd_neighbor_flaps_total{asn="65001",neighbor="192.0.2.1"} 2.0' in text
+
+
+def test_monitoring_metrics():
+    got = samples(fake_snapshot())
+    assert got[("bgpd_mrt_records_total", ())] == 25
+    assert got[("bgpd_mrt_bytes_total", ())] == 2500
+    assert got[("bgpd_mrt_dropped_records_total", ())] == 2
+    assert got[("bgpd_mrt_write_errors_total", ())] == 1
+    st = (("station", "192.0.2.50:1790"),)
+    assert got[("bgpd_bmp_station_up", st)] == 1
+    assert got[("bgpd_bmp_station_connects_total", st)] == 2
+    assert got[("bgpd_bmp_station_drops_total", st)] == 1
+    assert got[("bgpd_bmp_station_sent_bytes_total", st)] == 4096
+    assert got[("bgpd_bmp_station_queued_bytes", st)] == 100
+    assert got[("bgpd_bmp_station_up", (("station", "[2001:db8::50]:1790"),))] == 0
+    # monitoring off: no MRT or BMP samples at all
+    off = samples(fake_snapshot(monitoring={"mrt": None, "bmp": None}))
+    assert not [k for k in off if k[0].startswith(("bgpd_mrt_", "bgpd_bmp_"))]

@@ -21,7 +21,7 @@ def free_port(address: str) -> int:
         return s.getsockname()[1]
 
 
-def _cfg(router_id, asn, address, port, peer, peer_asn, networks, **top):
+def _cfg(router_id, asn, address, port, peer, peer_asn, networks, neighbor=None, **top):
     return parse(
         {
             "router_id": router_id,
@@ -30,7 +30,8 @@ def _cfg(router_id, asn, address, port, peer, peer_asn, networks, **top):
             "control_socket": tempfile.mktemp(prefix="bgpd-test-", suffix=".sock"),
             "networks": networks,
             "neighbors": [
-                {"address": peer, "asn": peer_asn, "port": port, "connect_retry": 1},
+                {"address": peer, "asn": peer_asn, "port": port, "connect_retry": 1}
+                | (neighbor or {}),
             ],
             **top,
         }
@@ -60,6 +61,8 @@ async def pair():
             B,
             65002,
             ["10.1.0.0/24", "10.1.1.0/24", "2001:db8:1::/48"],
+            # An IPv4 loopback session carries the IPv6 route with this next hop.
+            neighbor={"next_hop_ipv6": "2001:db8::1"},
             metrics={"address": "127.0.0.1", "port": mport},
         ),
         loop=asyncio.get_running_loop(),

@@ -160,17 +160,24 @@ def test_bird_parse_errors_have_the_same_form(bird16, tmp_path):
     assert r.returncode == 1 and r.stderr == f"bird: {bad}:2:10 syntax error\n"
 
 
-def test_unwired_daemon_says_so(tmp_path):
+def test_wired_daemon_reads_its_config_first(tmp_path):
+    """The default runner is the daemon (bgpd.speaker.birdrun): without a configuration it
+    stops as BIRD does, and touches no socket."""
     env = dict(os.environ)
     env.pop("BGPD_BIRD_RUNNER", None)
+    missing = tmp_path / "none.conf"
     r = subprocess.run(
-        [str(BIN / "bgpd-bird"), "-s", str(tmp_path / "x.ctl")],
+        [str(BIN / "bgpd-bird"), "-c", str(missing), "-s", str(tmp_path / "x.ctl")],
         capture_output=True,
         text=True,
         env=env,
         timeout=30,
     )
-    assert r.returncode == 1 and "not wired in yet" in r.stderr
+    assert r.returncode == 1
+    assert r.stderr == (
+        f"bird: Unable to open configuration file {missing}: No such file or directory\n"
+    )
+    assert not (tmp_path / "x.ctl").exists()
 
 
 def test_socket_in_use_is_refused(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -94,3 +95,31 @@ def test_concurrent_clients(serve):
     for t in threads:
         t.join(30)
     assert errors == [] and time.monotonic() - start < 30
+
+
+async def test_held_server_greets_only_when_ready(tmp_sock_dir):
+    """While the daemon starts, connections are accepted (the socket exists, as BIRD's does
+    before its protocols start) but nobody is greeted or answered until ``ready()``."""
+    import asyncio
+
+    from bgpd.birdctl.engine import BirdCli
+    from bgpd.birdctl.server import BirdControlServer
+
+    path = str(tmp_sock_dir / "held.ctl")
+    server = BirdControlServer(path, BirdCli(lambda: SNAP, Handler(), lambda: T))
+    server.hold()
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"show status\n")
+        with contextlib.suppress(asyncio.TimeoutError):
+            early = await asyncio.wait_for(reader.read(100), 0.3)
+            raise AssertionError(f"greeted before ready: {early!r}")
+        server.ready()
+        greeting = await asyncio.wait_for(reader.readline(), 5)
+        assert greeting == b"0001 BIRD v0.3.3+birdv1.6.8 ready.\n"
+        reply = await asyncio.wait_for(reader.readuntil(b"0013 Daemon is up and running\n"), 5)
+        assert b"1000-BIRD v0.3.3+birdv1.6.8" in reply
+        writer.close()
+    finally:
+        await server.close()

@@ -121,7 +121,7 @@ def test_open_two_octet_as():
 def test_update_every_attribute():
     attrs = AttrSet(
         origin=2,
-        as_path=((2, (65001, 4200000000)), (1, (1, 2)), (3, (64512,)), (4, (64513,))),
+        as_path=((2, (65001, 4200000000)), (1, (1, 2))),
         next_hop=ip("192.0.2.1"),
         med=5,
         local_pref=200,
@@ -149,8 +149,6 @@ def test_update_every_attribute():
         "as_path": [
             {"type": "sequence", "asns": [65001, 4200000000]},
             {"type": "set", "asns": [1, 2]},
-            {"type": "confed_sequence", "asns": [64512]},
-            {"type": "confed_set", "asns": [64513]},
         ],
         "next_hop": "192.0.2.1",
         "med": 5,
@@ -313,6 +311,54 @@ def test_keepalive_and_route_refresh():
     }
 
 
+def test_invalid_shutdown_communication_is_reported_not_shown():
+    """RFC 9003 §4: an invalid communication (bad UTF-8, a length beyond the data) is reported
+    as invalid with its octets, never shown with replacement characters. Fails before the
+    fix: "shutdown_message" was "\ufffd\ufffd\ufffd"."""
+    obj = decode_one(Notification(6, 2, b"\x03\x80\x81\x82").encode())
+    assert "shutdown_message" not in obj
+    assert obj["shutdown_invalid"] == {
+        "reason": "not valid UTF-8 (octet 0: invalid start byte)",
+        "raw": "808182",
+    }
+    obj = decode_one(Notification(6, 4, b"\x0aABC").encode())
+    assert "shutdown_message" not in obj
+    assert obj["shutdown_invalid"] == {
+        "reason": "length octet 10 but 3 octets follow",
+        "raw": "0a414243",
+    }
+    # valid, with octets after it: shown; a length of 0: no communication at all
+    obj = decode_one(Notification(6, 2, b"\x02ok\x01").encode())
+    assert obj["shutdown_message"] == "ok" and "shutdown_invalid" not in obj
+    obj = decode_one(Notification(6, 2, b"\x00").encode())
+    assert "shutdown_message" not in obj and "shutdown_invalid" not in obj
+
+
+def test_route_refresh_with_orf_entries():
+    """RFC 5291 ORF entries after a normal ROUTE-REFRESH: decoded (kept raw), not 7/1 (RFC
+    7313 §5 fixes the length of BoRR and EoRR only). Fails before: 7/1 session reset."""
+    orf = bytes.fromhex("018000132000000005181815010100000000000a002000")
+    obj = decode_one(RouteRefresh(1, 1, 0, orf).encode())
+    assert (obj["afi"], obj["safi"], obj["subtype"], obj["orf"]) == (1, 1, 0, orf.hex())
+    raw = RouteRefresh(1, 1, 1).encode()
+    raw = raw[:16] + (len(raw) + 1).to_bytes(2, "big") + raw[18:] + b"\x00"
+    r, objs = decode(raw.hex())  # a BoRR must be 4 octets: 7/1
+    assert r.exit_code == 1 and (objs[0]["error"]["code"], objs[0]["error"]["subcode"]) == (7, 1)
+
+
+def test_confederation_segments_are_treat_as_withdraw():
+    """RFC 5065 §5, RFC 7606 §7.2: bgpd is in no confederation, so AS_CONFED_* segments make
+    the AS_PATH malformed from any peer (fails before: decoded without error)."""
+    for seg in (b"\x03\x01\x00\x00\xfc\x00", b"\x04\x01\x00\x00\xfc\x01"):
+        path = tlv(WK, 2, b"\x02\x01\x00\x00\xfd\xe9" + seg)
+        attrs = tlv(WK, 1, b"\x00") + path + tlv(WK, 3, ip("192.0.2.1"))
+        for ebgp in ((), ("--ebgp",)):
+            obj = decode_one(update_body(attrs, from_str("10.0.0.0/24")), *ebgp)
+            assert obj["error"]["action"] == "treat-as-withdraw"
+            assert (obj["error"]["code"], obj["error"]["subcode"]) == (3, 11)
+            assert "confederation" in obj["error"]["reason"]
+
+
 # --- input forms ----------------------------------------------------------------------------
 
 STREAM = Keepalive().encode() + RouteRefresh(1, 1).encode() + Notification(6, 4).encode()
@@ -356,7 +402,11 @@ def test_raw_file(tmp_path):
 def test_bad_hex(text, message):
     r, objs = decode(input=text)
     assert r.exit_code == 2
-    assert objs == []
+    if text:
+        assert objs == [{"error": {"line": 1, "reason": message[len("error: ") :]}}]
+        message = message.replace("error: ", "error: line 1: ")
+    else:
+        assert objs == []
     assert r.stderr.strip() == message
 
 
@@ -449,3 +499,45 @@ def test_family_name():
     assert family_name(2, 1) == "ipv6"
     assert family_name(1, 2) == "ipv4-multicast"
     assert family_name(99, 99) == "afi99-safi99"
+
+
+# --- many inputs: every line decoded, errors in place, the status at the end ---------------
+
+
+def test_every_line_is_decoded_and_errors_are_reported_in_place():
+    """Fails before the fix: decoding stopped at the first malformed message."""
+    bad_update = update_body(b"\x40\x01\xc8" + b"\x00" * 6)  # attribute overruns: reset
+    bad_marker = b"\x00" * 19
+    lines = [
+        Keepalive().encode().hex(),
+        bad_update.hex() + " " + Keepalive().encode().hex(),  # the next message still decodes
+        "not hex",
+        bad_marker.hex() + Keepalive().encode().hex(),  # framing lost: the rest of the line too
+        (Keepalive().encode()[:10]).hex(),  # unfinished, and the next line starts a message
+        RouteRefresh(1, 1).encode().hex(),
+    ]
+    r, objs = decode(input="\n".join(lines) + "\n")
+    assert r.exit_code == 2  # some input was not hex (malformed messages alone: 1)
+    kinds = [o.get("type") or o["error"].get("reason", "")[:40] for o in objs]
+    assert kinds[0] == "KEEPALIVE"
+    assert (objs[1]["error"]["code"], objs[1]["error"]["subcode"]) == (3, 5)
+    assert objs[2]["type"] == "KEEPALIVE"
+    assert objs[3] == {"error": {"line": 3, "reason": "invalid hex: 'n' is not a hex digit"}}
+    assert (objs[4]["error"]["code"], objs[4]["error"]["subcode"]) == (1, 1)
+    assert objs[5]["error"]["reason"].endswith(
+        "incomplete message: 10 octets after the last complete message"
+    )
+    assert objs[6]["type"] == "ROUTE-REFRESH"
+    assert len(objs) == 7
+    r, objs = decode(input="\n".join(lines[:2] + lines[3:]))
+    assert r.exit_code == 1 and len(objs) == 6
+
+
+def test_a_message_may_continue_on_the_next_line():
+    """``xxd -p`` wraps lines every 30 octets: a line that does not start with a marker
+    continues the unfinished message of the line before."""
+    raw = Notification.cease(2, "a maintenance window long enough to wrap").encode()
+    text = "\n".join(raw[i : i + 30].hex() for i in range(0, len(raw), 30))
+    r, objs = decode(input=text)
+    assert r.exit_code == 0, r.output
+    assert objs[0]["shutdown_message"] == "a maintenance window long enough to wrap"

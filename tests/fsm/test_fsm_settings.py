@@ -116,3 +116,32 @@ def test_lists_from_a_config_loader_are_normalised():
     assert s.families == ((1, 1), (2, 1)) and s.idle_hold == (1, 2)
     assert s.ibgp is None and s.accepts_any_as
     assert settings(peer_as=65001).ibgp is True
+
+
+@pytest.mark.parametrize(
+    "mode, loopback_connection, accepted",
+    [
+        ("auto", True, True),  # the peer is this host: its 127/8 address is its own
+        ("auto", False, False),
+        ("accept", False, True),
+        ("reject", True, False),
+    ],
+)
+def test_loopback_next_hops_by_connection_and_setting(mode, loopback_connection, accepted):
+    """The decoding context accepts loopback next hops (bgpd.wire.nexthop) from a connection
+    between two loopback addresses, unless the neighbor's loopback_next_hop says otherwise."""
+    from fsm_harness import peer_open
+
+    from bgpd.fsm import Protocol, State
+
+    p = Protocol(settings(loopback_next_hop=mode))
+    p.start(0)
+    p.connection_made(0, outbound=True, loopback=loopback_connection)
+    p.receive_data(peer_open(), 0)
+    assert p.state is State.OPENCONFIRM
+    assert p.negotiated.context.loopback_next_hop is accepted
+
+
+def test_loopback_next_hop_setting_is_checked():
+    with pytest.raises(ValueError, match="loopback next hop 'yes'"):
+        settings(loopback_next_hop="yes")

@@ -59,7 +59,8 @@ def make_bgpd(bgpd, address: str, peer_addr: str, gr=GR, start: bool = True):
     return bgpd(
         asn=BGPD_AS,
         address=address,
-        neighbors=[{"address": peer_addr, "asn": PEER_AS, **HOLD}],
+        # IPv6 routes over the IPv4 session: our next hop (lo has no global IPv6 address)
+        neighbors=[{"address": peer_addr, "asn": PEER_AS, "next_hop_ipv6": "2001:db8::1", **HOLD}],
         networks=NETWORKS,
         extra={"graceful_restart": gr, "connect_retry": 1},
         start=start,
@@ -164,7 +165,7 @@ def test_bgpd_restarts_bird_helps(bird, bgpd, addresses):
         routes=[KEEP4, KEEP6],
     )
     d = make_bgpd(bgpd, a_bgpd, a_bird)
-    b.wait_route("10.244.12.0/26")  # BIRD takes bgpd's IPv4 route (not the ::ffff: IPv6 one)
+    b.wait_route("10.244.12.0/26")  # BIRD takes bgpd's IPv4 route
     wait_sync(lambda: established_gr_done(d, a_bird), 20, what="bgpd up")
     wait_sync(lambda: b.log_text().count("Got END-OF-RIB") == 2, 10, what="first EoRs")
     # The first start is a cold start: no Restart bit, nothing deferred.

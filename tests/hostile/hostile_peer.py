@@ -114,7 +114,9 @@ class RawPeer:
         self._reading = asyncio.Event()
         self._reading.set()
         self.pool = AttrPool()  # decode into a pool of our own, not the speaker's
-        self.ctx = Context(as4=as4, pool=self.pool)
+        # A peer on this host (loopback addresses both ends): the speaker's next hop toward it
+        # is its 127.x address, usable here (bgpd.wire.nexthop: loopback_next_hop).
+        self.ctx = Context(as4=as4, pool=self.pool, loopback_next_hop=True)
 
     # --- the OPEN exchange --------------------------------------------------------------
 
@@ -208,6 +210,7 @@ class RawPeer:
                 add_path_rx=ap,
                 add_path_tx=ap,
                 pool=self.pool,
+                loopback_next_hop=True,
             )
         else:
             m = decode_message(msg_type, body, self.ctx)

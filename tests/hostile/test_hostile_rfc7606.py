@@ -333,7 +333,8 @@ def build(case: Case, i: int, good: bool) -> tuple[bytes, str]:
 async def rig():
     port = next(ports)
     neighbors = [
-        {"address": a, "asn": asn, "port": port, "passive": True}
+        # IPv4 sessions carry IPv6 routes to the witness with this next hop.
+        {"address": a, "asn": asn, "port": port, "passive": True, "next_hop_ipv6": "2001:db8::1"}
         for a, asn in ((IBGP, 65000), (AS2, 65000), (EBGP, 65001), (WITNESS, 65002), (RESET, 65000))
     ]
     cfg = speaker_config(SPEAKER, port, neighbors, router_id=ROUTER_ID, cluster_id=CLUSTER_ID)

@@ -33,7 +33,8 @@ from fuzz import run  # noqa: E402
 
 SPEAKER, FEEDER, CLIENT, EBGP = "127.0.0.121", "127.0.0.122", "127.0.0.123", "127.0.0.124"
 BOTH = frozenset({IPV4_UNICAST, IPV6_UNICAST})
-FEEDER_CTX = Context(as4=True, ibgp=True, extended_message=True)
+# as the speaker decodes the feeder's UPDATEs: a session between loopback addresses
+FEEDER_CTX = Context(as4=True, ibgp=True, extended_message=True, loopback_next_hop=True)
 COUNT = int(os.environ.get("SESSION_FUZZ_COUNT", "3000"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261123"))
 
@@ -49,7 +50,9 @@ def mutated_updates(n: int, seed: int) -> list[bytes]:
         for msg_type, body in framer.feed(data):
             if msg_type != 2:
                 continue
-            ctx = Context(as4=True, ibgp=True, extended_message=True, pool=AttrPool())
+            ctx = Context(
+                as4=True, ibgp=True, extended_message=True, loopback_next_hop=True, pool=AttrPool()
+            )
             try:
                 m = decode_message(msg_type, body, ctx)
             except BGPError:

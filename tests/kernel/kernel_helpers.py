@@ -7,6 +7,7 @@ route listings are ``ip route show`` text, which is what the assertions compare.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import itertools
@@ -20,6 +21,13 @@ from pyroute2 import netns as pr2netns
 from bgpd.kernel.netlink import RTM_NEWROUTE, RouteMsg
 
 _counter = itertools.count(1)
+
+
+def _in_thread(fn, *args, **kw):
+    """Run a pyroute2 call in a thread of its own: pyroute2's synchronous API drives an
+    event loop of its own, which cannot run inside a test's running loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        return ex.submit(fn, *args, **kw).result(30)
 
 
 def ip(*args: str, check: bool = True) -> str:
@@ -55,6 +63,9 @@ class Netns:
 
     def up(self, ifname: str, *addrs: str) -> None:
         """Set ``ifname`` up and add ``addrs`` (``"10.0.0.1/24"``, ``"2001:db8::1/64"``)."""
+        _in_thread(self._up, ifname, addrs)
+
+    def _up(self, ifname: str, addrs) -> None:
         with NetNS(self.name) as nl:
             (idx,) = nl.link_lookup(ifname=ifname)
             nl.link("set", index=idx, state="up")
@@ -72,7 +83,7 @@ class Namespaces:
 
     def __call__(self) -> Netns:
         name = f"bgpdt-{os.getpid()}-{next(_counter)}"
-        pr2netns.create(name)
+        _in_thread(pr2netns.create, name)
         ns = Netns(name)
         self.made.append(ns)
         ns.up("lo")
@@ -84,13 +95,17 @@ class Namespaces:
         peer: dict = {"ifname": b_if}
         if b is not None and b is not a:
             peer["net_ns_fd"] = b.name
-        with NetNS(a.name) as nl:
-            nl.link("add", ifname=a_if, kind="veth", peer=peer)
+
+        def add():
+            with NetNS(a.name) as nl:
+                nl.link("add", ifname=a_if, kind="veth", peer=peer)
+
+        _in_thread(add)
 
     def close(self) -> None:
         for ns in reversed(self.made):
             with contextlib.suppress(OSError):
-                pr2netns.remove(ns.name)
+                _in_thread(pr2netns.remove, ns.name)
         self.made.clear()
 
 

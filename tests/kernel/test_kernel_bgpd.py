@@ -202,3 +202,117 @@ def test_end_to_end_learn_announce_install_kill_restart(namespaces, daemons, tmp
         "172.16.1.0/24 via 10.0.0.2 dev a0",
     ]
     b.stop()
+
+
+def test_ipv6_routes_over_an_ipv4_session_take_the_interfaces_global_address(
+    namespaces, daemons, tmp_path
+):
+    """Issue 19: an IPv6 route sent over an IPv4 session carried ::ffff:10.0.0.2, which no
+    receiver can install. Now it carries the global IPv6 address of the interface that holds
+    the session's IPv4 address (as BIRD and FRR do), found through netlink, and the receiver
+    installs it through that address."""
+    A, B = namespaces(), namespaces()
+    namespaces.veth(A, "a0", B, "b0")
+    A.up("a0", "10.0.0.1/24")
+    B.up("b0", "10.0.0.2/24")
+    A.ip("-6", "addr", "add", "2001:db8:ab::1/64", "dev", "a0", "nodad")
+    B.ip("-6", "addr", "add", "2001:db8:ab::2/64", "dev", "b0", "nodad")
+    both = ["ipv4", "ipv6"]
+    common = {"connect_retry": 1, "hold_time": 9, "families": both}
+    b = Daemon(
+        B,
+        tmp_path,
+        "B",
+        {
+            "router_id": "10.0.0.2",
+            "asn": 65002,
+            "listen": [{"address": "10.0.0.2"}],
+            "networks": ["2001:db8:99::/48", "10.99.0.0/24"],
+            "neighbors": [{"address": "10.0.0.1", "asn": 65001, **common}],
+        },
+    ).start()
+    daemons.append(b)
+    a = Daemon(
+        A,
+        tmp_path,
+        "A",
+        {
+            "router_id": "10.0.0.1",
+            "asn": 65001,
+            "listen": [{"address": "10.0.0.1"}],
+            "kernel": {"table": "main", "protocol": "bgp"},
+            "neighbors": [{"address": "10.0.0.2", "asn": 65002, **common}],
+        },
+    ).start()
+    daemons.append(a)
+
+    def route6():
+        r = a.request("show_routes", {"prefix": "2001:db8:99::/48"})["routes"]
+        return r[0]["paths"][0] if r else None
+
+    wait_sync(lambda: route6() is not None, 20, what="the IPv6 route at A")
+    assert route6()["next_hop"] == "2001:db8:ab::2"
+    wait_sync(
+        lambda: (
+            "2001:db8:99::/48 via 2001:db8:ab::2 dev a0"
+            in " ".join(A.routes("proto", "bgp", family="-6"))
+        ),
+        15,
+        what="the IPv6 route installed",
+    )
+
+
+def test_ipv4_routes_over_an_ipv6_session_with_extended_next_hop(namespaces, daemons, tmp_path):
+    """RFC 8950 (issue 19): over an IPv6-only session with extended_next_hop on both ends,
+    IPv4 routes go with the session's IPv6 address as next hop (in MP_REACH_NLRI)."""
+    A, B = namespaces(), namespaces()
+    namespaces.veth(A, "a0", B, "b0")
+    A.ip("-6", "addr", "add", "2001:db8:ab::1/64", "dev", "a0", "nodad")
+    B.ip("-6", "addr", "add", "2001:db8:ab::2/64", "dev", "b0", "nodad")
+    A.up("a0")
+    B.up("b0")
+    common = {
+        "connect_retry": 1,
+        "hold_time": 9,
+        "families": ["ipv4", "ipv6"],
+        "extended_next_hop": True,
+    }
+    b = Daemon(
+        B,
+        tmp_path,
+        "B",
+        {
+            "router_id": "10.0.0.2",
+            "asn": 65002,
+            "listen": [{"address": "2001:db8:ab::2"}],
+            "networks": ["10.99.0.0/24"],
+            "neighbors": [{"address": "2001:db8:ab::1", "asn": 65001, **common}],
+        },
+    ).start()
+    daemons.append(b)
+    a = Daemon(
+        A,
+        tmp_path,
+        "A",
+        {
+            "router_id": "10.0.0.1",
+            "asn": 65001,
+            "listen": [{"address": "2001:db8:ab::1"}],
+            "kernel": {"table": "main", "protocol": "bgp"},
+            "neighbors": [{"address": "2001:db8:ab::2", "asn": 65002, **common}],
+        },
+    ).start()
+    daemons.append(a)
+
+    def route4():
+        r = a.request("show_routes", {"prefix": "10.99.0.0/24"})["routes"]
+        return r[0]["paths"][0] if r else None
+
+    wait_sync(lambda: route4() is not None, 20, what="the IPv4 route at A")
+    assert route4()["next_hop"] == "2001:db8:ab::2"
+    # installed as an IPv4 route via an IPv6 gateway (RTA_VIA)
+    wait_sync(
+        lambda: "10.99.0.0/24 via inet6 2001:db8:ab::2 dev a0" in A.routes("proto", "bgp"),
+        15,
+        what="the IPv4 route installed via IPv6",
+    )

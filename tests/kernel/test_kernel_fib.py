@@ -13,6 +13,8 @@ from bgpd.kernel.netlink import (
     AF_INET,
     IFF_LOWER_UP,
     IFF_UP,
+    RTM_DELROUTE,
+    RTM_NEWROUTE,
     RTN_UNICAST,
     RTPROT_KERNEL,
     AddrMsg,
@@ -155,13 +157,15 @@ async def test_adoption_then_sweep_after_initial_convergence():
     keep = route("10.244.1.0/26", "10.0.0.2", 2)
     changed = route("10.244.2.0/26", "10.0.0.9", 2)
     stale = route("10.244.3.0/26", "10.0.0.2", 2)
-    stray = route("10.244.4.0/26", "10.0.0.2", 2, metric=50)  # ours, another metric
+    # ours at another metric: metrics are per route (an export filter may set them), so it is
+    # adopted like the others and swept if nobody confirms it
+    stray = route("10.244.4.0/26", "10.0.0.2", 2, metric=50)
     alien = route("10.244.5.0/26", "10.0.0.2", 2, proto=3)
     for r in (keep, changed, stale, stray, alien):
         fake.routes[(r.family, r.dst, r.metric)] = r
     e = Env(fake=fake)
     await e.fib.start()
-    assert e.fib.stats["adopted"] == 3
+    assert e.fib.stats["adopted"] == 4
     assert e.fib.status(IPV4_UNICAST, keep.dst) == "adopted"
     e.announce(["10.244.1.0/26", "10.244.2.0/26"])
     await e.idle()
@@ -275,10 +279,49 @@ async def test_routes_removed_behind_our_back_are_put_back():
     await e.fib.close()
 
 
-async def test_accept_hook_filters_what_is_installed():
-    e = Env(accept=lambda fam, prefix, cand: prefix[0] >= 26)
+async def test_export_hook_filters_what_is_installed():
+    e = Env(export=lambda fam, prefix, cands, r: r if prefix[0] >= 26 else None)
     await e.fib.start()
     e.announce(["10.244.1.0/26", "10.0.0.0/8"])
     await e.idle()
     assert set(e.kernel()) == {p("10.244.1.0/26")}
+    await e.fib.close()
+
+
+async def test_export_hook_sets_the_metric_and_a_metric_change_adds_then_deletes():
+    """BIRD's krt_metric: a per-route metric; another metric is another kernel route, so a
+    change adds the new route before it deletes the old one."""
+    metric = {"m": 1024}
+    e = Env(export=lambda fam, prefix, cands, r: r._replace(metric=metric["m"]))
+    await e.fib.start()
+    e.announce(["10.244.1.0/26"])
+    await e.idle()
+    assert e.kernel()[p("10.244.1.0/26")].metric == 1024
+    metric["m"] = 512
+    e.fake.batches.clear()
+    e.fib.pending[IPV4_UNICAST].add(p("10.244.1.0/26"))
+    e.fib._kick()
+    await e.idle()
+    ops = [(op, r.metric) for batch in e.fake.batches for op, r in batch]
+    assert ops == [(RTM_NEWROUTE, 512), (RTM_DELROUTE, 1024)]
+    assert [r.metric for r in e.fake.routes.values()] == [512]
+    await e.fib.close()
+
+
+async def test_a_second_route_of_ours_for_a_prefix_is_a_stray():
+    """Two routes of ours for one prefix (metrics changed between runs): the one with the
+    configured metric is adopted, the other swept with the unconfirmed routes."""
+    fake = FakeKernel()
+    good = route("10.244.1.0/26", "10.0.0.2", 2)
+    other = route("10.244.1.0/26", "10.0.0.2", 2, metric=50)
+    for r in (other, good):
+        fake.routes[(r.family, r.dst, r.metric)] = r
+    e = Env(fake=fake)
+    await e.fib.start()
+    assert e.fib.stats["adopted"] == 1 and e.fib.strays == [other]
+    e.announce(["10.244.1.0/26"])
+    await e.idle()
+    e.fib.initial_convergence_done()
+    await e.idle()
+    assert list(fake.routes.values()) == [good]
     await e.fib.close()

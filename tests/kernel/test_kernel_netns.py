@@ -281,3 +281,46 @@ async def test_a_netlink_overrun_makes_the_learner_resync(ns, tmp_path):
         assert k.watcher.resyncs >= 1
     finally:
         await k.close()
+
+
+async def test_onlink_tunnel_next_hops_and_per_route_metric(namespaces):
+    """Calico's krt_tunnel: a route installed ``via <BGP next hop> dev tunl0 onlink`` (the
+    next hop is not on any connected network), per next hop for ECMP (which Calico's BIRD
+    cannot do), with a per-route metric; read back from the kernel as the same route, so a
+    second pass writes nothing. This kernel has no ipip link type: a veth named tunl0
+    stands in."""
+    from bgpd.kernel.netlink import RTNH_F_ONLINK
+
+    n = namespaces()
+    namespaces.veth(n, "tunl0", None, "tunl0p")
+    n.up("tunl0", "10.0.0.1/32")
+    n.up("tunl0p")
+    ifx = int(n.ip("-o", "link", "show", "tunl0").split(":")[0])
+
+    def export(fam, prefix, cands, route):
+        hops = tuple(sorted((c.attrs_for(fam, prefix).next_hop, ifx, RTNH_F_ONLINK) for c in cands))
+        return route._replace(nexthops=hops, metric=1024)
+
+    sp = Speaker(multipath=2)
+    k = Kernel(sp.rib.loc, KernelSettings(netns=n.name, fib=True, protocol=12), export=export)
+    await k.start()
+    try:
+        # the next hops resolve through a route (for translate), but the tunnel rewrites them
+        n.ip("route", "add", "172.31.0.0/16", "dev", "tunl0")
+        sp.announce(sp.p1, ["10.244.1.0/26", "10.244.9.0/26"], "172.31.1.1")
+        sp.announce(sp.p2, ["10.244.9.0/26"], "172.31.2.2")  # ECMP
+        await k.fib.wait_idle(5)
+        assert n.routes("proto", "bird") == [
+            "10.244.1.0/26 via 172.31.1.1 dev tunl0 metric 1024 onlink",
+            "10.244.9.0/26 metric 1024 nexthop via 172.31.1.1 dev tunl0 weight 1 onlink "
+            "nexthop via 172.31.2.2 dev tunl0 weight 1 onlink",
+        ]
+        added = k.fib.stats["added"]
+        await k.fib._resync()  # dump ours again: the routes read back equal what we want
+        for fam in k.fib.pending:
+            k.fib.pending[fam].update(sp.rib.loc[fam].table)
+        k.fib._kick()
+        await k.fib.wait_idle(5)
+        assert k.fib.stats["added"] == added, "an onlink route read back differed"
+    finally:
+        await k.close()

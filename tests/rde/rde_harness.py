@@ -93,13 +93,13 @@ class Harness:
     def ctx(self, address: str) -> Context:
         return self.peers[address].negotiated.context
 
-    def up(self, address: str, router_id: str | None = None, **kw) -> list:
+    def up(self, address: str, router_id: str | None = None, next_hops=None, **kw) -> list:
         peer = self.peers[address]
         neg = negotiated(peer.cfg.asn, router_id or address, **kw)
         self.views[address] = View(
             Context(ibgp=neg.context.ibgp, add_path_rx=neg.context.add_path_tx)
         )
-        out = self.rde.peer_up(peer, neg, LOCAL_ADDRESS, self.now)
+        out = self.rde.peer_up(peer, neg, LOCAL_ADDRESS, self.now, next_hops)
         self.actions += out
         return out
 

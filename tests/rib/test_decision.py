@@ -157,6 +157,23 @@ def test_preference_all_kinds_at_once(order):
     assert lost_steps(r) == {c: None, k: "preference", b: "preference", s: "preference"}
 
 
+def test_preference_of_the_route_overrides_its_source(order):
+    """An import filter's ``preference = 200`` (BIRD; Calico gives a BGP route with a high
+    LOCAL_PREF 200 so that it beats a local workload route) travels on the attribute set
+    and wins over the source's preference; the set stays one set on the wire."""
+    kernel = Source("k", "kernel", local_as=LOCAL_AS)
+    static = Source("s", "static", local_as=LOCAL_AS)  # 200 by kind
+    b = ebgp("b")
+    plain = A(as_path=(seq(65001),), next_hop=ip("192.0.2.1"))
+    preferred = plain.replace(preference=250)
+    assert preferred is not plain and preferred.preference == 250 and plain.preference is None
+    r = decide([(static, A(next_hop=ip("10.0.0.2"))), (b, preferred)], order)
+    check(r, b, static, "preference")
+    demoted = plain.replace(preference=5)  # below the kernel's 10
+    r = decide([(kernel, A(next_hop=ip("10.0.0.1"))), (b, demoted)], order)
+    check(r, kernel, b, "preference")
+
+
 def test_preference_override_per_source(order):
     kernel = Source("k", "kernel", preference=250)
     connected = Source("c", "connected")

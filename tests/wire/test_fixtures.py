@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bgpd.wire import (
+    Action,
     AttrSet,
     BGPError,
     Context,
@@ -26,6 +27,7 @@ from bgpd.wire import (
     end_of_rib,
 )
 from bgpd.wire import prefix as pfx
+from bgpd.wire.attrs import tlv
 from bgpd.wire.capabilities import (
     FQDN,
     AddPath,
@@ -72,6 +74,7 @@ IBGP = Context(ibgp=True)
 AS2 = Context(as4=False)
 AP4 = Context(add_path_rx=frozenset({IPV4_UNICAST}), add_path_tx=frozenset({IPV4_UNICAST}))
 AP6 = Context(add_path_rx=frozenset({IPV6_UNICAST}), add_path_tx=frozenset({IPV6_UNICAST}))
+ENH = Context(extended_next_hop=frozenset({IPV4_UNICAST}))  # RFC 8950 negotiated
 
 
 @dataclass
@@ -534,6 +537,7 @@ FIXTURES = [
             attrs=AttrSet(origin=0, as_path=((AS_SEQUENCE, (65000,)),), communities=(0xFDE80064,)),
             mp_reach=MpReach(1, 1, ip("2001:db8::1"), [P("192.168.1.0/24")]),
         ),
+        ctx=ENH,
     ),
     # --- End-of-RIB (RFC 4724 §2) ------------------------------------------------------------
     Fixture("eor-ipv4", h(MARKER + "0017 02  # length 23, UPDATE\n0000 0000"), Update()),
@@ -555,13 +559,11 @@ FIXTURES = [
         h(
             MARKER
             + """
-            00a8 02     # length 168, UPDATE
+            009c 02     # length 156, UPDATE
             0000        # withdrawn routes length 0
-            008f        # total path attribute length 143
+            0083        # total path attribute length 131
             40 01 01 01 # ORIGIN EGP
-            40 02 20    # AS_PATH, length 32
-            03 01 0000fde9            # AS_CONFED_SEQUENCE: 65001
-            04 01 0000fdea            # AS_CONFED_SET: {65002}
+            40 02 14    # AS_PATH, length 20 (no confederation segments: RFC 5065 §5)
             02 02 0000fde8 00010000   # AS_SEQUENCE: 65000 65536
             01 02 00000064 000000c8   # AS_SET: {100 200}
             40 03 04 c0000201         # NEXT_HOP 192.0.2.1
@@ -584,8 +586,6 @@ FIXTURES = [
             attrs=AttrSet(
                 origin=1,
                 as_path=(
-                    (AS_CONFED_SEQUENCE, (65001,)),
-                    (AS_CONFED_SET, (65002,)),
                     (AS_SEQUENCE, (65000, 65536)),
                     (AS_SET, (100, 200)),
                 ),
@@ -847,12 +847,11 @@ def test_as4_path_rebuilds_real_path():
     assert msg.attrs.as_path == ((AS_SEQUENCE, (65000, 4200000000, 4200000001)),)
 
 
-def test_as4_path_with_set_and_leading_confed():
+def test_as4_path_with_set():
     msg = _as2_update(
         ORIGIN_NH
         + """
-        40 02 10    # AS_PATH, length 16
-        03 01 fde9  # AS_CONFED_SEQUENCE 65001 (kept: it leads)
+        40 02 0c    # AS_PATH, length 12
         02 02 fde8 5ba0   # AS_SEQUENCE 65000 AS_TRANS
         01 02 5ba0 0064   # AS_SET {AS_TRANS 100}
         c0 11 10    # AS4_PATH, length 16
@@ -861,10 +860,29 @@ def test_as4_path_with_set_and_leading_confed():
         """
     )
     assert msg.attrs.as_path == (
-        (AS_CONFED_SEQUENCE, (65001,)),
         (AS_SEQUENCE, (65000, 4200000000)),
         (AS_SET, (4200000001, 100)),
     )
+
+
+@pytest.mark.parametrize("ctx", [CTX, IBGP, AS2], ids=["ebgp", "ibgp", "as2-ebgp"])
+@pytest.mark.parametrize("seg", [AS_CONFED_SEQUENCE, AS_CONFED_SET])
+def test_confederation_segments_make_as_path_malformed(ctx, seg):
+    """RFC 5065 §5 with RFC 7606 §7.2: bgpd is in no confederation, so every neighbor is
+    outside ours and AS_CONFED_* segments are a Malformed AS_PATH, treat-as-withdraw (3/11),
+    from internal neighbors too. Before: accepted (and counted as length 0)."""
+    size = 4 if ctx.as4 else 2
+    path = bytes((seg, 1)) + (65001).to_bytes(size, "big")
+    path += bytes((AS_SEQUENCE, 1)) + (65000).to_bytes(size, "big")
+    attrs = h(ORIGIN_NH) + tlv(0x40, 2, path)
+    if ctx.ibgp:
+        attrs += h("40 05 04 00000064")
+    body = b"\x00\x00" + len(attrs).to_bytes(2, "big") + attrs + h("08 0a")
+    wire = bytes.fromhex("ff" * 16) + (19 + len(body)).to_bytes(2, "big") + b"\x02" + body
+    msg = decode_one(wire, ctx)
+    assert (msg.error.code, msg.error.subcode, msg.error.action) == (3, 11, Action.WITHDRAW)
+    assert "confederation" in msg.error.detail
+    assert msg.reach() == [] and msg.unreach() == [((1, 1), [P("10.0.0.0/8")])]
 
 
 def test_as4_path_longer_than_as_path_is_ignored():
@@ -970,7 +988,9 @@ def test_encode_to_two_octet_peer():
         """
     )
     assert wire.hex() == expected.hex()
-    assert decode_one(wire, AS2).attrs == attrs
+    # bgpd never receives such a path (confederation segments are malformed, RFC 5065 §5)
+    err = decode_one(wire, AS2).error
+    assert (err.code, err.subcode, err.action) == (3, 11, Action.WITHDRAW)
 
 
 def test_encode_to_two_octet_peer_mappable_only():

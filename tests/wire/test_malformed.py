@@ -619,3 +619,151 @@ def test_notification_minimum():
     with pytest.raises(BGPError) as e:
         decode_message(3, b"\x06")
     check(e.value, 1, 2, (20).to_bytes(2, "big"), R)
+
+
+# --- next hops (bgpd.wire.nexthop): RFC 4271 §6.3, RFC 7606 §7.3 / §7.11: treat-as-withdraw ----
+
+LOOPBACK_OK = Context(loopback_next_hop=True)
+ENH = Context(extended_next_hop=frozenset({IPV4_UNICAST}))
+
+
+def mp_reach(afi: int, nh: str, nlri: str) -> str:
+    """An MP_REACH_NLRI attribute for ``nh`` (hex) and ``nlri`` (hex)."""
+    nh_b, nlri_b = h(nh), h(nlri)
+    value = afi.to_bytes(2, "big") + bytes((1, len(nh_b))) + nh_b + b"\x00" + nlri_b
+    return (bytes((0x80, 14, len(value))) + value).hex()
+
+
+@pytest.mark.parametrize(
+    "nh, loopback",
+    [
+        ("00000001", False),  # 0.0.0.0/8 'this network' (RFC 1122 §3.2.1.3): before, accepted
+        ("00ffffff", False),
+        ("7f000001", True),  # 127/8 loopback (RFC 1122 §3.2.1.3(g)): before, accepted
+        ("7f0a0b0c", True),
+        ("e0000001", False),  # multicast
+        ("efffffff", False),
+        ("f0000001", False),  # 240/4 reserved
+        ("ffffffff", False),  # limited broadcast
+    ],
+)
+@pytest.mark.parametrize("ctx", [EBGP, IBGP], ids=["ebgp", "ibgp"])
+def test_next_hop_classes_are_treat_as_withdraw(nh, loopback, ctx):
+    extra = LOCAL_PREF if ctx.ibgp else ""
+    attr = f"40 03 04 {nh}"
+    m, err = outcome(upd(ORIGIN + AS_PATH + attr + extra), ctx)
+    check(err, 3, 8, A(attr), W)
+    withdrawn(m)
+    # from a peer of the same host (a session between loopback addresses), 127/8 is usable
+    ok_ctx = Context(ibgp=ctx.ibgp, loopback_next_hop=True)
+    m, err = outcome(upd(ORIGIN + AS_PATH + attr + extra), ok_ctx)
+    if loopback:
+        assert err is None
+        kept(m)
+    else:
+        check(err, 3, 8, A(attr), W)
+
+
+@pytest.mark.parametrize("nh", ["01000000", "7e000001", "80000001", "dfffffff", "0a000001"])
+def test_usable_next_hops(nh):
+    m, err = outcome(upd(ORIGIN + AS_PATH + f"40 03 04 {nh}"))
+    assert err is None
+    kept(m)
+
+
+V6_NLRI = "30 20010db80001"  # 2001:db8:1::/48
+V4_NLRI = "18 c0a801"  # 192.168.1.0/24
+LL = "fe800000000000000000000000000001"
+GLOBAL6 = "20010db8000000000000000000000001"
+
+
+@pytest.mark.parametrize(
+    "afi, nh, nlri, ctx",
+    [
+        (2, "00" * 16, V6_NLRI, EBGP),  # ::
+        (2, "00" * 15 + "01", V6_NLRI, EBGP),  # ::1
+        (2, "ff020000000000000000000000000001", V6_NLRI, EBGP),  # ff02::1
+        (2, "ff02000000000000000000000000000" + "1" + LL, V6_NLRI, EBGP),  # multicast + LL
+        (2, "00" * 15 + "01" + LL, V6_NLRI, IBGP),  # ::1 + LL
+        (2, "00000000000000000000ffff7f000001", V6_NLRI, EBGP),  # ::ffff:127.0.0.1
+        (2, "00000000000000000000ffffe0000001", V6_NLRI, LOOPBACK_OK),  # ::ffff:224.0.0.1
+        (2, "00000000000000000000ffff00000000", V6_NLRI, EBGP),  # ::ffff:0.0.0.0
+        (1, "7f000001", V4_NLRI, EBGP),  # an IPv4 next hop in MP_REACH_NLRI: the same rules
+        (1, "f0000001", V4_NLRI, EBGP),
+        (1, "00" * 15 + "01", V4_NLRI, ENH),  # RFC 8950, ::1
+        (1, GLOBAL6, V4_NLRI, EBGP),  # RFC 8950 next hop, capability not negotiated
+    ],
+)
+def test_mp_next_hop_classes_are_treat_as_withdraw(afi, nh, nlri, ctx):
+    """Before: accepted (the MP_REACH_NLRI next hop was not checked at all)."""
+    extra = LOCAL_PREF if ctx.ibgp else ""
+    m, err = outcome(upd(ORIGIN + AS_PATH + extra + mp_reach(afi, nh, nlri), nlri=""), ctx)
+    family = (afi, 1)
+    nh_b = h(nh)
+    check(err, 3, 8, nh_b if len(nh_b) != 32 or nh_b[16:] == h(LL) else nh_b[:16], W)
+    withdrawn(m, family, (pfx.from_str("2001:db8:1::/48" if afi == 2 else "192.168.1.0/24"),))
+
+
+@pytest.mark.parametrize(
+    "afi, nh, nlri, ctx, expect",
+    [
+        (2, GLOBAL6, V6_NLRI, EBGP, GLOBAL6),
+        (2, GLOBAL6 + LL, V6_NLRI, EBGP, GLOBAL6 + LL),
+        (2, LL, V6_NLRI, EBGP, LL),  # link-local only: unnumbered fabrics (RFC 2545 §3 aside)
+        (2, LL + LL, V6_NLRI, EBGP, LL + LL),  # FRR's unnumbered form
+        (2, "00" * 16 + LL, V6_NLRI, EBGP, "00" * 16 + LL),  # :: + link-local: the LL is used
+        (2, GLOBAL6 + GLOBAL6, V6_NLRI, EBGP, GLOBAL6),  # second not link-local: ignored
+        (2, GLOBAL6 + "00" * 16, V6_NLRI, EBGP, GLOBAL6),
+        (2, "00" * 15 + "01", V6_NLRI, LOOPBACK_OK, "00" * 15 + "01"),
+        (2, "00000000000000000000ffff7f000001", V6_NLRI, LOOPBACK_OK, None),
+        (2, "00000000000000000000ffff0a000001", V6_NLRI, EBGP, None),  # ::ffff:10.0.0.1
+        (1, GLOBAL6, V4_NLRI, ENH, GLOBAL6),  # RFC 8950 negotiated
+        (1, GLOBAL6 + LL, V4_NLRI, ENH, GLOBAL6 + LL),
+        (1, "0a000001", V4_NLRI, EBGP, "0a000001"),
+    ],
+)
+def test_usable_mp_next_hops(afi, nh, nlri, ctx, expect):
+    m, err = outcome(upd(ORIGIN + AS_PATH + mp_reach(afi, nh, nlri), nlri=""), ctx)
+    assert err is None
+    assert m.mp_reach.next_hop == h(expect if expect is not None else nh)
+    assert m.mp_reach.attrs.next_hop == m.mp_reach.next_hop
+    assert m.reach()
+
+
+def test_next_hop_attribute_is_checked_with_mp_reach_only():
+    """A bad NEXT_HOP beside MP_REACH_NLRI only (no IPv4 NLRI) still withdraws: RFC 4760 §3 says
+    to ignore such a NEXT_HOP, but it is malformed, and bgpd does not keep a malformed
+    attribute's UPDATE (the same as before this change, for multicast ones)."""
+    m, err = outcome(upd(ORIGIN + AS_PATH + "40 03 04 e0000001" + MP_REACH_V6, nlri=""))
+    check(err, 3, 8, ANY, W)
+    withdrawn(m, IPV6_UNICAST, (V6,))
+
+
+def test_sendable_next_hops():
+    """What the export side may choose (bgpd.wire.nexthop.sendable): an IPv6 next hop for IPv4
+    routes only with RFC 8950 negotiated."""
+    from bgpd.wire.nexthop import sendable
+
+    v4, g6, ll = h("0a000001"), h(GLOBAL6), h(LL)
+    assert sendable(IPV4_UNICAST, v4, EBGP)
+    assert not sendable(IPV4_UNICAST, g6, EBGP)
+    assert sendable(IPV4_UNICAST, g6, ENH) and sendable(IPV4_UNICAST, g6 + ll, ENH)
+    assert sendable(IPV6_UNICAST, g6, EBGP) and sendable(IPV6_UNICAST, g6 + ll, EBGP)
+    assert not sendable(IPV6_UNICAST, v4, EBGP)
+
+
+def test_rfc8950_routes_round_trip_through_the_packer():
+    """IPv4 NLRI over a 32-octet IPv6 next hop: packed into MP_REACH_NLRI (AFI 1), decoded back
+    with the same next hop when the capability was negotiated, withdrawn when it was not."""
+    from bgpd.wire import AttrSet, pack_announce
+
+    attrs = AttrSet(origin=0, as_path=((2, (65001,)),), next_hop=h(GLOBAL6 + LL))
+    [wire] = pack_announce(IPV4_UNICAST, attrs, [PREFIX], ENH)
+    m = decode(wire, ENH)
+    assert m.error is None and m.mp_reach.family == IPV4_UNICAST
+    assert [(f, a.next_hop, p) for f, a, p in m.reach()] == [
+        (IPV4_UNICAST, h(GLOBAL6 + LL), [PREFIX])
+    ]
+    m = decode(wire, EBGP)
+    check(m.error, 3, 8, ANY, W)
+    withdrawn(m)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bgpd.wire import (
+    Action,
     AttrSet,
     Context,
     Framer,
@@ -45,6 +46,7 @@ from bgpd.wire.constants import (
     IPV4_UNICAST,
     IPV6_UNICAST,
 )
+from bgpd.wire.nexthop import ipv6_problem
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,11 +57,15 @@ u32 = st.integers(0, 0xFFFFFFFF)
 asn4 = st.integers(1, 0xFFFFFFFF)  # AS 0 is malformed (RFC 7607)
 asn2 = st.integers(1, 0xFFFF)
 id4 = st.binary(min_size=4, max_size=4)
-# a host address usable as NEXT_HOP: not 0.0.0.0, not class D/E
-host4 = st.tuples(st.integers(1, 223), st.binary(min_size=3, max_size=3)).map(
-    lambda t: bytes((t[0],)) + t[1]
-)
-host6 = st.binary(min_size=16, max_size=16)
+# a host address usable as a next hop: not 0/8, 127/8, 224/4, 240/4 (bgpd.wire.nexthop)
+host4 = st.tuples(
+    st.integers(1, 223).filter(lambda b: b != 127), st.binary(min_size=3, max_size=3)
+).map(lambda t: bytes((t[0],)) + t[1])
+# not ::, ::1, ff00::/8, nor an IPv4-mapped address of a bad class
+host6 = st.binary(min_size=16, max_size=16).filter(lambda b: ipv6_problem(b) is None)
+link_local6 = st.binary(min_size=8, max_size=8).map(lambda b: b"\xfe\x80" + bytes(6) + b)
+# a 32-octet next hop: global and link-local (RFC 2545 §3)
+global_and_ll6 = st.tuples(host6, link_local6).map(lambda t: t[0] + t[1])
 
 
 def prefix4():
@@ -79,18 +85,14 @@ def _key(net) -> bytes:
     return bytes((plen,)) + net.network_address.packed[: (plen + 7) >> 3]
 
 
-def segments(asn, types=(AS_SEQUENCE, AS_SET, AS_CONFED_SEQUENCE, AS_CONFED_SET)):
+def segments(asn, types=(AS_SEQUENCE, AS_SET)):
+    """Path segments. No confederation segments: bgpd is in no confederation, so they make
+    an AS_PATH malformed (RFC 5065 §5; test_confed_segments_are_treat_as_withdraw)."""
     return st.tuples(st.sampled_from(types), st.lists(asn, min_size=1, max_size=8).map(tuple))
 
 
 def as_path(four_octet: bool):
-    if four_octet:
-        return st.lists(segments(asn4), max_size=5).map(tuple)
-    # Towards a two-octet peer, confederation segments must lead and hold two-octet ASNs
-    # (they are not carried in AS4_PATH, RFC 6793 §4.2.2).
-    confed = st.lists(segments(asn2, (AS_CONFED_SEQUENCE, AS_CONFED_SET)), max_size=2)
-    rest = st.lists(segments(asn4, (AS_SEQUENCE, AS_SET)), max_size=4)
-    return st.tuples(confed, rest).map(lambda t: tuple(t[0] + t[1]))
+    return st.lists(segments(asn4), max_size=5).map(tuple)
 
 
 def unknown_attrs():
@@ -153,6 +155,22 @@ def test_attr_set_roundtrip_two_octet_peer(attrs):
     m = decode_one(Update(attrs=attrs).encode(IBGP_AS2), IBGP_AS2)
     assert m.error is None
     assert (m.attrs or AttrSet()) == attrs
+
+
+@FAST
+@given(
+    attr_sets(mandatory=True, next_hop=host4),
+    st.lists(segments(asn4, (AS_CONFED_SEQUENCE, AS_CONFED_SET)), min_size=1, max_size=2),
+    st.sampled_from([Context(), IBGP]),
+)
+def test_confed_segments_are_treat_as_withdraw(attrs, confed, ctx):
+    """An AS_PATH with AS_CONFED_* segments, wherever they are, from any peer: Malformed
+    AS_PATH (3/11), treat-as-withdraw (RFC 5065 §5, RFC 7606 §7.2; bgpd has no confederation)."""
+    path = tuple(confed) + attrs.as_path
+    u = Update(attrs=attrs.replace(as_path=path), nlri=[bytes((8, 10))])
+    m = decode_one(u.encode(ctx), ctx)
+    assert (m.error.code, m.error.subcode, m.error.action) == (3, 11, Action.WITHDRAW)
+    assert m.reach() == [] and m.unreach() == [(IPV4_UNICAST, [bytes((8, 10))])]
 
 
 @FAST
@@ -248,7 +266,7 @@ def updates(draw):
     attrs = draw(route_attrs(host4 if announce else st.none() | host4))
     mp_reach = mp_unreach = None
     if draw(st.booleans()):
-        nh6 = draw(st.one_of(host6, st.binary(min_size=32, max_size=32)))
+        nh6 = draw(st.one_of(host6, global_and_ll6))
         mp_reach = MpReach(2, 1, nh6, draw(nlri(prefix6(), addpath6, 8)))
     if draw(st.booleans()):
         mp_unreach = MpUnreach(2, 1, draw(nlri(prefix6(), addpath6, 8)))
@@ -336,7 +354,7 @@ FAMILY_NH = {
     "ipv4": (IPV4_UNICAST, host4),
     "ipv4-rfc8950": (IPV4_UNICAST, host6),
     "ipv6": (IPV6_UNICAST, host6),
-    "ipv6-ll": (IPV6_UNICAST, st.binary(min_size=32, max_size=32)),
+    "ipv6-ll": (IPV6_UNICAST, global_and_ll6),
 }
 
 
@@ -350,7 +368,13 @@ def pack_cases(draw):
     count = draw(st.integers(1, 3000))
     items = _many(draw(st.randoms(use_true_random=False)), count, family == IPV6_UNICAST, addpath)
     fams = frozenset({family}) if addpath else frozenset()
-    ctx = Context(ibgp=True, add_path_rx=fams, add_path_tx=fams, extended_message=extended)
+    ctx = Context(
+        ibgp=True,
+        add_path_rx=fams,
+        add_path_tx=fams,
+        extended_message=extended,
+        extended_next_hop=frozenset({IPV4_UNICAST}),  # RFC 8950 for "ipv4-rfc8950"
+    )
     return family, attrs, items, ctx
 
 

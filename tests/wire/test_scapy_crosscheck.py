@@ -49,8 +49,6 @@ from bgpd.wire.capabilities import (  # noqa: E402
 )
 from bgpd.wire.capabilities import RouteRefresh as RouteRefreshCap  # noqa: E402
 from bgpd.wire.constants import (  # noqa: E402
-    AS_CONFED_SEQUENCE,
-    AS_CONFED_SET,
     AS_SEQUENCE,
     AS_SET,
     AS_TRANS,
@@ -107,11 +105,13 @@ def r_prefix6(rnd) -> str:
 
 
 def r_ip4(rnd) -> str:
-    return str(ipaddress.IPv4Address(rnd.randint(1, 223) << 24 | rnd.getrandbits(24)))
+    """A usable next hop: not 0/8, 127/8, 224/4 or 240/4 (bgpd.wire.nexthop)."""
+    return str(ipaddress.IPv4Address(rnd.choice((1, 126, 128, 223)) << 24 | rnd.getrandbits(24)))
 
 
 def r_ip6(rnd) -> str:
-    return str(ipaddress.IPv6Address(rnd.getrandbits(128)))
+    """A global unicast address (2000::/3): a usable next hop."""
+    return str(ipaddress.IPv6Address(1 << 125 | rnd.getrandbits(125)))
 
 
 def r_asn(rnd, as4: bool) -> int:
@@ -121,9 +121,9 @@ def r_asn(rnd, as4: bool) -> int:
 
 
 def r_path(rnd, as4: bool):
+    # No confederation segments: bgpd is in no confederation, they make the AS_PATH
+    # malformed (RFC 5065 §5; tests/wire/test_fixtures.py checks that).
     path = []
-    if rnd.random() < 0.2:  # leading confederation segments (two-octet ASNs)
-        path.append((rnd.choice((AS_CONFED_SEQUENCE, AS_CONFED_SET)), [rnd.randint(1, 65535)]))
     for _ in range(rnd.randint(0, 3)):
         seg_type = rnd.choice((AS_SEQUENCE, AS_SEQUENCE, AS_SET))
         path.append((seg_type, [r_asn(rnd, as4) for _ in range(rnd.randint(1, 6))]))

@@ -1,0 +1,50 @@
+"""Fixtures of the differential tests against BIRD 1.6.8: the golden cases, root, iproute2.
+
+The harness modules (harness.py, inputs.py, peerrig.py) are imported by name: this directory
+is put on sys.path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, or fail under BGPD_REQUIRE_PEERS=1 (CI), as tests/conftest.py does."""
+    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
+        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+GOLDENS = Path("calico-confd/confd/tests/compiled_templates")
+
+
+@pytest.fixture(scope="session")
+def goldens(shared_corpora) -> Path:
+    """confd's golden BIRD files (88 cases), from ../shared/corpora."""
+    path = shared_corpora / GOLDENS
+    if not path.is_dir():
+        skip_or_fail(f"{path} is absent (see /work/shared/corpora/calico-confd/SOURCE.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def netns_ok() -> None:
+    """Root, iproute2 and network namespaces, or a skip saying what is missing."""
+    if os.geteuid() != 0:
+        skip_or_fail("the differential tests need root (network namespaces)")
+    if shutil.which("ip") is None:
+        skip_or_fail("the differential tests need iproute2's ip: apt-get install iproute2")
+    name = f"bdprobe{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        skip_or_fail(f"cannot create a network namespace: {r.stderr.strip()}")
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
