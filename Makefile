@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo lint format bench-codec bench-rr clean
+.PHONY: venv test demo lint format bench-codec bench-rr clean lab
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,14 @@ bench-rr: $(BIN)/.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The Calico cluster lab (tests/lab/README.md): every scenario, bgpd-bird and BIRD 1.6.8
+# side by side; root, iproute2, bird2, BIRD 1.6.8 (tools/bird16.sh). The figures table is
+# printed at the end and written to $(LAB_FIGURES) (and .json beside it).
+LAB_FIGURES ?= .cache/lab-figures.md
+lab: venv
+	mkdir -p $(dir $(LAB_FIGURES))
+	BGPD_LAB_FULL=1 BGPD_LAB_FIGURES=$(LAB_FIGURES) $(BIN)/python -m pytest -q tests/lab $(PYTEST_ARGS)
 
 # Fuzzing (fuzz/README.md). `make fuzz`: atheris, coverage-guided, FUZZ_RUNS inputs per target
 # (decoder, fsm, fsm_ops; 10 million each take 6-7 hours on one core; FUZZ_ARGS go to

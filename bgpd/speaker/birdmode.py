@@ -37,7 +37,7 @@ import time
 import structlog
 
 from bgpd import bird
-from bgpd.bird import bgp
+from bgpd.bird import ast, bgp
 from bgpd.bird.program import RouteView
 from bgpd.bird.translate import REJECT, translate
 from bgpd.kernel.netlink import RTNH_F_ONLINK
@@ -308,7 +308,33 @@ class NeighborFilters:
 def _filter_key(f):
     if f is None or f is REJECT or f == REJECT:
         return f
-    return (f.name, repr(f.filterdef.body))
+    body = f.filterdef.body
+    return (f.name, repr(body), _called_bodies(body))
+
+
+def _called_bodies(body) -> tuple:
+    """The bodies of the functions a filter calls, directly or through other functions: a
+    reload that changes only a function (confd rewrites a BGPFilter's function, the
+    protocols' filters stay the same text) changes the filters that call it, as BIRD's
+    filter comparison sees it."""
+    seen: dict = {}
+    todo = [body]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (list, tuple)):
+            todo.extend(node)
+        elif isinstance(node, ast.Call):
+            fn = node.func
+            if id(fn) not in seen:
+                seen[id(fn)] = (fn.name, repr(fn.body))
+                todo.append(fn.body)
+            todo.extend(node.args)
+        elif isinstance(node, ast.Node):
+            for cls in type(node).__mro__:
+                for k in getattr(cls, "__slots__", ()):
+                    if k not in ("file", "line"):
+                        todo.append(getattr(node, k))
+    return tuple(sorted(seen.values()))
 
 
 class BirdImport:

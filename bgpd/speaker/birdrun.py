@@ -394,13 +394,13 @@ class BirdSpeaker(Speaker):
         if fib is None:
             return
         if "kernel" in off and not self.fib_paused:
-            for loc in self.rde.rib.loc.values():
+            for loc in self.kernel_locs().values():
                 if fib in loc.listeners:
                     loc.listeners.remove(fib)
             self.fib_paused = True
         elif "kernel" not in off and self.fib_paused:
             self.fib_paused = False
-            for fam, loc in self.rde.rib.loc.items():
+            for fam, loc in self.kernel_locs().items():
                 loc.listeners.append(fib)
                 fib.rib_changed(fam, dict.fromkeys(loc.table), loc)
 
@@ -493,7 +493,7 @@ class BirdHandler:
         elif t.kind == "kernel" and action in ("reload", "reload out") and sp.kernel is not None:
             fib = sp.kernel.fib
             if fib is not None and not sp.fib_paused:
-                for fam, loc in sp.rde.rib.loc.items():
+                for fam, loc in sp.kernel_locs().items():
                     fib.rib_changed(fam, dict.fromkeys(loc.table), loc)
         sp.kick()
         return True

@@ -57,10 +57,10 @@ class _HostRoutes:
     """The kernel's way into the engine (a ``bgpd.kernel.RouteSink``): host routes go to
     the engine, and a committed batch wakes the daemon up to export it."""
 
-    def __init__(self, speaker: "Speaker") -> None:
+    def __init__(self, speaker: "Speaker", families: frozenset | None = None) -> None:
         self.speaker = speaker
         rde = speaker.rde
-        self.families = frozenset(rde.rib.loc)
+        self.families = frozenset(rde.rib.loc) if families is None else families
         self.announce = rde.announce
         self.withdraw = rde.withdraw
 
@@ -242,16 +242,29 @@ class Speaker:
                 info = RouteInfo(src.kind, src.name if src.is_bgp else None, iface, src.local_as)
                 return route if pol.evaluate(attrs, prefix, fam, info) is not None else None
 
+        locs = self.kernel_locs()
         self.kernel = Kernel(
-            self.rde.rib.loc,
+            locs,
             settings,
-            routes=_HostRoutes(self),
+            routes=_HostRoutes(self, frozenset(locs)),
             export=export,
             local_as=self.config.asn,
         )
         if self.bird is not None:
             self.bird.attach(self.kernel.state, self.rde)
         await self.kernel.start()
+
+    def kernel_locs(self) -> dict:
+        """The Loc-RIBs the kernel side serves: all of them, but only the file's family on
+        a BIRD file. BIRD's kernel protocol is per family, and calico-node runs ``bird``
+        and ``bird6`` side by side, both writing protocol 12 into the same table: each must
+        learn, install and sweep its own family only, or each removes the other's routes
+        as strays."""
+        locs = self.rde.rib.loc
+        if self.bird is None:
+            return locs
+        fam = IPV6_UNICAST if self.bird.extras.family == "ipv6" else IPV4_UNICAST
+        return {fam: locs[fam]}
 
     # --- neighbors and reload -----------------------------------------------------------------
 
