@@ -94,7 +94,8 @@ from bgpd.wire.capabilities import FourOctetAS, Multiprotocol  # noqa: E402
 from bgpd.wire.constants import IPV4_UNICAST  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+# the interpreter bgpd runs under (BGPD_PYTHON: another CPython, e.g. a 3.13 venv)
+VENV_PYTHON = Path(os.environ.get("BGPD_PYTHON") or ROOT / ".venv" / "bin" / "python")
 ASN = 64512
 HOLD_TIME = 240
 KEEPALIVE_EVERY = 30.0

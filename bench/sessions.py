@@ -123,15 +123,56 @@ def prefix_str(key: bytes) -> str:
 
 
 def prefix_index(key: bytes) -> int | None:
+    """The client whose prefix ``key`` is (None: no client's)."""
     if len(key) != 5 or key[0] != PREFIX_LEN:
         return None
-    return (int.from_bytes(key[1:], "big") - PREFIX_BASE) >> 6
+    v = int.from_bytes(key[1:], "big") - PREFIX_BASE
+    if v < 0 or v & 63:
+        return None
+    return v >> 6
 
 
 # --- the client process -----------------------------------------------------------------------
 
 IDLE, CONNECTING, OPENSENT, OPENCONFIRM, ESTABLISHED = range(5)
 STATE_NAMES = ("idle", "connecting", "opensent", "openconfirm", "established")
+
+
+class Held:
+    """The prefixes a client holds: one bit per client's prefix (n bits, so that 5,000
+    clients holding 4,999 prefixes each cost 3 MB, not gigabytes of sets) and any other
+    prefix (there should be none) in a set."""
+
+    __slots__ = ("bits", "count", "other")
+
+    def __init__(self, n: int) -> None:
+        self.bits = bytearray((n + 7) // 8)
+        self.count = 0
+        self.other: set = set()
+
+    def __len__(self) -> int:
+        return self.count + len(self.other)
+
+    def add(self, idx: int | None, key: bytes) -> None:
+        if idx is None or not 0 <= idx < len(self.bits) * 8:
+            self.other.add(key)
+            return
+        byte, bit = idx >> 3, 1 << (idx & 7)
+        if not self.bits[byte] & bit:
+            self.bits[byte] |= bit
+            self.count += 1
+
+    def discard(self, idx: int | None, key: bytes) -> None:
+        if idx is None or not 0 <= idx < len(self.bits) * 8:
+            self.other.discard(key)
+            return
+        byte, bit = idx >> 3, 1 << (idx & 7)
+        if self.bits[byte] & bit:
+            self.bits[byte] &= ~bit & 0xFF
+            self.count -= 1
+
+    def has(self, idx: int) -> bool:
+        return bool(self.bits[idx >> 3] & (1 << (idx & 7)))
 
 
 class Client:
@@ -163,7 +204,7 @@ class Client:
         "r_hold",
     )
 
-    def __init__(self, i: int, keep_samples: bool) -> None:
+    def __init__(self, i: int, keep_samples: bool, n: int) -> None:
         self.i = i
         self.addr = client_address(i)
         self.sock: socket.socket | None = None
@@ -184,7 +225,7 @@ class Client:
         (self.update_msg,) = pack_announce(
             IPV4_UNICAST, attrs, [self.own], Context(as4=True, ibgp=True)
         )
-        self.held: set[bytes] = set()
+        self.held = Held(n)
         self.announced = 0  # prefixes announced to us, duplicates included
         self.withdrawn = 0
         self.updates = 0
@@ -203,15 +244,19 @@ class Client:
 class Fleet:
     """Every client, served by one selector loop; talks to the parent over ``conn``."""
 
-    def __init__(self, conn, remote: str, n: int, concurrency: int, hs_timeout: float) -> None:
+    def __init__(
+        self, conn, remote: str, n: int, concurrency: int, hs_timeout: float, announce=True
+    ) -> None:
         self.conn = conn
+        self.announce = announce  # each client announces its prefix once Established
+        self.expect = n - 1 if announce else 0  # prefixes each client must end up holding
         self.remote = remote
         self.n = n
         self.concurrency = concurrency
         self.hs_timeout = hs_timeout
         self.sel = selectors.DefaultSelector()
         sample_every = max(1, n // 4)
-        self.clients = [Client(i, i % sample_every == 0) for i in range(n)]
+        self.clients = [Client(i, i % sample_every == 0, n) for i in range(n)]
         self.todo: deque[int] = deque(range(n))
         self.retry: list[tuple[float, int]] = []
         self.ka: list[tuple[float, int]] = []
@@ -321,7 +366,7 @@ class Fleet:
         c.state = IDLE
         c.buf = bytearray()
         c.out = bytearray()
-        c.held = set()
+        c.held = Held(self.n)
         heapq.heappush(self.retry, (now + RECONNECT_AFTER, c.i))
 
     def readable(self, c: Client, now: float) -> None:
@@ -388,7 +433,11 @@ class Fleet:
             self.t_first_established = now
         if self.established == self.n and self.t_all_established is None:
             self.t_all_established = now
-        self.send(c, c.update_msg, now)
+        if self.announce:
+            self.send(c, c.update_msg, now)
+        else:
+            c.full = True  # nothing to receive
+            self.full += 1
         c.next_ka = now + KEEPALIVE_EVERY
         heapq.heappush(self.ka, (c.next_ka, c.i))
 
@@ -403,7 +452,8 @@ class Fleet:
             stop = p + wl
             while p < stop:
                 size = 1 + (buf[p] + 7) // 8
-                held.discard(bytes(buf[p : p + size]))
+                key = bytes(buf[p : p + size])
+                held.discard(prefix_index(key), key)
                 c.withdrawn += 1
                 p += size
         al = (buf[p] << 8) | buf[p + 1]
@@ -421,10 +471,10 @@ class Fleet:
             if key == own:
                 c.own_seen += 1
             else:
-                held.add(key)
+                held.add(prefix_index(key), key)
             c.announced += 1
             p += size
-        full = len(held) >= self.n - 1
+        full = len(held) >= self.expect
         if full != c.full:
             c.full = full
             self.full += 1 if full else -1
@@ -521,7 +571,6 @@ class Fleet:
     def final_check(self) -> dict:
         """Every client holds exactly the others' prefixes; sample attributes are reflected."""
         n = self.n
-        everyone = {c.own for c in self.clients}
         wrong = []
         own_back = 0
         announced = withdrawn = 0
@@ -529,8 +578,8 @@ class Fleet:
             announced += c.announced
             withdrawn += c.withdrawn
             own_back += c.own_seen
-            extra = c.held - everyone
-            if len(c.held) != n - 1 or extra or c.own in c.held:
+            extra = c.held.other
+            if len(c.held) != self.expect or extra or c.held.has(c.i):
                 wrong.append(
                     {
                         "client": c.i,
@@ -568,7 +617,7 @@ class Fleet:
             # Announcements of a prefix the client already held (re-sent, same or new path).
             "duplicates": announced - own_back - withdrawn - sum(len(c.held) for c in self.clients),
             "withdrawn_total": withdrawn,
-            "expected_total": n * (n - 1),
+            "expected_total": n * self.expect,
             "samples_checked": checked,
             "sample_problems": problems[:10],
             "sessions_per_client_max": max(c.sessions for c in self.clients),
@@ -638,11 +687,13 @@ class Fleet:
                 c.sock = None
 
 
-def clients_main(conn, remote: str, n: int, concurrency: int, hs_timeout: float) -> None:
+def clients_main(
+    conn, remote: str, n: int, concurrency: int, hs_timeout: float, announce: bool = True
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     fleet = None
     try:
-        fleet = Fleet(conn, remote, n, concurrency, hs_timeout)
+        fleet = Fleet(conn, remote, n, concurrency, hs_timeout, announce)
         fleet.run()
     except Exception as e:  # noqa: BLE001 - reported to the parent
         import traceback
@@ -917,7 +968,14 @@ def run_once(impl: str, args) -> dict:
 
         clients = ctx.Process(
             target=clients_main,
-            args=(child_conn, setup.r, n, args.concurrency, args.handshake_timeout),
+            args=(
+                child_conn,
+                setup.r,
+                n,
+                args.concurrency,
+                args.handshake_timeout,
+                not args.no_announce,
+            ),
             daemon=True,
         )
         overflows0 = listen_overflows()
@@ -1151,7 +1209,43 @@ def table_rows(runs: list[dict]) -> list[list[str]]:
     return rows
 
 
-def verdicts(runs: list[dict]) -> list[str]:
+def medians(runs: list[dict]) -> list[dict]:
+    """One pseudo-run per implementation with the median of each figure over its runs (the
+    peak RSS: the largest), in the shape of a run, for the table and the verdicts."""
+    out = []
+    for impl in dict.fromkeys(r["impl"] for r in runs):
+        ok = [r for r in runs if r["impl"] == impl and r.get("window") and r.get("settle")]
+        if not ok:
+            continue
+        med = statistics.median
+        w = {
+            k: med([r["window"][k] for r in ok])
+            for k in (
+                "established_at_end",
+                "r_cpu_percent",
+                "r_rss_bytes",
+                "clients_cpu_percent",
+                "drops",
+                "max_silence_s",
+            )
+        }
+        w["r_peak_rss_bytes"] = max(r["window"]["r_peak_rss_bytes"] for r in ok)
+        st = {k: med([r["settle"][k] for r in ok]) for k in ("settle_s", "r_cpu_s")}
+        out.append(
+            {
+                "impl": impl,
+                "sessions": ok[0]["sessions"],
+                "window": w,
+                "settle": st,
+                "runs": len(ok),
+            }
+        )
+    return out
+
+
+def verdicts(runs: list[dict], rss_target: int = RSS_TARGET, cpu_target=None) -> list[str]:
+    """bgpd against its targets: idle CPU under BIRD's (and under ``cpu_target`` percent
+    when given), RSS under ``rss_target`` bytes; settle CPU beside BIRD's."""
     base = next((r for r in runs if r["impl"] == BASELINE and "window" in r), None)
     out = []
     for r in runs:
@@ -1159,19 +1253,32 @@ def verdicts(runs: list[dict]) -> list[str]:
             continue
         w = r["window"]
         parts = []
+        c = w["r_cpu_percent"]
         if base is not None:
             b = base["window"]["r_cpu_percent"]
-            c = w["r_cpu_percent"]
             verdict = "met" if c < b else "NOT met" if c > b else "equal"
             parts.append(f"CPU {c:.2f} % vs BIRD {b:.2f} %: {verdict}")
+        if cpu_target is not None:
+            verdict = "met" if c < cpu_target else "NOT met"
+            parts.append(f"CPU {c:.2f} % < {cpu_target:g} %: {verdict}")
         peak = w["r_peak_rss_bytes"]
-        if peak < RSS_TARGET:
+        if peak < rss_target:
             verdict = "met"
-        elif w["r_rss_bytes"] < RSS_TARGET:
+        elif w["r_rss_bytes"] < rss_target:
             verdict = "met at the end, not at the peak"
         else:
             verdict = "NOT met"
-        parts.append(f"RSS {_mib(w['r_rss_bytes'])} (peak {_mib(peak)}) < 100 MiB: {verdict}")
+        parts.append(
+            f"RSS {_mib(w['r_rss_bytes'])} (peak {_mib(peak)}) < {_mib(rss_target)}: {verdict}"
+        )
+        s, bs = r.get("settle") or {}, (base or {}).get("settle") or {}
+        if s.get("r_cpu_s") is not None and bs.get("r_cpu_s"):
+            ratio = s["r_cpu_s"] / bs["r_cpu_s"]
+            verdict = "met" if ratio <= 1 else "NOT met"
+            parts.append(
+                f"CPU to settle {s['r_cpu_s']:.2f} s vs BIRD {bs['r_cpu_s']:.2f} s "
+                f"({ratio:.2f}x): {verdict}"
+            )
         out.append(f"{r['impl']}: " + "; ".join(parts))
     return out
 
@@ -1217,6 +1324,18 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-dirs", action="store_true", help="keep the daemons' directories")
     ap.add_argument("--no-json", action="store_true")
     ap.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
+    ap.add_argument(
+        "--rss-target", type=float, default=RSS_TARGET / 2**20, help="MiB bgpd must stay under"
+    )
+    ap.add_argument("--cpu-target", type=float, help="idle CPU %% bgpd must stay under")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of each implementation, interleaved (1)"
+    )
+    ap.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="clients announce nothing (sessions only: the idle cost without the settle)",
+    )
     args = ap.parse_args(argv)
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     for impl in impls:
@@ -1229,12 +1348,18 @@ def main(argv=None) -> int:
     date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     loads = [os.getloadavg()]
     runs = []
-    for impl in impls:
-        print(f"{impl}: {args.sessions:,} sessions", file=sys.stderr, flush=True)
-        r = run_once(impl, args)
-        loads.append(os.getloadavg())
-        runs.append(r)
-        print(f"  {impl}: {_short(r)}", file=sys.stderr, flush=True)
+    for k in range(args.repeat):
+        for impl in impls:
+            print(
+                f"{impl}: {args.sessions:,} sessions, run {k + 1}/{args.repeat}",
+                file=sys.stderr,
+                flush=True,
+            )
+            r = run_once(impl, args)
+            r["run"] = k + 1
+            loads.append(os.getloadavg())
+            runs.append(r)
+            print(f"  {impl}: {_short(r)}", file=sys.stderr, flush=True)
 
     print()
     print(
@@ -1242,12 +1367,18 @@ def main(argv=None) -> int:
         f"keepalive {KEEPALIVE_EVERY} s), {args.window:.0f} s window, {date}"
     )
     print("command: " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]))
-    text = common.print_table(HEADERS, table_rows(runs))
-    md = common.markdown_table(HEADERS, table_rows(runs))
+    summary = medians(runs) if args.repeat > 1 else runs
+    if args.repeat > 1:
+        print("every run:")
+        common.print_table(HEADERS, table_rows(runs))
+        print(f"medians of {args.repeat} runs (peak RSS: the largest):")
+    text = common.print_table(HEADERS, table_rows(summary))
+    md = common.markdown_table(HEADERS, table_rows(summary))
     if args.markdown:
         print()
         print(md)
-    for line in verdicts(runs):
+    targets = (int(args.rss_target * 2**20), args.cpu_target)
+    for line in verdicts(summary, *targets):
         print("target: " + line)
     for r in runs:
         if r.get("error") or not r["ok"]:
@@ -1265,10 +1396,13 @@ def main(argv=None) -> int:
                     "concurrency": args.concurrency,
                     "hold_time": HOLD_TIME,
                     "keepalive": KEEPALIVE_EVERY,
+                    "repeat": args.repeat,
+                    "announce": not args.no_announce,
                 },
                 "table": text,
                 "markdown": md,
-                "verdicts": verdicts(runs),
+                "verdicts": verdicts(summary, *targets),
+                "medians": summary if args.repeat > 1 else None,
                 "loadavg": loads,
                 "runs": runs,
                 "git_paths": ["bgpd"],

@@ -14,8 +14,8 @@ moves (bgpd/rde), these are what follow it:
   (plus whatever counters the daemon keeps, e.g. prefixes rejected by import policy).
 """
 
-from bgpd.rib.source import Source
-from bgpd.rib.table import Dest, best_of
+from bgpd.rib.source import Route
+from bgpd.rib.table import best_route
 
 from .monitor import live_items
 
@@ -38,33 +38,27 @@ class RibTables:
 
     def best_many(self, family, keys: list) -> list:
         """The Loc-RIB's attribute set for each prefix (None: no best path), for
-        ``BmpService(loc_rib_lookup=...)``. The common case of a table load, every prefix
-        held by one neighbor alone, is read with two C-level ``map`` calls."""
+        ``BmpService(loc_rib_lookup=...)``: one Loc-RIB lookup per prefix (an entry is a
+        Route, the set at hand, or a Dest)."""
         loc = self.rib.loc.get(family)
         if loc is None:
             return [None] * len(keys)
         entries = list(map(loc.table.get, keys))
-        if entries:
-            e0 = entries[0]
-            if type(e0) is Source and entries.count(e0) == len(entries):
-                return list(map(e0.adj_in[family].get, keys))
         out = []
-        for p, e in zip(keys, entries, strict=True):
+        for e in entries:
             t = type(e)
-            if e is None:
+            if t is Route:
+                out.append(e.attrs)
+            elif e is None:
                 out.append(None)
-            elif t is Source:
-                out.append(e.adj_in[family].get(p))
-            elif t is Dest:
-                out.append(e.best.attrs_for(family, p))
-            else:  # an ADD-PATH Path
-                out.append(e.attrs_for(family, p))
+            else:
+                out.append(e.best.attrs)
         return out
 
     def loc_rib(self):
         for fam, loc in self.rib.loc.items():
             for p, entry in live_items(loc.table):
-                attrs = best_of(entry).attrs_for(fam, p)
+                attrs = best_route(entry).attrs
                 if attrs is not None:
                     yield fam, p, attrs
 

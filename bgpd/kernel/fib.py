@@ -37,7 +37,7 @@ import time
 
 import structlog
 
-from bgpd.rib import Dest, Source
+from bgpd.rib import Dest, Route
 
 from .netlink import RTM_DELROUTE, RTM_NEWROUTE, RTPROT_KERNEL, RouteMsg
 from .routes import (
@@ -443,9 +443,14 @@ class FibWriter:
                 entry = table.get(p)
                 if entry is None:
                     desired = deps = None
-                elif fast and type(entry) is Source and entry.kind == "bgp":
+                elif (
+                    fast
+                    and type(entry) is Route
+                    and entry.cand is entry.source
+                    and entry.source.kind == "bgp"
+                ):
                     # the common case: one BGP path, an IPv4 next hop; memoised per next hop
-                    nh = entry.adj_in[fam][p].next_hop
+                    nh = entry.attrs.next_hop
                     m = memo.get(nh)
                     if m is None:
                         m = memo[nh] = self._memo_entry(af, nh)

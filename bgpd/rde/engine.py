@@ -19,7 +19,7 @@ import itertools
 import structlog
 
 from bgpd.policy import compile_policies
-from bgpd.rib import DecisionConfig, Dest, Rib, Source, best_of, router_id_int
+from bgpd.rib import DecisionConfig, Dest, Rib, Source, best_route, router_id_int
 from bgpd.rib.export import SLOW_AFTER
 from bgpd.wire import AttrSet, RouteRefresh, intern
 from bgpd.wire.constants import (
@@ -218,7 +218,7 @@ class Rde:
         out += self._check_max_prefixes(peer, now)
         self.rib.commit()
         self._drain = True
-        if self.rib.exporter.backlog() > BACKLOG_HIGH and peer not in self.paused:
+        if peer not in self.paused and self.rib.exporter.backlog_over(BACKLOG_HIGH):
             # Export first: reading on would only grow the backlog (and memory).
             self.paused.add(peer)
             out.append(act.PauseReading(peer))
@@ -480,9 +480,8 @@ class Rde:
             own: dict = {}
             for fam in g.families:
                 for prefix, entry in self.rib.loc[fam].table.items():
-                    best = best_of(entry)
-                    attrs = best.attrs_for(fam, prefix)
-                    if g.context(best.source, attrs, prefix, fam) is not None:
+                    best = best_route(entry)
+                    if g.context(best.source, best.attrs, prefix, fam) is not None:
                         total += 1
                         own[best.source] = own.get(best.source, 0) + 1
             for p in members:

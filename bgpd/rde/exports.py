@@ -14,7 +14,7 @@ from typing import Protocol
 from bgpd.policy import RouteInfo
 from bgpd.reflector import Target, export_attrs
 from bgpd.wire import prefix as pfx
-from bgpd.wire.attrs import AttrSet
+from bgpd.wire.attrs import SAME, AttrSet
 from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 
 from .imports import Identity
@@ -65,7 +65,11 @@ class ExportContext:
     def __call__(self, src, attrs: AttrSet, prefix: bytes, fam):
         if self.prefix_dependent:
             return self._compute(attrs, src, prefix, fam)
-        return attrs.memo((self.uid, fam, src.index), self._remember, src, prefix, fam)
+        key = (self.uid, fam, src.index)
+        r = attrs.cache.get(key)  # AttrSet.memo, inlined: this runs once per run of prefixes
+        if r is None:
+            return attrs.memo(key, self._remember, src, prefix, fam)  # a miss, or None cached
+        return attrs if r is SAME else r
 
     def _remember(self, attrs: AttrSet, src, prefix: bytes, fam):
         result = self._compute(attrs, src, prefix, fam)

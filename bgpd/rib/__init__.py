@@ -4,8 +4,8 @@ from bgpd.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 
 from .decision import STEP_NAMES, DecisionConfig
 from .export import Exporter, ExportGroup
-from .source import PREFERENCE, Path, Source, router_id_int
-from .table import Dest, LocRib, best_of, candidates_of, multipath_of
+from .source import PREFERENCE, Path, Route, Source, router_id_int
+from .table import Dest, LocRib, best_of, best_route, candidates_of, multipath_of, routes_of
 
 
 class Rib:
@@ -30,7 +30,7 @@ class Rib:
 
     def commit(self) -> None:
         for t in self.loc.values():
-            t.commit()
+            t.publish()
 
 
 __all__ = [
@@ -43,9 +43,12 @@ __all__ = [
     "LocRib",
     "Path",
     "Rib",
+    "Route",
     "Source",
     "best_of",
+    "best_route",
     "candidates_of",
     "multipath_of",
+    "routes_of",
     "router_id_int",
 ]

@@ -20,14 +20,28 @@ NEXT_HOP"), the same way.
 A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
 pending (the initial table, then End-of-RIB); once both it and the steady group of its
 export context have nothing pending, it merges into that group.
+
+What is pending is kept two ways, per family. ``pending`` maps a prefix to the best path
+before its first unsent change (what the members may hold). ``runs`` are lists of prefixes
+that the members hold nothing for: the Loc-RIB's runs (one UPDATE's new prefixes, with the
+source and attribute set they all have) and the whole table of a new member's initial sync
+(a list of the keys, 8 octets a prefix, instead of a dict entry). A run is older than any
+``pending`` entry for one of its prefixes (a prefix already pending is left out of a run when
+the run arrives), so when a run is drained, prefixes it shares with ``pending`` are taken out
+of ``pending`` and sent from the current state as "nothing before"; runs are drained before
+``pending``. A run of new prefixes none of which changed since (none is in ``pending``) all
+still have its source and set: it is exported with one call and packed as a whole, with no
+per-prefix work.
 """
 
+import weakref
+from collections import deque
 from typing import Protocol
 
 from bgpd.wire import AttrSet, Context, end_of_rib, pack_announce, pack_withdraw
 
 from .source import Source
-from .table import Dest, LocRib, candidates_of
+from .table import Dest, LocRib, routes_of
 
 
 class ExportFn(Protocol):
@@ -41,7 +55,24 @@ class ExportFn(Protocol):
     def __call__(self, source: Source, attrs: AttrSet, prefix: bytes, family) -> AttrSet | None: ...
 
 
+class _Out:
+    """What one drain pass of a group produces for one family, before packing."""
+
+    __slots__ = ("buckets", "withdraws", "member_withdraws", "skip")
+
+    def __init__(self) -> None:
+        # (id(out attrs), id(excluded member source), id(echo member source))
+        #   -> (attrs, (excluded member sources), [prefix])
+        self.buckets: dict = {}
+        self.withdraws: dict = {}  # excluded source (or None) -> [prefix]
+        self.member_withdraws: dict = {}  # member source -> [prefix]
+        self.skip: list = []  # the bucket of filtered, never-advertised prefixes: dropped
+
+
 class ExportGroup:
+    # Loc-RIB listener protocol: rib_changed(family, touched, locrib, runs)
+    takes_runs = True
+
     __slots__ = (
         "key",
         "ctx",
@@ -49,12 +80,16 @@ class ExportGroup:
         "families",
         "members",
         "pending",
+        "runs",
+        "run_count",
         "addpath",
         "advertised",
         "trailer",
         "index",
         "prefix_dependent",
+        "packed",
         "echo",
+        "echomap",
         "__weakref__",
     )
 
@@ -65,6 +100,11 @@ class ExportGroup:
         self.families = tuple(families)
         self.members: list = []
         self.pending: dict = {f: {} for f in self.families}
+        # family -> deque of [prefixes, start, source, attrs, old]: prefixes[start:] to send,
+        # all with nothing (old None) or maybe something (MAYBE) at the members before;
+        # source/attrs: what they all have unless changed since (None: look each one up).
+        self.runs: dict = {f: deque() for f in self.families}
+        self.run_count = 0  # prefixes in runs
         self.addpath = frozenset(f for f in self.families if f in ctx.add_path_tx)
         # ADD-PATH groups remember which path ids each prefix was sent with, to withdraw them.
         self.advertised: dict = {f: {} for f in self.addpath}
@@ -73,37 +113,92 @@ class ExportGroup:
         self.index = index
         # the context's result depends on the prefix, not only on (source, attribute set)
         self.prefix_dependent = bool(getattr(context, "prefix_dependent", False))
+        # UPDATEs of one prefix already packed for this export key (shared by its groups)
+        self.packed: dict = {}
         # routes whose next hop is a member's own address are kept from that member
         self.echo = bool(getattr(context, "skip_next_hop_echo", False))
+        self.echomap: dict = {}  # member source by its address, during a drain (echo only)
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
 
     @property
     def idle(self) -> bool:
-        return not any(self.pending.values())
+        return not self.run_count and not any(self.pending.values())
 
     def pending_count(self) -> int:
-        return sum(len(p) for p in self.pending.values())
+        return self.run_count + sum(len(p) for p in self.pending.values())
 
     # --- input from the Loc-RIB -------------------------------------------------------------
 
-    def rib_changed(self, family, touched: dict, locrib: LocRib) -> None:
+    def rib_changed(self, family, touched: dict, locrib: LocRib, runs=()) -> None:
         pending = self.pending.get(family)
         if pending is None:
             return
+        if runs:
+            q = self.runs[family]
+            for src, attrs, prefixes in runs:
+                if not prefixes:
+                    continue
+                if pending and not pending.keys().isdisjoint(prefixes):
+                    # already pending from an earlier change: that entry says what the
+                    # members may hold, so it stays and the run leaves the prefix out
+                    prefixes = [p for p in prefixes if p not in pending]
+                    if not prefixes:
+                        continue
+                q.append([prefixes, 0, src, attrs, None])
+                self.run_count += len(prefixes)
+        if not touched:
+            return
         if not pending or pending.keys().isdisjoint(touched):
             pending.update(touched)
-            return
-        for p in touched.keys() - pending.keys():
-            pending[p] = touched[p]
+        else:
+            for p in touched.keys() - pending.keys():
+                pending[p] = touched[p]
+        q = self.runs[family]
+        if q and len(pending) + sum(len(r[0]) - r[1] for r in q) > len(locrib.table):
+            # More pending than the table has prefixes: some are both in a run and in
+            # ``pending`` (a member that takes nothing while the table changes again). Fold
+            # the runs into ``pending`` so that what is pending stays bounded by the table.
+            self._fold_runs(family)
 
-    def full_sync(self, locribs: dict) -> None:
-        """Make the whole Loc-RIB pending (a new member's initial table)."""
+    def _fold_runs(self, family) -> None:
+        """Turn ``family``'s runs into ``pending`` entries (the run's "before" wins: it is
+        the older change)."""
+        pending = self.pending[family]
+        q = self.runs[family]
+        for prefixes, start, _src, _attrs, old in q:
+            pending.update(dict.fromkeys(prefixes[start:] if start else prefixes, old))
+            self.run_count -= len(prefixes) - start
+        q.clear()
+
+    def settle_runs(self) -> None:
+        """Take the prefixes of runs out of ``pending`` (the runs are older: the members
+        hold what the run says, not what the entry says)."""
+        for fam, q in self.runs.items():
+            pending = self.pending[fam]
+            if pending:
+                for run in q:
+                    for p in run[0][run[1] :]:
+                        pending.pop(p, None)
+
+    def full_sync(self, locribs: dict, old=None, exclude=None) -> None:
+        """Make the whole Loc-RIB pending (a new member's initial table): a run of its keys.
+        ``old``: what the members hold before (None: nothing; MAYBE); ``exclude``: prefixes
+        left out (pending elsewhere with what the members hold)."""
         for fam in self.families:
             loc = locribs.get(fam)
-            if loc is not None:
-                self.pending[fam] = dict.fromkeys(loc.table)
+            q = self.runs[fam]
+            self.run_count -= sum(len(r[0]) - r[1] for r in q)
+            q.clear()
+            self.pending[fam] = {}
+            if loc is None or not loc.table:
+                continue
+            ex = exclude.get(fam) if exclude else None
+            keys = [p for p in loc.table if p not in ex] if ex else list(loc.table)
+            if keys:
+                q.append([keys, 0, None, None, old])
+                self.run_count += len(keys)
 
     # --- output -----------------------------------------------------------------------------
 
@@ -111,39 +206,130 @@ class ExportGroup:
         return all(m.writable for m in self.members)
 
     def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
-        """Pack up to ``budget`` pending prefixes. Returns ({member: [bytes]}, prefixes done)."""
-        out: dict = {m: [] for m in self.members}
+        """Pack up to ``budget`` pending prefixes. Returns ({member: (bytes, ...)}, prefixes
+        done): one tuple of messages for all the members that split horizon leaves whole."""
+        out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
+        if self.echo:
+            self.echomap = {
+                m.source.address_key: m.source for m in self.members if m.source.address_key
+            }
         for fam in self.families:
+            if done >= budget:
+                break
+            runs = self.runs[fam]
             pending = self.pending[fam]
-            if not pending or done >= budget:
+            if not runs and not pending:
                 continue
             loc = locribs[fam]
-            n = min(len(pending), budget - done)
-            if n == len(pending):
-                batch = pending
-                self.pending[fam] = {}
-            else:
-                # Order does not matter: each prefix's latest state is read at drain time.
-                batch = {}
-                pop = pending.popitem
-                for _ in range(n):
-                    k, v = pop()
-                    batch[k] = v
-            done += len(batch)
-            if fam in self.addpath:
-                self._drain_addpath(fam, batch, loc, out)
-            else:
-                self._drain_best(fam, batch, loc, out)
+            addpath = fam in self.addpath
+            acc = None if addpath else _Out()
+            while runs and done < budget:
+                run = runs[0]
+                prefixes, start, src, attrs, old = run
+                left = len(prefixes) - start
+                n = min(left, budget - done)
+                if n == left:
+                    runs.popleft()
+                    chunk = prefixes if not start else prefixes[start:]
+                else:
+                    run[1] = start + n
+                    chunk = prefixes[start : start + n]
+                done += n
+                self.run_count -= n
+                if pending and not pending.keys().isdisjoint(chunk):
+                    # changed since the run: the run's "before" holds (it is the older one)
+                    for p in chunk:
+                        pending.pop(p, None)
+                    src = None
+                if addpath:
+                    self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out)
+                elif old is not None or self.prefix_dependent:
+                    self._drain_best(fam, dict.fromkeys(chunk, old), loc, acc)
+                elif src is None or not loc.touched.keys().isdisjoint(chunk):
+                    self._drain_fresh(fam, chunk, loc, acc)
+                else:
+                    self._drain_run(fam, src, attrs, chunk, acc)
+            if pending and done < budget:
+                n = min(len(pending), budget - done)
+                if n == len(pending):
+                    batch = pending
+                    self.pending[fam] = {}
+                else:
+                    # Order does not matter: each prefix's latest state is read at drain time.
+                    batch = {}
+                    pop = pending.popitem
+                    for _ in range(n):
+                        k, v = pop()
+                        batch[k] = v
+                done += len(batch)
+                if addpath:
+                    self._drain_addpath(fam, batch, loc, out)
+                else:
+                    self._drain_best(fam, batch, loc, acc)
+            if acc is not None:
+                self._pack(fam, acc, out)
         if self.trailer and self.idle:
             for m, msgs in self.trailer.items():
-                if m in out:
-                    out[m].extend(msgs)
+                if msgs and m in self.members:
+                    out[m] = out.get(m, ()) + tuple(msgs)
             self.trailer = {}
         return out, done
 
-    def _drain_best(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
-        """One batch of best-path changes -> packed UPDATEs per member.
+    def _drain_run(self, fam, src: Source, attrs, chunk: list, acc: _Out) -> None:
+        """Prefixes new to the Loc-RIB from one UPDATE, unchanged since: all have ``src``'s
+        route with ``attrs`` and nothing before, so one export result covers them all."""
+        result = self.context(src, attrs, chunk[0], fam)
+        if result is None:
+            return  # never advertised
+        excl = src if src.group is self else None
+        echo = self._echo_of(result, excl) if self.echo else None
+        key = (id(result), id(excl), id(echo))
+        entry = acc.buckets.get(key)
+        if entry is None:
+            acc.buckets[key] = (result, _apart(excl, echo), list(chunk))
+        else:
+            entry[2].extend(chunk)
+
+    def _drain_fresh(self, fam, chunk: list, loc: LocRib, acc: _Out) -> None:
+        """Prefixes the members hold nothing for (an initial table, a run changed since):
+        each one's current best route, exported; consecutive prefixes with the same route
+        share its result and bucket. Not for a prefix-dependent export (see _drain_best)."""
+        table_get = loc.table.get
+        export = self.context
+        buckets = acc.buckets
+        skip = acc.skip
+        echoing = self.echo
+        last = bl = None
+        for p in chunk:
+            r = table_get(p)
+            if r is None:
+                continue  # gone since: nothing to send, nothing was sent
+            if r is not last:
+                if type(r) is Dest:
+                    r = r.best
+                    if r is last:
+                        bl.append(p)
+                        continue
+                last = r
+                src = r.source
+                result = export(src, r.attrs, p, fam)
+                if result is None:
+                    bl = skip  # filtered, never advertised
+                    continue
+                excl = src if src.group is self else None
+                echo = self._echo_of(result, excl) if echoing else None
+                key = (id(result), id(excl), id(echo))
+                entry = buckets.get(key)
+                if entry is None:
+                    bl = []
+                    buckets[key] = (result, _apart(excl, echo), bl)
+                else:
+                    bl = entry[2]
+            bl.append(p)
+
+    def _drain_best(self, fam, batch: dict, loc: LocRib, acc: _Out) -> None:
+        """One batch of best-path changes, read from the Loc-RIB -> buckets in ``acc``.
 
         Consecutive prefixes usually share their best path's source and attribute set (they
         came in one UPDATE), so the export result and the bucket of the previous prefix are
@@ -151,15 +337,13 @@ class ExportGroup:
         """
         table_get = loc.table.get
         export = self.context
-        ctx = self.ctx
-        buckets: dict = {}  # (id(out attrs), id(excluded member source)) -> [attrs, excl, prefixes]
-        withdraws: dict = {}
-        member_withdraws: dict = {}
-        skip: list = []  # the bucket of filtered, never-advertised prefixes: dropped
+        buckets = acc.buckets
+        withdraws = acc.withdraws
+        member_withdraws = acc.member_withdraws
+        skip = acc.skip
         prefix_dependent = self.prefix_dependent
         last_src = last_attrs = last_bucket = None
-        adj_src = adj = None
-        echoes = self._echoes()
+        echoing = self.echo
         echo = None
         for p, old in batch.items():
             cur = table_get(p)
@@ -175,15 +359,8 @@ class ExportGroup:
                 wl.append(p)
                 continue
             best = cur.best if type(cur) is Dest else cur
-            if type(best) is Source:
-                src = best
-                if src is not adj_src:
-                    adj_src = src
-                    adj = src.adj_in[fam]
-                attrs = adj[p]
-            else:
-                src = best.source
-                attrs = best.attrs_for(fam, p)
+            src = best.source
+            attrs = best.attrs
             if old is None and attrs is last_attrs and src is last_src and not prefix_dependent:
                 last_bucket.append(p)
                 continue
@@ -205,41 +382,83 @@ class ExportGroup:
             if excl is not None and old is not None and old.source is not excl:
                 # The member that now owns the best path had been sent the old one.
                 member_withdraws.setdefault(excl, []).append(p)
-            if echoes:
-                echo = echoes.get(_nh_key(result.next_hop))
-                if echo is not None and echo is not excl:
-                    if old is not None:  # it may hold the route from before
-                        member_withdraws.setdefault(echo, []).append(p)
-                else:
-                    echo = None
+            if echoing:
+                echo = self._echo_of(result, excl)
+                if echo is not None and old is not None:  # it may hold the route from before
+                    member_withdraws.setdefault(echo, []).append(p)
             key = (id(result), id(excl), id(echo))
             entry = buckets.get(key)
             if entry is None:
-                entry = buckets[key] = (result, excl, [], echo)
+                entry = buckets[key] = (result, _apart(excl, echo), [])
             bl = entry[2]
             bl.append(p)
             last_src, last_attrs, last_bucket = src, attrs, bl
-        members = self.members
-        for excl, prefixes in withdraws.items():
-            msgs = pack_withdraw(fam, prefixes, ctx)
-            for m in members:
-                if m.source is not excl:
-                    out[m].extend(msgs)
-        for attrs, excl, prefixes, echo in buckets.values():
-            msgs = pack_announce(fam, attrs, prefixes, ctx)
-            for m in members:
-                if m.source is not excl and m.source is not echo:
-                    out[m].extend(msgs)
-        for src, prefixes in member_withdraws.items():
-            for m in members:
-                if m.source is src:
-                    out[m].extend(pack_withdraw(fam, prefixes, ctx))
 
-    def _echoes(self) -> dict:
-        """Member source by its address (for ``skip_next_hop_echo``), or empty."""
-        if not self.echo:
-            return {}
-        return {m.source.address_key: m.source for m in self.members if m.source.address_key}
+    def _pack(self, fam, acc: _Out, out: dict) -> None:
+        """Pack what a drain pass found, the same bytes for every member (less split horizon).
+
+        Every member gets the same list object unless split horizon leaves something out
+        for it (the lists in ``out`` are shared: never extended in place)."""
+        ctx = self.ctx
+        shared: list = []  # for every member
+        apart: dict = {}  # member source -> what every other member gets
+        for excl, prefixes in acc.withdraws.items():
+            msgs = pack_withdraw(fam, prefixes, ctx)
+            if excl is None:
+                shared += msgs
+            else:
+                apart.setdefault((excl,), []).extend(msgs)
+        packed = self.packed
+        for attrs, ex, prefixes in acc.buckets.values():
+            if len(prefixes) == 1:
+                msgs = _packed_one(packed, fam, attrs, prefixes, ctx)
+            else:
+                msgs = pack_announce(fam, attrs, prefixes, ctx)
+            if not ex:
+                shared += msgs
+            else:
+                apart.setdefault(ex, []).extend(msgs)
+        own = {src: pack_withdraw(fam, ps, ctx) for src, ps in acc.member_withdraws.items()}
+        self._deliver(out, shared, apart, own)
+
+    def _deliver(self, out: dict, shared: list, apart: dict, own: dict) -> None:
+        """Hand each member its messages: ``shared`` to all, ``apart[(src, ...)]`` to all but
+        the member sources in the key, ``own[src]`` to that member only; one list object for
+        every member that split horizon leaves nothing out of."""
+        everything = shared
+        for msgs in apart.values():
+            everything = everything + msgs
+        everything = tuple(everything)  # one object for every member: see send_updates
+        members = self.members
+        if not apart and not own:
+            if not everything:
+                return
+            if not out:
+                out.update(dict.fromkeys(members, everything))
+                return
+        left_out = {s for ex in apart for s in ex}
+        for m in members:
+            src = m.source
+            if src in left_out or src in own:
+                mine = shared
+                for ex, msgs in apart.items():
+                    if src not in ex:
+                        mine = mine + msgs
+                mine = tuple(mine + own.get(src, []))
+            else:
+                mine = everything
+            if mine:
+                prev = out.get(m)
+                out[m] = prev + mine if prev else mine
+
+    def _echo_of(self, result: AttrSet, excl) -> Source | None:
+        """The member (other than ``excl``) whose own address is ``result``'s NEXT_HOP, for
+        ``skip_next_hop_echo``: it is not sent the route (``echomap``: set by :meth:`drain`)."""
+        nh = result.next_hop
+        if nh is None:
+            return None
+        src = self.echomap.get(nh[:16] if len(nh) == 32 else nh)  # an IPv6 pair: the global
+        return None if src is excl else src
 
     def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
         """ADD-PATH send: every candidate path goes out with a path id of its own."""
@@ -250,28 +469,26 @@ class ExportGroup:
         buckets: dict = {}
         withdraw_items: dict = {}  # excluded source -> [(pid, prefix)]
         echo_withdraws: dict = {}  # member source -> [(pid, prefix)] (skip_next_hop_echo)
-        echoes = self._echoes()
+        echoing = self.echo
+        echo = None
         for p in batch:
             new: dict = {}
             old = adv.get(p) or {}
-            for c in candidates_of(table.get(p)):
-                src = c.source
-                attrs = c.attrs_for(fam, p)
-                result = export(src, attrs, p, fam)
+            for r in routes_of(table.get(p)):
+                src = r.source
+                result = export(src, r.attrs, p, fam)
                 if result is None:
                     continue
-                pid = _path_id(c)
+                pid = _path_id(r.cand)
                 new[pid] = (result, src)
                 prev = old.get(pid)
                 if prev is not None and prev[0] is result:
                     continue  # unchanged
                 excl = src if src.group is self else None
-                echo = echoes.get(_nh_key(result.next_hop)) if echoes else None
-                if echo is not None and echo is not excl:
-                    if prev is not None:
+                if echoing:
+                    echo = self._echo_of(result, excl)
+                    if echo is not None and prev is not None:
                         echo_withdraws.setdefault(echo, []).append((pid, p))
-                else:
-                    echo = None
                 bl = buckets.get((result, excl, echo))
                 if bl is None:
                     bl = buckets[(result, excl, echo)] = []
@@ -284,28 +501,49 @@ class ExportGroup:
                 adv[p] = new
             else:
                 adv.pop(p, None)
-        members = self.members
+        shared: list = []
+        apart: dict = {}
         for excl, items in withdraw_items.items():
             msgs = pack_withdraw(fam, items, ctx)
-            for m in members:
-                if m.source is not excl:
-                    out[m].extend(msgs)
+            if excl is None:
+                shared += msgs
+            else:
+                apart.setdefault((excl,), []).extend(msgs)
         for (attrs, excl, echo), items in buckets.items():
             msgs = pack_announce(fam, attrs, items, ctx)
-            for m in members:
-                if m.source is not excl and m.source is not echo:
-                    out[m].extend(msgs)
-        for src, items in echo_withdraws.items():
-            for m in members:
-                if m.source is src:
-                    out[m].extend(pack_withdraw(fam, items, ctx))
+            ex = _apart(excl, echo)
+            if not ex:
+                shared += msgs
+            else:
+                apart.setdefault(ex, []).extend(msgs)
+        own = {src: pack_withdraw(fam, items, ctx) for src, items in echo_withdraws.items()}
+        self._deliver(out, shared, apart, own)
 
 
-def _nh_key(nh: bytes | None) -> bytes | None:
-    """A NEXT_HOP as a neighbor's address key (the global address of an IPv6 pair)."""
-    if nh is None:
-        return None
-    return nh[:16] if len(nh) == 32 else nh
+def _apart(excl, echo) -> tuple:
+    """The member sources a bucket is kept from (split horizon, next-hop echo)."""
+    if echo is None:
+        return () if excl is None else (excl,)
+    return (echo,) if excl is None else (excl, echo)
+
+
+# Single-prefix UPDATEs kept per export key: when each route has a set of its own (a Calico
+# reflector: one block per node, each with its node's next hop), every member that joins
+# needs the same UPDATEs again; they are not packed again. Bounded (cleared when full).
+PACKED_MAX = 16384
+
+
+def _packed_one(packed: dict, fam, attrs: AttrSet, prefixes: list, ctx: Context) -> list:
+    key = (id(attrs), fam, prefixes[0])
+    hit = packed.get(key)
+    if hit is not None and hit[0]() is attrs:
+        return hit[1]
+    msgs = pack_announce(fam, attrs, prefixes, ctx)
+    if len(packed) >= PACKED_MAX:
+        packed.clear()
+    # The set is held weakly and its entry goes with it (no set kept alive, no id reused).
+    packed[key] = (weakref.ref(attrs, lambda _r, k=key, d=packed: d.pop(k, None)), msgs)
+    return msgs
 
 
 def _sent(adv: dict) -> dict:
@@ -343,6 +581,7 @@ class Exporter:
         self.locribs = locribs
         self.steady: dict = {}  # export key -> ExportGroup
         self.syncing: list = []  # groups of members receiving their initial table
+        self.packed: dict = {}  # export key -> single-prefix UPDATEs (see _packed_one)
         self._index = 0
 
     def groups(self) -> list:
@@ -357,6 +596,7 @@ class Exporter:
         """
         self._index += 1
         g = ExportGroup(key, ctx, context, families, self._index)
+        g.packed = self._packed_for(key)
         g.members.append(member)
         member.source.group = g
         g.full_sync(self.locribs)
@@ -378,9 +618,14 @@ class Exporter:
         old = member.source.group
         self.leave(member)
         g = self.join(member, key, ctx, context, families, trailer)
-        if resync:
-            for fam in g.families:
-                g.pending[fam] = dict.fromkeys(g.pending[fam], MAYBE)
+        if resync or old is not None:
+            # what the old group still had pending says what the member may hold: those
+            # prefixes keep their entry, the rest of the table is sent again
+            exclude = None
+            if old is not None:
+                old.settle_runs()
+                exclude = {f: old.pending.get(f) for f in g.families}
+            g.full_sync(self.locribs, MAYBE if resync else None, exclude)
         if old is not None:
             for fam in g.families:
                 g.pending[fam].update(old.pending.get(fam, {}))
@@ -406,6 +651,11 @@ class Exporter:
                 self.syncing.remove(g)
             if self.steady.get(g.key) is g:
                 del self.steady[g.key]
+            if all(x.key != g.key for x in self.groups()):
+                self.packed.pop(g.key, None)
+
+    def _packed_for(self, key) -> dict:
+        return self.packed.setdefault(key, {})
 
     def _listen(self, g: ExportGroup) -> None:
         for fam in g.families:
@@ -421,13 +671,25 @@ class Exporter:
     def backlog(self) -> int:
         """Pending prefixes in groups that can send now (a group stuck behind a slow member
         is not counted: its backlog is bounded by the table and must not hold others up)."""
-        return sum(g.pending_count() for g in self.groups() if g.writable())
+        total = 0
+        for g in self.groups():
+            n = g.pending_count()
+            if n and g.writable():
+                total += n
+        return total
+
+    def backlog_over(self, limit: int) -> bool:
+        """``backlog() > limit``, without asking every member whether it is writable while
+        everything pending (writable or not) is within the limit."""
+        if sum(g.pending_count() for g in self.groups()) <= limit:
+            return False
+        return self.backlog() > limit
 
     def has_work(self) -> bool:
         return any(not g.idle or g.trailer for g in self.groups())
 
     def drain(self, budget: int = 20000, now: float | None = None) -> tuple[dict, bool]:
-        """Pack output for every writable group. Returns ({member: [bytes]}, more_pending).
+        """Pack output for every writable group. Returns ({member: (bytes, ...)}, more_pending).
 
         With ``now``, a member that has not been able to take output for ``SLOW_AFTER``
         seconds is moved to a group of its own, so that it no longer holds up the others.
@@ -446,9 +708,8 @@ class Exporter:
                     more = True
                     continue
             out, _done = g.drain(self.locribs, budget)
-            for m, msgs in out.items():
-                if msgs:
-                    result.setdefault(m, []).extend(msgs)
+            if out:
+                result.update(out)  # a member is in one group only
             if not g.idle:
                 more = True
         self._merge()
@@ -460,7 +721,10 @@ class Exporter:
         self._index += 1
         ng = ExportGroup(g.key, g.ctx, g.context, g.families, self._index)
         ng.prefix_dependent = g.prefix_dependent
+        ng.packed = g.packed
         ng.pending = {f: dict(p) for f, p in g.pending.items()}
+        ng.runs = {f: deque([list(r) for r in q]) for f, q in g.runs.items()}
+        ng.run_count = g.run_count
         ng.advertised = {f: {p: dict(d) for p, d in adv.items()} for f, adv in g.advertised.items()}
         for m in slow:
             g.members.remove(m)

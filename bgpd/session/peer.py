@@ -20,9 +20,10 @@ import structlog
 
 from bgpd.fsm import Protocol, SessionSettings, State, resolve_collision
 from bgpd.fsm import events as ev
-from bgpd.wire.constants import CEASE_COLLISION, ERR_CEASE, ROUTE_REFRESH
+from bgpd.wire.constants import CEASE_COLLISION, ERR_CEASE
 
 from . import tcp
+from .wheel import RATE, wheel_for
 
 log = structlog.get_logger("bgpd.session")
 
@@ -184,7 +185,12 @@ class PeerSession:
         self.fsm = Protocol(settings)
         self.conn: _Conn | None = None  # the connection of self.fsm
         self.other: _Conn | None = None  # a second connection during a collision
+        # The FSM's next deadline is kept armed: in the loop's shared TimerWheel (slot
+        # self._slot), or, when the loop has none for our clock, with one call_at handle.
+        self._wheel = wheel_for(self.loop, clock)
+        self._slot: int | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0  # the FSM deadline self._timer is armed for
         self._connect_task: asyncio.Task | None = None
         self.enabled = False
         self.closed = False
@@ -261,9 +267,7 @@ class PeerSession:
         """The neighbor is deconfigured (Cease 6/3): stop and release everything."""
         self.stop(subcode=subcode, message=message)
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         for c in (self.conn, self.other):
             if c is not None:
                 c.close()
@@ -274,27 +278,26 @@ class PeerSession:
         self.enabled = False
         self.closed = True
         self._cancel_connect()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         for c in (self.conn, self.other):
             if c is not None and c.transport is not None and not c.closed:
                 c.transport.abort()
 
     def send(self, messages: list[bytes]) -> None:
-        """Queue already-encoded UPDATEs (only while Established); a ROUTE-REFRESH among
-        them (the BoRR and EoRR framing a table sent again, RFC 7313) goes as one."""
-        if not self.established or self.conn is None:
-            return
+        """Send already-encoded UPDATEs (and the BoRR/EoRR markers of an enhanced route
+        refresh) only while Established: one FSM call and one transport write per batch.
+        Sending moves no deadline earlier and raises no event, so the timer is left as it
+        is (see :meth:`_arm`)."""
+        conn = self.conn
         fsm = self.fsm
-        events = []
-        for m in messages:
-            if m[18] == ROUTE_REFRESH:
-                afi, subtype, safi = int.from_bytes(m[19:21], "big"), m[21], m[22]
-                events.extend(fsm.send_route_refresh(afi, safi, subtype))
-            else:
-                events.extend(fsm.send_update(m))
-        self._run(fsm, events)
+        if conn is None or fsm.state is not State.ESTABLISHED:
+            return
+        data = fsm.send_updates(messages, self.clock())
+        t = conn.transport
+        if data and t is not None and not conn.closed:
+            t.write(data)
+            if self.tap is not None:
+                self.tap.sent(self, conn, data)
 
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> None:
         if self.established:
@@ -546,6 +549,9 @@ class PeerSession:
     # --- acting on FSM events ----------------------------------------------------------------
 
     def _run(self, fsm: Protocol, events, conn: _Conn | None = None) -> None:
+        if not events and not fsm.has_data_to_send and self.other is None:
+            self._arm()  # nothing happened (a KEEPALIVE in): no event, no output
+            return
         if conn is None:
             conn = self.conn if fsm is self.fsm else self.other
         # Output is written after the events are handled (CloseRequested flushes before it
@@ -696,21 +702,52 @@ class PeerSession:
         self.conn = other
         self.other = None
 
-    def _arm(self) -> None:
-        """Re-arm the single timer handle at the earliest FSM deadline."""
-        deadlines = [d for d in (self.fsm.next_deadline(),) if d is not None]
-        if self.other is not None:
-            d = self.other.fsm.next_deadline()
-            if d is not None:
-                deadlines.append(d)
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not deadlines or self.closed:
+        if self._slot is not None:
+            self._wheel.cancel(self, self._slot)
+            self._slot = None
+
+    def _wheel_fired(self) -> None:
+        self._slot = None
+        self._on_timer()
+
+    def _arm(self) -> None:
+        """Keep the single timer handle at the earliest FSM deadline.
+
+        A handle armed no later than that deadline is kept: an UPDATE sent moves the
+        keepalive deadline later on every write, and re-creating the handle each time cost
+        more than the early wake-up, after which :meth:`_on_timer` finds nothing due and
+        arms again."""
+        when = self.fsm.next_deadline()
+        if self.other is not None:
+            d = self.other.fsm.next_deadline()
+            if d is not None and (when is None or d < when):
+                when = d
+        if when is None or self.closed:
+            self._disarm()
             return
-        when = min(deadlines)
-        delay = max(0.0, when - self.clock())
-        self._timer = self.loop.call_at(self.loop.time() + delay, self._on_timer)
+        wheel = self._wheel
+        if wheel is not None:
+            slot = int(when * RATE) + 1  # TimerWheel.slot_of, inlined
+            if self._slot is not None:
+                if self._slot <= slot:
+                    return  # served no later than needed; _on_timer arms again
+                wheel.cancel(self, self._slot)
+            self._slot = wheel.schedule(self, slot)
+            return
+        timer = self._timer
+        if timer is not None:
+            if self._timer_when <= when:
+                return  # fires early at worst; _on_timer re-arms
+            timer.cancel()
+        self._timer_when = when
+        delay = when - self.clock()
+        self._timer = self.loop.call_at(
+            self.loop.time() + (delay if delay > 0 else 0.0), self._on_timer
+        )
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -723,7 +760,15 @@ class PeerSession:
                 continue
             d = fsm.next_deadline()
             if d is not None and d <= now:
-                unread = tcp.unread_bytes(conn.sock) > 0 if conn is not None else False
+                # unread input only matters to a hold timer expiry (an ioctl per keepalive
+                # otherwise)
+                hold = fsm.deadline("hold")
+                unread = (
+                    conn is not None
+                    and hold is not None
+                    and hold <= now
+                    and tcp.unread_bytes(conn.sock) > 0
+                )
                 self._run(fsm, fsm.handle_timer(now, unread_input=unread), conn)
         self._arm()
 

@@ -12,12 +12,16 @@ from .constants import (
     HEADER_LEN,
     IPV4_UNICAST,
     MARKER,
+    MAX_EXTENDED_MESSAGE,
+    MAX_MESSAGE,
     UPDATE,
 )
 from .context import Context
 from .prefix import prefix_size
 
 _UPDATE_TYPE = bytes((UPDATE,))
+# encode_attrs's cache keys (with NEXT_HOP), by as4: looked up here first, saving the call
+_ENC_KEY = {True: ("enc", True, True), False: ("enc", False, True)}
 
 
 def _msg(body: bytes) -> bytes:
@@ -71,11 +75,18 @@ def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
     if not items:
         return []
     addpath = family in ctx.add_path_tx
-    max_size = ctx.max_size
-    if not _uses_mp(family, attrs):
-        block = encode_attrs(attrs, ctx.as4, with_next_hop=True)
+    max_size = MAX_EXTENDED_MESSAGE if ctx.extended_message else MAX_MESSAGE
+    if family == IPV4_UNICAST and (attrs.next_hop is None or len(attrs.next_hop) == 4):
+        block = attrs.cache.get(_ENC_KEY[ctx.as4]) or encode_attrs(attrs, ctx.as4, True)
+        room = max_size - HEADER_LEN - 4 - len(block)
+        if not addpath and room >= 17:
+            # the common case: the prefixes fit one message (no per-prefix work)
+            nlri = items[0] if len(items) == 1 else b"".join(items)
+            if len(nlri) <= room:
+                size = (HEADER_LEN + 4 + len(block) + len(nlri)).to_bytes(2, "big")
+                alen = len(block).to_bytes(2, "big")
+                return [b"".join((MARKER, size, _UPDATE_TYPE, b"\x00\x00", alen, block, nlri))]
         head = b"\x00\x00" + len(block).to_bytes(2, "big") + block
-        room = max_size - HEADER_LEN - len(head)
         too_big = _too_big(items, room, addpath)
         if too_big:
             return _announce_fitting(family, attrs, items, too_big, ctx)

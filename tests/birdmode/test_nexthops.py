@@ -14,7 +14,7 @@ import ipaddress
 from bgpd.kernel import HostState
 from bgpd.kernel.netlink import AF_INET, IFF_LOWER_UP, IFF_UP, AddrMsg, LinkMsg, RouteMsg
 from bgpd.rib import DecisionConfig, LocRib, Source
-from bgpd.rib.table import multipath_of
+from bgpd.rib.table import best_of, multipath_of
 from bgpd.speaker.birdmode import IGP_METRIC_UNKNOWN, NextHops
 from bgpd.wire import AttrSet, intern
 from bgpd.wire import prefix as pfx
@@ -88,8 +88,9 @@ def test_igp_metric_decides_and_splits_ecmp():
     loc.announce(p3, [x], _attrs("10.192.0.3"))
     loc.commit()
     entry = loc.table[x]
-    assert entry.best is p3 and multipath_of(entry) == (p3,)
-    assert entry.lost[p4] == "igp_cost" and entry.lost[p5] == "igp_cost"
+    assert best_of(entry) is p3 and multipath_of(entry) == (p3,)
+    lost = {r.cand: step for r, step in entry.lost.items()}
+    assert lost[p4] == "igp_cost" and lost[p5] == "igp_cost"
 
     # p3's next hop now goes through a route too (its subnet is gone): all three routed,
     # equal: merged, once the host change is refreshed
@@ -111,4 +112,5 @@ def test_unresolvable_loses_whatever_its_local_pref():
     loc.announce(p4, [x], _attrs("10.192.0.4", lp=100))
     loc.commit()
     entry = loc.table[x]
-    assert entry.best is p4 and entry.lost[p3] == "nexthop_unreachable"
+    lost = {r.cand: step for r, step in entry.lost.items()}
+    assert best_of(entry) is p4 and lost[p3] == "nexthop_unreachable"

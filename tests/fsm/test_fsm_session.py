@@ -235,6 +235,65 @@ def test_sending_an_update_restarts_the_keepalive_timer():
     assert p.next_deadline() == 50.0
 
 
+def test_send_updates_batches_checks_and_counts():
+    pair = Pair(a=settings(enhanced_route_refresh=True)).establish()
+    ctx = pair.a.negotiated.context
+    raw = simple_update(ctx)
+    borr = RouteRefresh(1, 1, 1).encode()
+    eorr = RouteRefresh(1, 1, 2).encode()
+    pair.now = 20.0
+    data = pair.a.send_updates([borr, raw, raw, eorr], now=20.0)
+    assert data == borr + raw + raw + eorr  # returned to write at once, nothing queued
+    assert pair.a.data_to_send() == b""
+    assert pair.a.stats.updates_out == 2 and pair.a.stats.messages_out["UPDATE"] == 2
+    assert pair.a.stats.messages_out["ROUTE-REFRESH"] == 2
+    assert pair.a.timers["keepalive"] == 20.0 + pair.a.negotiated.keepalive
+    pair.b.receive_data(data, pair.now)
+    assert len(of_type(pair.b.receive_data(b"", pair.now), ev.UpdateReceived)) == 0
+    assert pair.b.stats.updates_in == 2 and pair.b.stats.messages_in["ROUTE-REFRESH"] == 2
+
+
+def test_send_updates_refuses_what_is_not_an_update_that_fits():
+    p = Protocol(settings())
+    to_established(p)
+    p.data_to_send()
+    raw = simple_update(p.negotiated.context)
+    for bad in ([KEEPALIVE], [raw, KEEPALIVE], [raw + b"\x00" * 4096], [raw[:20]]):
+        with pytest.raises(LocalProtocolError):
+            p.send_updates(bad)
+    assert p.stats.updates_out == 0
+    assert p.send_updates([]) == b""
+
+
+def test_send_updates_returns_what_was_queued_first():
+    p = Protocol(settings())
+    to_established(p)
+    p.data_to_send()  # the OPEN and KEEPALIVE of the handshake
+    p.handle_timer(30.0)  # the keepalive timer: a KEEPALIVE queued
+    raw = simple_update(p.negotiated.context)
+    assert p.send_updates([raw]) == KEEPALIVE + raw
+
+
+def test_send_updates_shared_tuple_and_mutated_list():
+    """The same tuple to two sessions is checked once and counted for each; a list is never
+    remembered (a caller may change it between two sends)."""
+    p, q = Protocol(settings()), Protocol(settings())
+    for x in (p, q):
+        to_established(x)
+        x.data_to_send()
+    raw = simple_update(p.negotiated.context)
+    batch = (raw, raw)
+    assert p.send_updates(batch) == q.send_updates(batch) == raw + raw
+    assert p.stats.updates_out == q.stats.updates_out == 2
+    msgs = [raw]
+    assert p.send_updates(msgs) == raw
+    msgs.append(raw)
+    assert p.send_updates(msgs) == raw + raw
+    msgs[0] = KEEPALIVE
+    with pytest.raises(LocalProtocolError):
+        p.send_updates(msgs)
+
+
 def test_send_update_outside_established_is_a_local_error():
     p = Protocol(settings())
     to_openconfirm(p)

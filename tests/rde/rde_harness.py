@@ -10,7 +10,7 @@ from rib_helpers import IPV4, IPV6, View
 from bgpd.config import parse
 from bgpd.fsm.negotiate import Negotiated
 from bgpd.rde import Rde
-from bgpd.rib import DecisionConfig
+from bgpd.rib import DecisionConfig, Route
 from bgpd.wire import Context, Open, decode_update, end_of_rib, pack_announce, pack_withdraw
 from bgpd.wire.capabilities import GracefulRestart
 
@@ -145,4 +145,7 @@ class Harness:
         return out
 
     def routes(self, fam=IPV4) -> dict:
-        return dict(self.rde.rib.loc[fam].table)
+        """The Loc-RIB, a single-candidate entry (a Route) shown as its candidate."""
+        return {
+            p: e.cand if type(e) is Route else e for p, e in self.rde.rib.loc[fam].table.items()
+        }

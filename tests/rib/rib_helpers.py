@@ -116,7 +116,8 @@ class Recorder:
         self.calls: list = []
 
     def rib_changed(self, family, touched, locrib) -> None:
-        self.calls.append((family, dict(touched)))
+        # the best route before the change, as its candidate (Source or Path)
+        self.calls.append((family, {p: None if r is None else r.cand for p, r in touched.items()}))
 
 
 class Member:

@@ -161,7 +161,7 @@ def test_custom_trailer(h):
     a = h.member("a")
     h.join(a, trailer=[b"TRAILER"])
     out, _more = h.ex.drain()
-    assert out == {a: [b"TRAILER"]}
+    assert out == {a: (b"TRAILER",)}  # a tuple: members of a group share it
 
 
 def test_end_of_rib_is_sent_once(h):
@@ -344,6 +344,236 @@ def test_latest_state_wins(h):
     for m in (a, b):
         assert h.views[m].announced() == [P1]
         assert h.views[m].routes[IPV4] == {P1: BETTER}
+
+
+# --- runs: prefixes new to the Loc-RIB, kept as the UPDATE's list (see rib/export.py) -------
+
+
+def run_of(h, keys, attrs=R1, src=None):
+    """Announce ``keys`` as new prefixes (a run) without committing."""
+    src = src or h.local
+    loc = h.locs[IPV4]
+    before = len(loc.runs)
+    h.announce(src, keys, attrs, commit=False)
+    assert len(loc.runs) == before + 1, "expected the fast path (a run)"
+
+
+def test_new_prefixes_become_one_run_and_one_update(h):
+    a, b = steady_pair(h)
+    keys = [P(f"10.9.{i}.0/24") for i in range(50)]
+    run_of(h, keys)
+    h.commit()
+    g = h.group(a)
+    assert g.run_count == 50 and g.pending[IPV4] == {}
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].messages == 1
+        assert h.views[m].routes[IPV4] == dict.fromkeys(keys, R1)
+    assert g.idle
+
+
+def test_run_changed_in_the_same_batch_sends_the_latest_state(h):
+    a, b = steady_pair(h)
+    run_of(h, [P1, P2])
+    h.announce(h.local, [P1], R2, commit=False)  # P1 again, other attributes
+    h.withdraw(h.local, [P2], commit=False)
+    h.commit()
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P1: R2}
+        assert h.views[m].withdrawn() == []  # P2: nothing before, nothing now
+        assert h.views[m].announced() == [P1]
+
+
+def test_run_changed_before_it_is_drained(h):
+    a, b = steady_pair(h)
+    run_of(h, [P1, P2, P3])
+    h.commit()
+    h.announce(h.local, [P1], R2)  # changed in a later batch, the run still pending
+    h.withdraw(h.local, [P2])
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P1: R2, P3: R1}
+        assert h.views[m].withdrawn() == []
+        assert sorted(h.views[m].announced()) == [P1, P3]
+    assert h.group(a).idle
+
+
+def test_pending_withdrawal_then_new_run_of_the_same_prefix(h):
+    """A member holds P1; P1 is withdrawn and announced again (a run: it is new to the
+    Loc-RIB) before anything was sent; then withdrawn again: the member must lose it."""
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1, P2], R1)
+    h.drain()
+    h.withdraw(h.local, [P1])
+    run_of(h, [P1], R2)
+    h.commit()
+    h.withdraw(h.local, [P1])
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P2: R1}
+        assert h.views[m].withdrawn() == [P1]
+
+
+def test_pending_withdrawal_then_new_run_sends_the_new_route(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [P1], R1)
+    h.drain()
+    h.withdraw(h.local, [P1])
+    run_of(h, [P1, P2], R2)
+    h.commit()
+    h.drain()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P1: R2, P2: R2}
+
+
+def test_run_drained_in_pieces(h):
+    a, b = steady_pair(h)
+    keys = [P(f"10.9.{i}.0/24") for i in range(10)]
+    run_of(h, keys)
+    h.commit()
+    h.drain(budget=3)
+    h.withdraw(h.local, keys[1:2] + keys[-1:])  # one already sent, one not yet
+    h.settle()
+    want = dict.fromkeys(keys[:1] + keys[2:-1], R1)
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == want
+
+
+def test_run_from_a_member_skips_that_member(h):
+    a, b = steady_pair(h)
+    run_of(h, [P1, P2], src=a.source)
+    h.commit()
+    h.drain()
+    assert h.views[a].log == []
+    assert h.views[b].routes[IPV4] == {P1: R1, P2: R1}
+
+
+def test_initial_sync_is_a_run_of_the_table_keys(h):
+    keys = [P(f"10.9.{i}.0/24") for i in range(20)]
+    h.announce(h.local, keys, R1)
+    a = h.member("a")
+    g = h.join(a, families=(IPV4,))
+    assert g.pending[IPV4] == {} and g.run_count == 20
+    h.drain(budget=5)
+    h.withdraw(h.local, keys[:1] + keys[-1:])  # one already sent, one not yet
+    h.announce(h.local, keys[10:11], R2)  # changed before it was sent
+    h.settle()
+    want = dict.fromkeys(keys[1:-1], R1)
+    want[keys[10]] = R2
+    assert h.views[a].routes[IPV4] == want
+    assert h.views[a].withdrawn() == [keys[0]]
+
+
+def test_announcing_nothing_makes_no_run(h):
+    a, b = steady_pair(h)
+    h.announce(h.local, [], R1)
+    assert h.locs[IPV4].runs == [] and h.group(a).idle
+    out, more = h.drain()
+    assert out == {} and not more
+
+
+def test_what_is_pending_stays_bounded_by_the_table(h):
+    """A member that takes nothing while the whole table changes twice: its runs and pending
+    entries are folded so that no more than the table is pending, and it ends with the
+    latest state."""
+    a, b = steady_pair(h)
+    keys = [P(f"10.9.{i}.0/24") for i in range(50)]
+    a.writable = False
+    run_of(h, keys)
+    h.commit()
+    g = h.group(a)
+    assert g.run_count == 50
+    h.announce(h.local, keys, R2)  # the whole table again: 50 pending entries too
+    assert g.pending_count() <= len(keys) and g.run_count == 0
+    h.announce(h.local, keys, BETTER)
+    assert g.pending_count() <= len(keys)
+    a.writable = True
+    h.settle()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == dict.fromkeys(keys, BETTER)
+        assert h.views[m].withdrawn() == []
+
+
+def test_packed_updates_go_with_their_set(h):
+    import gc
+
+    a, b = steady_pair(h)
+    attrs = A(as_path=(), next_hop=ip("192.0.2.77"), local_pref=100)
+    h.announce(h.local, [P1], attrs)
+    h.drain()
+    g = h.group(a)
+    assert len(g.packed) == 1
+    h.withdraw(h.local, [P1])
+    h.drain()
+    h.local.last_route = None  # (the source's last announcement holds the set too)
+    del attrs
+    gc.collect()
+    assert g.packed == {}
+
+
+def test_touched_map_includes_runs(h):
+    loc = h.locs[IPV4]
+    h.announce(h.local, [P1], R1)
+    run_of(h, [P2, P3])
+    h.announce(h.local, [P1], R2, commit=False)
+    assert loc.commit() == {P1: h.local, P2: None, P3: None}
+
+
+def test_listener_without_runs_gets_one_map(h):
+    seen = []
+
+    class Plain:
+        def rib_changed(self, fam, touched, locrib):
+            seen.append(dict(touched))
+
+    h.locs[IPV4].listeners.append(Plain())
+    run_of(h, [P1, P2])
+    h.announce(h.local, [P1], R2, commit=False)
+    h.commit()
+    assert seen == [{P1: None, P2: None}]
+
+
+def test_single_prefix_updates_are_packed_once_per_export_key(h, monkeypatch):
+    """Every route with a set of its own (a Calico reflector): members that join later get
+    the UPDATEs packed for the first one; a changed route is packed again."""
+    import bgpd.rib.export as export
+
+    calls = []
+    real = export.pack_announce
+
+    def counting(fam, attrs, items, ctx):
+        calls.append(list(items))
+        return real(fam, attrs, items, ctx)
+
+    monkeypatch.setattr(export, "pack_announce", counting)
+    sets = [A(as_path=(), next_hop=ip(f"192.0.2.{i + 1}"), local_pref=100) for i in range(3)]
+    keys = [P(f"10.9.{i}.0/24") for i in range(3)]
+    for k, a in zip(keys, sets, strict=True):
+        h.announce(h.local, [k], a)
+    first = h.member("m0")
+    h.join(first, families=(IPV4,))
+    h.settle()
+    assert len(calls) == 3
+    for i in (1, 2):
+        m = h.member(f"m{i}")
+        h.join(m, families=(IPV4,))
+        h.settle()
+        assert h.views[m].routes[IPV4] == dict(zip(keys, sets, strict=True))
+    assert len(calls) == 3  # nothing packed again
+    changed = A(as_path=(), next_hop=ip("192.0.2.99"), local_pref=100)
+    h.announce(h.local, keys[:1], changed)
+    h.settle()
+    late = h.member("late")
+    h.join(late, families=(IPV4,))
+    h.settle()
+    assert h.views[late].routes[IPV4][keys[0]] == changed
+    assert calls[3:] == [[keys[0]]]  # the changed route only, once for every member
+    monkeypatch.setattr(export, "PACKED_MAX", 1)
+    gone = h.member("gone")
+    h.join(gone, families=(IPV4,))
+    h.settle()
+    assert h.views[gone].routes[IPV4] == h.views[late].routes[IPV4]
 
 
 # --- flow control and groups -----------------------------------------------------------------

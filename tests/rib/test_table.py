@@ -10,6 +10,7 @@ from bgpd.rib import (
     LocRib,
     Path,
     Rib,
+    Route,
     Source,
     best_of,
     candidates_of,
@@ -38,6 +39,18 @@ def best(loc, p):
     return None if r is None else r[0]
 
 
+def entries(loc) -> dict:
+    """The Loc-RIB with each single-candidate entry (a Route) shown as its candidate."""
+    return {p: e.cand if type(e) is Route else e for p, e in loc.table.items()}
+
+
+def single(loc, p):
+    """The candidate of a single-candidate entry (a Route shared by its UPDATE's prefixes)."""
+    e = loc.table[p]
+    assert type(e) is Route
+    return e.cand
+
+
 def attrs_of(loc, p):
     b, _mp, rows = loc.route(p)
     return next(a for c, a, _s in rows if c == b)
@@ -50,7 +63,8 @@ def test_announce_stores_the_source_itself_as_the_entry(loc):
     s = ibgp("s")
     loc.announce(s, [P1, P2], OK)
     loc.commit()
-    assert loc.table[P1] is s and loc.table[P2] is s
+    assert single(loc, P1) is s and single(loc, P2) is s
+    assert loc.table[P1] is loc.table[P2]  # one Route for the UPDATE's prefixes
     assert s.adj_in[IPV4] == {P1: OK, P2: OK}
     assert loc.route(P1) == (s, (s,), [(s, OK, None)])
     assert len(loc) == 2
@@ -87,7 +101,7 @@ def test_withdraw_of_unknown_prefix_is_harmless(loc):
     loc.withdraw(other, [P3])
     assert loc.commit() == {}
     assert len(loc.rec.calls) == calls
-    assert loc.table == {P1: other}
+    assert entries(loc) == {P1: other}
     assert s.adj_in[IPV4] == {}
 
 
@@ -97,7 +111,7 @@ def test_withdraw_removes_the_prefix(loc):
     loc.commit()
     loc.withdraw(s, [P1])
     assert loc.commit() == {P1: s}
-    assert P1 not in loc.table and loc.table[P2] is s
+    assert P1 not in loc.table and single(loc, P2) is s
     assert P1 not in s.adj_in[IPV4]
 
 
@@ -111,14 +125,14 @@ def test_two_sources_make_a_dest_and_collapse_back(loc):
     loc.commit()
     entry = loc.table[P1]
     assert type(entry) is Dest
-    assert set(entry.cands) == {a, b}
+    assert set(candidates_of(entry)) == {a, b}
     assert best_of(entry) is b
     assert set(candidates_of(entry)) == {a, b}
     assert multipath_of(entry) == (b,)
 
     loc.withdraw(b, [P1])
     loc.commit()
-    assert loc.table[P1] is a  # a single candidate again, no Dest
+    assert single(loc, P1) is a  # a single candidate again, no Dest
     assert loc.route(P1) == (a, (a,), [(a, OK, None)])
 
 
@@ -149,7 +163,7 @@ def test_best_switches_when_the_better_path_is_withdrawn(loc):
     assert type(loc.table[P1]) is Dest
     loc.withdraw(b, [P1])
     assert loc.commit() == {P1: b}
-    assert loc.table[P1] is c
+    assert single(loc, P1) is c
 
 
 def test_candidate_helpers_on_empty_entry():
@@ -171,7 +185,7 @@ def test_flush_withdraws_everything_of_one_source(loc):
     assert touched == {P1: a, P2: a}
     assert a.adj_in[IPV4] == {}
     assert P1 not in loc.table
-    assert loc.table[P2] is b and loc.table[P3] is b
+    assert single(loc, P2) is b and single(loc, P3) is b
     loc.flush(a)  # again: nothing left
     assert loc.commit() == {}
 
@@ -204,11 +218,11 @@ def test_addpath_paths_are_separate_candidates(loc):
     assert set(s.adj_in[IPV4]) == {(1, P1), (2, P1), (3, P1), (1, P2)}
     entry = loc.table[P1]
     assert type(entry) is Dest
-    assert set(entry.cands) == {Path(s, 1), Path(s, 2), Path(s, 3)}
+    assert set(candidates_of(entry)) == {Path(s, 1), Path(s, 2), Path(s, 3)}
     assert best(loc, P1) == Path(s, 3)
     # the same path id on another prefix is the same Path object (one per source and id)
-    assert loc.table[P2] is s.paths[1]
-    assert s.paths[1] in entry.cands
+    assert single(loc, P2) is s.paths[1]
+    assert s.paths[1] in candidates_of(entry)
     lost = {c: step for c, _a, step in loc.route(P1)[2]}
     assert lost == {Path(s, 3): None, Path(s, 1): "local_pref", Path(s, 2): "local_pref"}
 
@@ -233,11 +247,11 @@ def test_addpath_withdraw_one_path_and_collapse(loc):
     loc.commit()
     loc.withdraw(s, [(2, P1), (9, P1)])  # (9, P1) was never announced
     loc.commit()
-    assert set(loc.table[P1].cands) == {Path(s, 1), other}
+    assert set(candidates_of(loc.table[P1])) == {Path(s, 1), other}
     assert best(loc, P1) == Path(s, 1)
     loc.withdraw(s, [(1, P1)])
     loc.commit()
-    assert loc.table[P1] is other
+    assert single(loc, P1) is other
 
 
 def test_addpath_flush(loc):
@@ -253,7 +267,7 @@ def test_addpath_single_path_is_the_entry(loc):
     s = ibgp("s", addpath={IPV4})
     loc.announce(s, [(5, P1)], OK)
     loc.commit()
-    entry = loc.table[P1]
+    entry = single(loc, P1)
     assert type(entry) is Path and entry == Path(s, 5)
     assert loc.route(P1) == (entry, (entry,), [(entry, OK, None)])
 
@@ -277,7 +291,7 @@ def test_touched_map_holds_the_best_before_the_batch(loc):
     loc.announce(b, [P3], POOR)
     loc.commit()
     assert loc.rec.calls == [(IPV4, {P1: a, P2: b, P3: None})]
-    assert loc.table == {P1: c, P2: c, P3: b}
+    assert entries(loc) == {P1: c, P2: c, P3: b}
 
 
 def test_touched_map_records_the_best_of_a_dest_not_the_changed_candidate(loc):
@@ -378,4 +392,4 @@ def test_local_and_bgp_sources_share_a_table(loc):
     assert best(loc, P1) is static
     loc.withdraw(static, [P1])
     loc.commit()
-    assert loc.table[P1] is peer
+    assert single(loc, P1) is peer
