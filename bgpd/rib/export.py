@@ -425,9 +425,12 @@ class ExportGroup:
         """Hand each member its messages: ``shared`` to all, ``apart[(src, ...)]`` to all but
         the member sources in the key, ``own[src]`` to that member only; one list object for
         every member that split horizon leaves nothing out of."""
-        everything = shared
-        for msgs in apart.values():
-            everything = everything + msgs
+        if apart:
+            everything = list(shared)
+            for msgs in apart.values():
+                everything.extend(msgs)
+        else:
+            everything = shared
         everything = tuple(everything)  # one object for every member: see send_updates
         members = self.members
         if not apart and not own:
@@ -440,11 +443,12 @@ class ExportGroup:
         for m in members:
             src = m.source
             if src in left_out or src in own:
-                mine = shared
+                mine = list(shared)  # extended in place: linear in what the member gets
                 for ex, msgs in apart.items():
                     if src not in ex:
-                        mine = mine + msgs
-                mine = tuple(mine + own.get(src, []))
+                        mine.extend(msgs)
+                mine.extend(own.get(src, ()))
+                mine = tuple(mine)
             else:
                 mine = everything
             if mine:
