@@ -50,7 +50,9 @@ def peer_config(port: int):
             "listen": [{"address": B, "port": port}],
             "control_socket": tempfile.mktemp(prefix="bgpd-st-", suffix=".sock"),
             "graceful_restart": True,
-            "neighbors": [{"address": A, "asn": 64512, "port": port, "connect_retry": 1}],
+            # passive: bgpd-bird must connect (as a Calico node to a mesh peer with a
+            # lower address): bgpd's sessions take a connection even while they wait
+            "neighbors": [{"address": A, "asn": 64512, "port": port, "passive": True}],
         }
     )
 
@@ -68,8 +70,8 @@ async def until(pred, timeout: float) -> bool:
 @pytest.mark.parametrize("how", ["cease", "closed"])
 async def test_no_error_wait_after_a_cease_or_a_closed_connection(tmp_path, how):
     """The neighbor goes away (Cease 6/2 as a BIRD-like SIGTERM; or no NOTIFICATION, as a
-    graceful stop or a crash) and comes back at once: bgpd-bird takes its connection at
-    once, long before the 5 s of ``error wait time``."""
+    graceful stop or a crash) and comes back at once: bgpd-bird connects to it again after
+    ``connect delay time`` (1 s), long before the 5 s of ``error wait time``."""
     loop = asyncio.get_running_loop()
     port = next(_ports)
     cfg = tmp_path / "bird.cfg"
