@@ -10,7 +10,7 @@ Three sides (br_lab.Side: namespaces A, B, C each), the same two BGP protocols i
 * BIRD 2.0.12 (the ``graceful restart`` command's origin), on the same file in BIRD 2's
   syntax.
 
-Measured there first (tests/birdrun/README in docs/birdrun.md): BIRD 1.6.8 on SIGTERM (and
+Measured by hand first, then here (docs/birdrun.md): BIRD 1.6.8 on SIGTERM (and
 ``down``) sends Cease/Administrative Shutdown (6/2) without data to every neighbor, which
 drops its routes at once; its server answers ``graceful restart`` with ``9001 syntax
 error`` (its clients refuse it). BIRD 2.0.12 answers ``graceful restart`` with ``0025
