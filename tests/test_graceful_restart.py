@@ -7,6 +7,7 @@ in tests/gr/test_gr_dataplane.py); any other start is a cold start, announcing a
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -439,3 +440,50 @@ def test_marker_path_is_configurable_and_follows_the_control_socket():
     assert restart_marker_path(c) == "/run/x/ctl.restart"
     c = parse({**base, "graceful_restart": {"restart_marker": "/var/lib/bgpd/stopped"}})
     assert restart_marker_path(c) == "/var/lib/bgpd/stopped"
+
+
+async def test_each_neighbor_is_told_its_own_restart_time(running):
+    """A neighbor's graceful_restart_time is the restart time of the capability it gets (the
+    others get graceful_restart.restart_time); the marker of a graceful stop carries the
+    longest time advertised, which is how long a neighbor may still hold our routes."""
+    port = next(_ports)
+    b = await running(peer_b(port))
+    a_cfg = node(port)
+    a_cfg = dataclasses.replace(
+        a_cfg,
+        neighbors=(
+            dataclasses.replace(a_cfg.neighbors[0], graceful_restart_time=77),
+            a_cfg.neighbors[1],
+        ),
+    )
+    a = await running(a_cfg)
+    assert await until(lambda: b.neighbors["127.0.0.91"].peer.helper.cap)
+    assert b.neighbors["127.0.0.91"].peer.helper.cap.restart_time == 77
+    ours = {
+        n.address: n.session.settings.graceful_restart.restart_time for n in a.neighbors.values()
+    }
+    assert ours == {"127.0.0.92": 77, DEAD: GR["restart_time"]}
+    await stop_graceful(a)
+    path = restart_marker_path(a_cfg)
+    assert marker(path)["restart_time"] == 77
+    os.unlink(path)
+
+
+async def test_a_stop_that_is_not_graceful_sends_cease_and_leaves_no_marker(running):
+    """``Speaker.stop(graceful=False)`` (bgpd-bird's SIGTERM, as BIRD's shutdown): Cease 6/2
+    to every neighbor, which drops our routes at once instead of keeping them as stale,
+    and no restart marker for the next start. Without the N bit (RFC 8538), as the BIRD
+    front-end advertises GR: with it on both sides a Cease would be graceful too."""
+    port = next(_ports)
+    b = await running(peer_b(port))
+    a_cfg = node(port, gr={**GR, "notification": False})
+    a = await running(a_cfg)
+    assert await until(lambda: paths(b, "10.91.0.0/24"))
+    assert b.neighbors["127.0.0.91"].peer.helper.cap.notification is False
+    a.stopping.set()
+    await a.stop("", graceful=False)
+    assert await until(lambda: not paths(b, "10.91.0.0/24"))
+    last = b.neighbors["127.0.0.91"].session.last_error
+    assert "6/2" in last or "Administrative Shutdown" in last, last
+    assert b.neighbors["127.0.0.91"].peer.helper.state is None  # not helping: no restart
+    assert not os.path.exists(restart_marker_path(a_cfg))

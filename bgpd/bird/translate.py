@@ -215,17 +215,18 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         notes.append(
             "rr cluster id: protocols give different ids; bgpd has one (the router id is used)"
         )
+    restart_time = None
     if gr_on:
-        times = Counter(p.graceful_restart_time for p in gr_on)
+        # the most common time is the router's; a protocol with another one gets it as
+        # the neighbor's own (BIRD advertises each protocol's graceful restart time)
+        restart_time = Counter(p.graceful_restart_time for p in gr_on).most_common(1)[0][0]
         data["graceful_restart"] = {
-            "restart_time": times.most_common(1)[0][0],
+            "restart_time": restart_time,
             "selection_deferral": max(1, cfg.gr_wait),
+            # BIRD 1.6 knows no RFC 8538: no N bit, so that a NOTIFICATION (the Cease of
+            # a shutdown, a disable) ends the neighbor's help at once, as with BIRD
+            "notification": False,
         }
-        if len(times) > 1:
-            notes.append(
-                "graceful restart time: protocols give different times; bgpd advertises one "
-                f"({times.most_common(1)[0][0]}); per-neighbor times are in neighbors[...]"
-            )
     used: dict[str, str] = {}
     for p in bgps:
         address = _ip(p.neighbor, ipv6)
@@ -288,6 +289,8 @@ def _bgp(cfg, bgps, asn, data, extras) -> None:
         n["route_refresh"] = bool(p.enable_route_refresh and p.capabilities)
         n["four_octet_as"] = bool(p.enable_as4 and p.capabilities)
         n["extended_message"] = bool(p.enable_extended_messages and p.capabilities)
+        if restart_time is not None and p.graceful_restart_time != restart_time:
+            n["graceful_restart_time"] = p.graceful_restart_time
         if getattr(p, "bfd", False):
             n["bfd"] = _bfd_for(cfg, p, address, notes)
         if p.import_limit is not None:

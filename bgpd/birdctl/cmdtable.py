@@ -7,7 +7,9 @@ is ``show protocols all``), the rest of the line (arguments) is passed on as typ
 prefers ``route`` over ``roa`` (and ``rip``): BIRD gives those two a lower priority.
 
 :data:`COMMANDS` is the table of BIRD 1.6.8 as Debian builds it (the birdc the tests run),
-``(command, arguments, help, is_real_command)``, in the order of conf/commands.h.
+``(command, arguments, help, is_real_command)``, in the order of conf/commands.h, with one
+command of BIRD 2.0 added: ``graceful restart`` (BIRD 1.6.8's clients answer "No such
+command" to it and its daemon ``9001 syntax error``; bgpd-bird runs it, docs/birdrun.md).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ COMMANDS: tuple[tuple[str, str, str, int], ...] = (
     ("exit", "", "Exit the client", 1),
     ("flush roa", "[table <name>]", "Removes all dynamic ROA records", 1),
     ("flush", "roa [table <name>]", "Removes all dynamic ROA records", 0),
+    ("graceful restart", "", "Shut the daemon down for graceful restart", 1),  # BIRD 2.0's
     ("help", "", "Description of the help system", 1),
     (
         "mrt dump",

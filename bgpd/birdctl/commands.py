@@ -78,6 +78,12 @@ class Down:
 
 
 @dataclass(frozen=True)
+class GracefulRestart:
+    """``graceful restart``: BIRD 2.0's command (not BIRD 1.6's): stop for a graceful
+    restart, the neighbors keeping our routes."""
+
+
+@dataclass(frozen=True)
 class Restrict:
     pass
 
@@ -97,6 +103,7 @@ Command = (
     | Configure
     | ProtoCommand
     | Down
+    | GracefulRestart
     | Restrict
     | Unsupported
 )
@@ -175,6 +182,11 @@ def parse_command(
     if word == "down":
         c.end()
         return Down()
+    if word == "graceful":  # BIRD 2.0's; BIRD 1.6.8 answers 9001 syntax error
+        if not c.kw("restart"):
+            raise CliError("syntax error")
+        c.end()
+        return GracefulRestart()
     if word == "restrict":
         c.end()
         return Restrict()

@@ -3,7 +3,8 @@
 :class:`BirdCli` is what the daemon instantiates, once per control socket (``bird.ctl`` and
 ``bird6.ctl`` each get their own, with their own snapshot function). Read-only commands are
 answered from ``snapshot()``, taken once per command. Commands that change something
-(``configure``, ``enable``/``disable``/``restart``/``reload``, ``down``) call the
+(``configure``, ``enable``/``disable``/``restart``/``reload``, ``down``, ``graceful
+restart``) call the
 :class:`ControlHandler` the daemon provides; its methods may be plain functions or
 coroutines.
 """
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from .commands import (
     Configure,
     Down,
+    GracefulRestart,
     ProtoCommand,
     Restrict,
     ShowMemory,
@@ -76,6 +78,10 @@ class ControlHandler(Protocol):
     def shutdown(self) -> None | Any:
         """``down``: called after ``0007 Shutdown requested`` has been sent."""
 
+    def graceful_restart(self) -> None | Any:
+        """``graceful restart`` (BIRD 2.0's command): called after ``0025 Graceful restart
+        requested`` has been sent; stop without ending the sessions with a NOTIFICATION."""
+
 
 @dataclass
 class Session:
@@ -83,6 +89,7 @@ class Session:
 
     restricted: bool = False  # after ``restrict``: 8007 for mutating commands
     shutdown_requested: bool = False  # ``down`` answered: call handler.shutdown() after
+    graceful: bool = False  # ... ``graceful restart``: handler.graceful_restart() instead
 
 
 async def _maybe_await(v):
@@ -152,6 +159,11 @@ class BirdCli:
                 return [(8007, "Access denied")]
             session.shutdown_requested = True
             return [(7, "Shutdown requested")]
+        if isinstance(cmd, GracefulRestart):  # BIRD 2.0's cmd_graceful_restart
+            if session.restricted or self.handler is None:
+                return [(8007, "Access denied")]
+            session.shutdown_requested = session.graceful = True
+            return [(25, "Graceful restart requested")]
         raise AssertionError(cmd)  # pragma: no cover
 
     async def _configure(self, cmd: Configure, session: Session) -> list[Line]:

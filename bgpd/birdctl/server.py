@@ -144,7 +144,7 @@ class BirdControlServer:
                     writer.write(conn.data_to_send())
                     await writer.drain()
                     if session.shutdown_requested:
-                        await self._shutdown()
+                        await self._shutdown(session.graceful)
                         return
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -154,10 +154,10 @@ class BirdControlServer:
                 self._tasks.discard(task)
             writer.close()
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, graceful: bool = False) -> None:
         handler = self.cli.handler
         if handler is None:
             return
-        res = handler.shutdown()
+        res = handler.graceful_restart() if graceful else handler.shutdown()
         if inspect.isawaitable(res):
             await res

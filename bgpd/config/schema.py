@@ -586,6 +586,17 @@ class Neighbor:
         doc="BFD for this session (docs/bfd.md): true, or {min_tx, min_rx, multiplier, "
         "strict, multihop, auth, ...}",
     )
+    graceful_restart_time: int | None = key(
+        checks.optional(checks.integer(1, 4095)),
+        None,
+        doc="the restart time advertised to this neighbor (null: graceful_restart.restart_time)",
+        session=True,
+    )
+
+    def restart_time(self, gr: "GracefulRestart") -> int:
+        """The restart time advertised to this neighbor: its own, else the router's."""
+        t = self.graceful_restart_time
+        return t if t is not None else gr.restart_time
 
     def ibgp(self, local_asn: int) -> bool:
         """Whether the session is internal, given the router's AS (``local_as`` wins)."""
@@ -813,6 +824,13 @@ def _check_config(c: Config, given: frozenset) -> None:
                         f"no policy named {pname!r} under policies ({known})",
                         f"neighbors[{i}].{what}" + (f"[{j}]" if len(names) > 1 else ""),
                     )
+        if n.graceful_restart_time is not None and (
+            c.graceful_restart is None or not c.graceful_restart.enabled
+        ):
+            raise Invalid(
+                "a restart time for this neighbor needs graceful_restart on at the top level",
+                f"neighbors[{i}].graceful_restart_time",
+            )
         if n.rr_client and not n.ibgp(c.asn):
             raise Invalid(
                 "only an iBGP neighbor can be a route-reflection client",

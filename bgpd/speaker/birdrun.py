@@ -16,8 +16,12 @@ options in, the daemon's exit status out. It does what ``bird`` does with them
 * ``-P FILE``: the pid file (removed at exit); ``-u``/``-g``: the control socket is given
   to that user and group (privileges are not dropped: bgpd needs its capabilities);
 * SIGHUP: re-read the file and apply the difference (:mod:`.reload`), or log
-  ``file:line:col message`` and keep running on the old configuration; SIGTERM/SIGINT:
-  stop and exit 0, kernel routes left in place with ``persist``.
+  ``file:line:col message`` and keep running on the old configuration; SIGTERM/SIGINT and
+  ``down``: stop as BIRD 1.6.8 does (Cease/Administrative Shutdown to every neighbor) and
+  exit 0, kernel routes left in place with ``persist``;
+* ``graceful restart`` on the control socket (BIRD 2.0's command): a graceful stop, the
+  sessions ended without a NOTIFICATION and the restart marker left, then exit 0; with
+  ``graceful_sigterm: true`` in ``bgpd.yaml`` SIGTERM does the same.
 
 bgpd's own JSON control socket, metrics and health endpoints run beside it when
 ``bgpd.yaml`` asks for them (:func:`extras_options`; docs/birdrun.md).
@@ -46,8 +50,9 @@ from bgpd.birdctl.server import BirdControlServer, ControlSocketInUse, socket_in
 from bgpd.birdctl.snapshot import BgpErrorClass, bgp_error_text
 from bgpd.config import ConfigError
 from bgpd.config.schema import _metrics
+from bgpd.fsm import State
 from bgpd.kernel.learn import InterfaceFilter, PrefixFilter
-from bgpd.wire.constants import CEASE_ADMIN_RESET, CEASE_ADMIN_SHUTDOWN
+from bgpd.wire.constants import CEASE_ADMIN_RESET, CEASE_ADMIN_SHUTDOWN, ERR_CEASE
 
 from . import reload as reload_mod
 from .birdmode import BirdSetup
@@ -60,7 +65,7 @@ log = structlog.get_logger("bgpd")
 
 EXTRAS_ENV = "BGPD_BIRD_CONFIG"
 EXTRAS_FILE = "bgpd.yaml"
-EXTRAS_KEYS = ("control_socket", "metrics", "log_level")
+EXTRAS_KEYS = ("control_socket", "metrics", "log_level", "graceful_sigterm")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -76,6 +81,7 @@ class Extras:
     control_socket: str | None = None  # bgpd's JSON control socket (None: none)
     metrics: object = None  # bgpd.config Metrics (None: no HTTP endpoint)
     log_level: str = "info"
+    graceful_sigterm: bool = False  # SIGTERM is a graceful stop (else BIRD's Cease)
     path: str | None = None  # the file read
 
 
@@ -121,7 +127,10 @@ def extras_options(config_path: str, name: str, environ=os.environ) -> Extras:
     level = sec.get("log_level", "info")
     if level not in LOG_LEVELS:
         raise ExtrasError(f"{path}: {name}.log_level: one of {', '.join(LOG_LEVELS)}")
-    return Extras(sock, metrics, level, path)
+    graceful = sec.get("graceful_sigterm", False)
+    if not isinstance(graceful, bool):
+        raise ExtrasError(f"{path}: {name}.graceful_sigterm: expected true or false")
+    return Extras(sock, metrics, level, graceful, path)
 
 
 # --------------------------------------------------------------------------------------
@@ -194,6 +203,20 @@ class BirdNeighborTable(NeighborTable):
         )
 
 
+def no_error_wait(event) -> bool:
+    """Whether BIRD starts a session again without its ``error wait time`` after it went
+    down with ``event``: it waits only after an error, one it found itself (it sent a
+    NOTIFICATION) or a NOTIFICATION from the neighbor other than Cease
+    (bgp_update_startup_delay); a Cease received or a connection the neighbor closed (a
+    daemon stopped, restarting, killed) is no error. bgpd's FSM waits its idle hold after
+    those too, refusing the neighbor's connection meanwhile: a neighbor restarted by
+    runit would wait out ``error wait time`` before its sessions come back."""
+    got, sent = event.notification_received, event.notification_sent
+    if sent is not None or event.error is not None:
+        return False
+    return got is None or got.code == ERR_CEASE
+
+
 class _BirdRestart(RestartDecision):
     """The restart decision, with the restart marker beside the BIRD control socket
     (``bird.ctl.restart``): bgpd's JSON socket may not exist."""
@@ -219,6 +242,7 @@ class BirdSpeaker(Speaker):
 
     def __init__(self, setup: BirdRunSetup, loop=None, restart: bool = False) -> None:
         super().__init__(setup.config, setup.path, loop, restart=restart, bird=setup)
+        self.stop_graceful = False  # how the stop asked for ends the sessions
         self.neighbors = BirdNeighborTable(self)
         self.rde.gr.bird_locks = True  # BIRD's recovery locks (rde/graceful.py)
         self.restart = _BirdRestart(self, restart)
@@ -260,6 +284,13 @@ class BirdSpeaker(Speaker):
             withdraw(source, f, prefixes)
 
         rde.announce, rde.withdraw = counted_announce, counted_withdraw
+
+    def request_stop(self, graceful: bool) -> None:
+        """Stop, as BIRD 1.6.8 (``graceful`` False: Cease to every neighbor) or as BIRD
+        2.0's ``graceful restart`` (True); the first request decides."""
+        if not self.stopping.is_set():
+            self.stop_graceful = graceful
+            self.stopping.set()
 
     # --- protocol names -----------------------------------------------------------------------
 
@@ -318,6 +349,15 @@ class BirdSpeaker(Speaker):
             # down, its routes gone (not kept for a graceful restart): BIRD's
             # proto_fell_down clears the protocol's statistics
             t.imp_received = t.imp_filtered = t.wd_received = 0
+        if no_error_wait(event):
+            self.loop.call_soon(self._start_again, session)
+
+    @staticmethod
+    def _start_again(session) -> None:
+        """BIRD's protocol after a Cease or a closed connection: no error wait, the
+        neighbor's next connection is taken at once (ours follows ``connect delay time``)."""
+        if session.enabled and not session.closed and session.fsm.state is State.IDLE:
+            session.start()
 
     def updates_received(self, session, updates) -> None:
         t = self.track_of(session.owner)
@@ -533,7 +573,11 @@ class BirdHandler:
 
     def shutdown(self) -> None:
         log.info("Shutdown requested by the control socket")
-        self.sp.stopping.set()
+        self.sp.request_stop(graceful=False)
+
+    def graceful_restart(self) -> None:
+        log.info("Graceful restart requested by the control socket")
+        self.sp.request_stop(graceful=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -688,13 +732,20 @@ async def _serve(o, setup: BirdRunSetup, uid, gid) -> int:
         log.info("Reconfiguration requested by SIGHUP")
         sp.reload()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, sp.stopping.set)
+    def term() -> None:
+        log.info("Shutdown requested by SIGTERM", graceful=sp.bird.options.graceful_sigterm)
+        sp.request_stop(graceful=sp.bird.options.graceful_sigterm)
+
+    loop.add_signal_handler(signal.SIGTERM, term)
+    loop.add_signal_handler(signal.SIGINT, sp.request_stop, False)
     loop.add_signal_handler(signal.SIGHUP, hup)
     log.info("Started", family="ipv6" if setup.ipv6 else "ipv4", socket=o.socket)
     await sp.stopping.wait()
-    log.info("Shutting down")
-    await sp.stop()
+    # BIRD 1.6.8's shutdown: Cease/Administrative Shutdown (6/2) without data to every
+    # neighbor, which drops our routes at once; a graceful stop (BIRD 2.0's "graceful
+    # restart"): no NOTIFICATION, the neighbors keep our routes for the restart time
+    log.info("Shutting down for graceful restart" if sp.stop_graceful else "Shutting down")
+    await sp.stop("", graceful=sp.stop_graceful)
     sp.status.times.close()
     await server.close()
     log.info("Shutdown completed")

@@ -164,12 +164,21 @@ class Speaker:
             pid=os.getpid(),
         )
 
-    async def stop(self, message: str = "bgpd is shutting down", *, marker: bool = True) -> None:
-        """Stop everything. With graceful restart on, a graceful stop: sessions end without a
+    async def stop(
+        self,
+        message: str = "bgpd is shutting down",
+        *,
+        marker: bool = True,
+        graceful: bool | None = None,
+    ) -> None:
+        """Stop everything. A graceful stop (``graceful`` None: whenever graceful restart is
+        on; False: never, as BIRD's shutdown; True: when it is on): sessions end without a
         NOTIFICATION and, when ``marker`` (not after a failed start), the restart marker is
-        left for the next start (which is then a restart if it comes within restart_time)."""
+        left for the next start (which is then a restart if it comes within restart_time).
+        Otherwise every session gets Cease/Administrative Shutdown (6/2) with ``message``
+        (RFC 9003; empty: no data) and no marker is left."""
         await self.services.close()  # no check result may change routes from here on
-        graceful = self.rde.gr.enabled
+        graceful = self.rde.gr.enabled and graceful is not False
         if graceful and marker:
             self.restart.leave()
         elif not marker:

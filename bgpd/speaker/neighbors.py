@@ -112,7 +112,7 @@ class NeighborTable(Mapping):
             kernel = config.kernel
             forwarding = kernel is None or not kernel.install or kernel.persist
             kwargs["graceful_restart"] = GracefulRestartCap(
-                restart_time=gr.restart_time,
+                restart_time=cfg.restart_time(gr),  # its own, else the router's
                 restarting=self.speaker.rde.restarting,
                 notification=gr.notification,
                 families=tuple((a, sf, forwarding) for a, sf in fams),

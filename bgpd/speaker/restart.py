@@ -30,6 +30,18 @@ def restart_marker_path(config) -> str:
     return (sock[: -len(".sock")] if sock.endswith(".sock") else sock) + ".restart"
 
 
+def advertised_restart_time(config) -> int:
+    """The longest restart time the neighbors are told (each neighbor's own, else
+    ``graceful_restart.restart_time``; the router's too when dynamic neighbors may come or
+    none is configured): how long after a graceful stop some neighbor may still hold our
+    routes, so the window of the restart marker."""
+    gr = config.graceful_restart
+    times = [n.restart_time(gr) for n in config.neighbors]
+    if config.dynamic_neighbors or not times:
+        times.append(gr.restart_time)
+    return max(times)
+
+
 def _boot_id() -> str | None:
     """This boot of the host (Linux); a marker from another boot means a reboot between."""
     try:
@@ -68,7 +80,8 @@ def _write_json(path: str, data: dict) -> None:
 
 def write_restart_marker(path: str, restart_time: int) -> None:
     """Leave the marker of a graceful stop: when (wall clock, and seconds since this boot),
-    who, and the restart time the neighbors were told (how long they keep our routes)."""
+    who, and the longest restart time the neighbors were told (how long they keep our
+    routes)."""
     _write_json(
         path,
         {
@@ -164,7 +177,7 @@ class RestartDecision:
         if self.requested:
             return True, "requested (--graceful-restart)", False
         if data is not None:
-            restart, reason = marker_verdict(data, gr.restart_time)
+            restart, reason = marker_verdict(data, advertised_restart_time(self.config))
             return restart, reason, False  # an expired marker: peers dropped our routes already
         kernel = self.config.kernel
         fib = kernel is not None and kernel.install
@@ -180,10 +193,9 @@ class RestartDecision:
 
     def leave(self) -> None:
         """A graceful stop: leave the marker for the next start."""
-        gr = self.config.graceful_restart
         path = restart_marker_path(self.config)
         try:
-            write_restart_marker(path, gr.restart_time)
+            write_restart_marker(path, advertised_restart_time(self.config))
         except OSError as e:
             log.warning(
                 "graceful restart: cannot write the restart marker", path=path, error=str(e)

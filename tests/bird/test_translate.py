@@ -94,6 +94,36 @@ def test_password_and_restart_time(goldens):
     config, x = _tr(goldens, "mesh/restart-time")
     times = {x.neighbors[name].graceful_restart_time for name in x.neighbors}
     assert 10 in times
+    # every protocol says 10: the router's time, no neighbor needs its own
+    assert config.graceful_restart.restart_time == 10
+    assert [n.graceful_restart_time for n in config.neighbors] == [None, None]
+    assert not any("graceful restart time" in m for m in x.notes)
+
+
+def test_each_protocol_advertises_its_own_restart_time(tmp_path):
+    """BIRD 1.6 puts each protocol's ``graceful restart time`` in its own OPEN (Calico:
+    BGPPeer.maxRestartTime beside the mesh's nodeMeshMaxRestartTime): the most common time
+    is the router's, the others are the neighbors' own. No N bit (RFC 8538): BIRD 1.6 does
+    not know it."""
+    path = tmp_path / "bird.cfg"
+    path.write_text(
+        "router id 192.0.2.1;\nprotocol device {}\n"
+        "template bgp t { local as 65001; graceful restart; }\n"
+        "protocol bgp Mesh_a from t { neighbor 192.0.2.2 as 65001; }\n"
+        "protocol bgp Mesh_b from t { neighbor 192.0.2.3 as 65001; }\n"
+        "protocol bgp Global_tor from t { neighbor 192.0.2.254 as 65000;\n"
+        "  graceful restart time 10; }\n"
+        "protocol bgp Global_slow from t { neighbor 192.0.2.253 as 65000;\n"
+        "  graceful restart time 300; }\n"
+    )
+    config, x = translate(load(str(path)))
+    gr = config.graceful_restart
+    assert (gr.restart_time, gr.notification) == (120, False)
+    own = {n.address: n.graceful_restart_time for n in config.neighbors}
+    assert own == {"192.0.2.2": None, "192.0.2.3": None, "192.0.2.254": 10, "192.0.2.253": 300}
+    told = {n.address: n.restart_time(gr) for n in config.neighbors}
+    assert told == {"192.0.2.2": 120, "192.0.2.3": 120, "192.0.2.254": 10, "192.0.2.253": 300}
+    assert not any("graceful restart time" in m for m in x.notes), x.notes
 
 
 def test_reachable_by_static_via(goldens):

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -140,3 +141,44 @@ def test_usage(bird16):
     mine = run_client([BGPD_BIRDCL, "-x"])
     assert mine.returncode == theirs.returncode == 1
     assert mine.stderr == theirs.stderr.replace(BIRDCL2, BGPD_BIRDCL)
+
+
+class _GracefulHandler:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def configure(self, request):  # pragma: no cover - not called here
+        raise AssertionError(request)
+
+    def protocol_command(self, action, name, message):  # pragma: no cover
+        raise AssertionError(action)
+
+    def shutdown(self):
+        self.calls.append("down")
+
+    def graceful_restart(self):
+        self.calls.append("graceful restart")
+
+
+@pytest.mark.parametrize("args", [["graceful", "restart"], ["gr", "r"]])
+def test_graceful_restart_passes_as_with_birdcl_2(bird16, serve, args):
+    """``graceful restart`` (BIRD 2.0's command, which bgpd-bird runs): bgpd-birdcl expands
+    and sends it as BIRD 2's birdcl does and prints the reply the same way; BIRD 1.6.8's
+    birdc refuses it before sending anything ("No such command")."""
+    _require(BIRDCL2)
+    outputs = []
+    for client in (BIRDCL2, BGPD_BIRDCL):
+        h = _GracefulHandler()
+        path = serve(lambda: SNAP, h, clock=lambda: T, name=f"gr{len(outputs)}.ctl")
+        r = run_client([client, "-s", path, *args])
+        outputs.append((r.returncode, r.stdout))
+        deadline = time.monotonic() + 5  # called by the server once the reply has left
+        while not h.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert h.calls == ["graceful restart"], client
+    assert outputs[0] == outputs[1]
+    assert outputs[1] == (0, "BIRD v0.3.3+birdv1.6.8 ready.\nGraceful restart requested\n")
+    h = _GracefulHandler()
+    path = serve(lambda: SNAP, h, clock=lambda: T, name="gr16.ctl")
+    old = run_client([str(bird16 / "birdc"), "-s", path, *args])
+    assert "No such command" in old.stdout and h.calls == []

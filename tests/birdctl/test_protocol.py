@@ -105,6 +105,9 @@ class Handler:
     def shutdown(self):
         self.calls.append("shutdown")
 
+    def graceful_restart(self):
+        self.calls.append("graceful restart")
+
 
 def _snap(**kw) -> Snapshot:
     protos = (
@@ -175,6 +178,27 @@ def test_configure_error_down_and_restrict():
     # without a handler every mutating command is refused
     assert run(BirdCli(_snap), "down")[0] == [(8007, "Access denied")]
     assert run(cli, TooLong())[0] == [(9000, "Command too long")]  # type: ignore[arg-type]
+
+
+def test_graceful_restart_as_bird_2():
+    """BIRD 2.0's ``graceful restart`` (measured on 2.0.12): ``0025 Graceful restart
+    requested``, then the daemon stops; ``8007`` after ``restrict``; BIRD 1.6's grammar
+    has no such command, and the rest of a line is a syntax error as in any command."""
+    h = Handler()
+    cli = BirdCli(_snap, h, clock=lambda: T0)
+    s = Session()
+    assert run(cli, "graceful restart", session=s)[0] == [(25, "Graceful restart requested")]
+    assert s.shutdown_requested and s.graceful
+    assert not Session().graceful  # down: shutdown_requested alone
+    assert run(cli, "graceful", "graceful restart now", "graceful down") == [
+        [(9001, "syntax error")],
+        [(9001, "syntax error")],
+        [(9001, "syntax error")],
+    ]
+    s2 = Session()
+    assert run(cli, "restrict", "graceful restart", session=s2)[1] == [(8007, "Access denied")]
+    assert not s2.shutdown_requested
+    assert run(BirdCli(_snap), "graceful restart")[0] == [(8007, "Access denied")]
 
 
 def test_since_column_switches_to_date_after_20_hours():

@@ -20,6 +20,7 @@ SNAP = Snapshot(Status("10.0.0.1", T, T), (Protocol("static1", "Static", "up", T
 class Handler:
     def __init__(self) -> None:
         self.shutdowns = 0
+        self.graceful = 0
 
     def configure(self, request):
         return ConfigureResult("bird.cfg")
@@ -29,6 +30,9 @@ class Handler:
 
     def shutdown(self):
         self.shutdowns += 1
+
+    def graceful_restart(self):
+        self.graceful += 1
 
 
 def test_pipelined_burst_answered_in_order(serve):
@@ -75,6 +79,24 @@ def test_down_replies_then_calls_shutdown(serve):
             buf += data
     assert buf == b"0001 BIRD v0.3.3+birdv1.6.8 ready.\n0007 Shutdown requested\n"
     assert h.shutdowns == 1
+
+
+def test_graceful_restart_replies_then_calls_graceful_restart(serve):
+    """As BIRD 2.0.12: the reply, then the connection closes while the daemon stops."""
+    h = Handler()
+    path = serve(lambda: SNAP, h)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(b"graceful restart\nshow status\n")
+        buf = b""
+        while True:
+            data = s.recv(4096)
+            if not data:
+                break
+            buf += data
+    assert buf == b"0001 BIRD v0.3.3+birdv1.6.8 ready.\n0025 Graceful restart requested\n"
+    assert (h.graceful, h.shutdowns) == (1, 0)
 
 
 def test_concurrent_clients(serve):

@@ -31,6 +31,7 @@ from pathlib import Path
 BIRD2 = "/usr/sbin/bird"
 BGPD_BIRD = str(Path(sys.executable).parent / "bgpd-bird")
 BGPD_BIRD6 = str(Path(sys.executable).parent / "bgpd-bird6")
+BGPD_BIRDCL = str(Path(sys.executable).parent / "bgpd-birdcl")
 
 MESH = "Mesh_192_0_2_2"
 REFUSED = "Mesh_192_0_2_7"

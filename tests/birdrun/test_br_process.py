@@ -247,6 +247,12 @@ def test_bgpd_yaml_adds_the_json_socket_and_metrics(daemons):
     r = subprocess.run(d.argv("-d"), capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert r.stderr.startswith(f"bird: {d.dir / 'bgpd.yaml'}: bird.control_sockett: unknown key")
+    (d.dir / "bgpd.yaml").write_text("bird: {graceful_sigterm: 1}\n")
+    r = subprocess.run(d.argv("-d"), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr == (
+        f"bird: {d.dir / 'bgpd.yaml'}: bird.graceful_sigterm: expected true or false\n"
+    )
 
 
 def _get(port: int, path: str) -> str | None:

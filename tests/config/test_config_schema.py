@@ -544,6 +544,36 @@ def test_graceful_restart_restart_marker_errors(marker, reason):
     assert e.key == "graceful_restart.restart_marker" and reason in e.reason, str(e)
 
 
+def test_neighbor_graceful_restart_time():
+    """A neighbor's own restart time (BIRD's per-protocol ``graceful restart time``)."""
+    data = with_neighbor(graceful_restart_time=10)
+    data["graceful_restart"] = {"restart_time": 120}
+    c = parse(data)
+    n = c.neighbors[0]
+    assert n.graceful_restart_time == 10 and n.restart_time(c.graceful_restart) == 10
+    c = parse({**with_neighbor(), "graceful_restart": True})
+    assert c.neighbors[0].graceful_restart_time is None
+    assert c.neighbors[0].restart_time(c.graceful_restart) == 120
+
+
+@pytest.mark.parametrize(
+    "value, gr, reason",
+    [
+        (0, True, "0 is out of range (1..4095)"),
+        (4096, True, "4096 is out of range (1..4095)"),
+        ("10", True, "expected an integer"),
+        (10, None, "needs graceful_restart on at the top level"),
+        (10, {"enabled": False}, "needs graceful_restart on at the top level"),
+    ],
+)
+def test_neighbor_graceful_restart_time_errors(value, gr, reason):
+    data = with_neighbor(graceful_restart_time=value)
+    if gr is not None:
+        data["graceful_restart"] = gr
+    e = error_of(data)
+    assert e.key == "neighbors[0].graceful_restart_time" and reason in e.reason, str(e)
+
+
 # --- the documentation covers every key -----------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Fixtures of the cluster lab (tests/lab/README.md).
 
-``mesh_lab`` / ``rr_lab`` (module scope, one instance per daemon kind: ``bgpd`` first, then
-``bird16``): lab_net.Lab built for the profile, the nodes' files written as confd writes
+``mesh_lab`` / ``rr_lab`` (module scope, one instance per daemon kind: ``bird16`` first, the
+reference, then ``bgpd``, whose figures some scenarios compare with BIRD's): lab_net.Lab built for the profile, the nodes' files written as confd writes
 them, BIRD 2 on the ToRs, every node's ``bird``/``bird6`` started with ``-R``; ready when
 every BGP session is Established and every pod reaches every other pod over IPv4 and
 IPv6. Torn down (every process by its pid, every ``lab*`` namespace it made) whatever
@@ -76,12 +76,12 @@ def _start(request, tmp_path_factory, bird16, profile: str):
         lab.close()
 
 
-@pytest.fixture(scope="module", params=["bgpd", "bird16"])
+@pytest.fixture(scope="module", params=["bird16", "bgpd"])
 def mesh_lab(request, tmp_path_factory, bird16):
     yield from _start(request, tmp_path_factory, bird16, "mesh")
 
 
-@pytest.fixture(scope="module", params=["bgpd", "bird16"])
+@pytest.fixture(scope="module", params=["bird16", "bgpd"])
 def rr_lab(request, tmp_path_factory, bird16):
     yield from _start(request, tmp_path_factory, bird16, "rr")
 

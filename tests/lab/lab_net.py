@@ -34,6 +34,7 @@ import lab_cluster as lc
 HERE = Path(__file__).resolve().parent
 BGPD_BIRD = str(Path(sys.executable).parent / "bgpd-bird")
 BGPD_BIRD6 = str(Path(sys.executable).parent / "bgpd-bird6")
+BGPD_BIRDCL = str(Path(sys.executable).parent / "bgpd-birdcl")
 BIRD2 = "/usr/sbin/bird"
 BIRDC2 = "/usr/sbin/birdc"
 PROBE = str(HERE / "lab_probe.py")
@@ -319,10 +320,16 @@ class Lab:
     def build(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.bin.mkdir(exist_ok=True)
+        # and the node's birdcl: bgpd-birdcl, as in the image; BIRD 1.6.8's birdc for
+        # BIRD (Debian's package has no birdcl; both clients share one command table)
         if self.kind == "bgpd":
-            targets = {"bird": BGPD_BIRD, "bird6": BGPD_BIRD6}
+            targets = {"bird": BGPD_BIRD, "bird6": BGPD_BIRD6, "birdcl": BGPD_BIRDCL}
         else:
-            targets = {"bird": str(self.bird16 / "bird"), "bird6": str(self.bird16 / "bird6")}
+            targets = {
+                "bird": str(self.bird16 / "bird"),
+                "bird6": str(self.bird16 / "bird6"),
+                "birdcl": str(self.bird16 / "birdc"),
+            }
         for name, target in targets.items():
             link = self.bin / name
             link.unlink(missing_ok=True)
@@ -535,6 +542,24 @@ class Lab:
             d = self.daemons.pop(self._dname(node, family), None)
             if d is not None:
                 d.stop(sig)
+
+    def birdcl(self, node: str, family: int, *cmd: str) -> str:
+        """``birdcl -s bird.ctl CMD`` (bird6.ctl for 6) on a node: the client's output."""
+        r = run([str(self.bin / "birdcl"), "-s", str(self.sock(node, family)), *cmd], check=False)
+        return r.stdout + r.stderr
+
+    def graceful_restart_node(self, node: str, families=(4, 6)) -> dict[int, str]:
+        """``birdcl graceful restart`` on each of the node's daemons (BIRD 2.0's command,
+        which bgpd-bird runs): the daemons that stop are waited for and forgotten; returns
+        each family's client output."""
+        out = {}
+        for family in families:
+            out[family] = self.birdcl(node, family, "graceful", "restart")
+            d = self.daemons.get(self._dname(node, family))
+            if d is not None and "Graceful restart requested" in out[family]:
+                d.proc.wait(15)  # it exits once its sessions are closed
+                del self.daemons[self._dname(node, family)]
+        return out
 
     def start_tors(self) -> None:
         for tor in ("tor1", "tor2"):

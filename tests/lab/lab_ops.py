@@ -8,10 +8,15 @@ import time
 
 import lab_cluster as lc
 import lab_net
-from lab_figures import loss, record
+from lab_figures import FIGURES, loss, record
 
 POD = {p.key: p for p in lc.pods()}
 LEAVE_WAIT = 20  # s: how long the node-leave scenario waits for tor1 to drop n4's routes
+# s: tor1 must have dropped them by then. A Cease from the node's SIGTERM drops them at
+# once (BIRD 1.6.8: tens of ms, bgpd-bird a little more, its stop closing the kernel side
+# first); "a couple of seconds" leaves room for a busy machine, and is far below the 10 s
+# restart time a graceful stop would let tor1 keep them for
+LEAVE_DROP = 2.0
 
 
 def pod_ns(lab, key: str) -> str:
@@ -69,15 +74,51 @@ def fam(addr: str) -> str:
     return "v6" if ":" in addr else "v4"
 
 
-def restart_node(lab, node: str, sig: int, scenario: str, assert_zero: bool, flows) -> dict:
-    """``node``'s bird and bird6 stopped with ``sig``, started again a second later with
-    -R (runit); the probes of ``flows`` run throughout, until the sessions are up, the
-    recovery is over and BIRD's kernel scan is behind us. ``assert_zero``: bgpd-bird must
-    lose nothing (BIRD 1.6.8's figures are the reference: recorded, not asserted)."""
+# bgpd-bird after SIGTERM, as BIRD 1.6.8: its neighbours drop the node's routes at once and
+# the traffic to its pods is lost until it is back. It may lose this many echoes (10 ms
+# apart) more than BIRD 1.6.8 did in the same scenario and flow: 6 s. Why: in Calico's
+# mesh the node with the higher address connects (the lower one is ``passive on``), so
+# most of a restarted node's sessions come when its peers, which took the Cease, connect
+# again: ``connect delay time`` (2 s) after it, then every ``connect retry time`` (5 s).
+# runit starts the daemon again a second after it exited; BIRD 1.6.8 listens a few
+# milliseconds later and takes that first attempt, bgpd-bird is a Python process that
+# needs about a second (up to two on the lab's busy two cores) and often misses it, and
+# those sessions then come one connect retry time (5 s) later; plus 1 s for the start
+# itself.
+LOSS_MARGIN = 600
+
+GRACEFUL = "graceful restart"  # restart_node: ``birdcl graceful restart`` instead of a signal
+
+
+def restart_node(lab, node: str, how, scenario: str, expect: str, flows) -> dict:
+    """``node``'s bird and bird6 stopped (``how``: a signal, or :data:`GRACEFUL` for
+    ``birdcl graceful restart``), started again a second later with -R (runit); the
+    probes of ``flows`` run throughout, until the sessions are up, the recovery is over
+    and BIRD's kernel scan is behind us. ``expect``:
+
+    * ``"zero"``: bgpd-bird must lose nothing (BIRD 1.6.8's figures are the reference:
+      recorded, not asserted);
+    * ``"as bird"``: each flow of bgpd-bird loses no more than BIRD 1.6.8's did in the same
+      scenario (run first: the fixtures' order) plus :data:`LOSS_MARGIN`.
+
+    BIRD 1.6.8 has no ``graceful restart``: its client refuses the command and the daemons
+    keep running; that is recorded, nothing is restarted."""
     h = run_flows(lab, flows, scenario.replace(" ", "-"))
     t0 = time.time()
     try:
-        lab.stop_node(node, sig)
+        if how == GRACEFUL:
+            said = lab.graceful_restart_node(node)
+            if lab.kind == "bird16":
+                for family, text in said.items():
+                    assert "No such command" in text, (family, text)
+                assert lab.sessions_up(), "BIRD 1.6.8 kept running"
+                record(lab, scenario, "sessions up, recovery over",
+                       {"ms": None, "note": "no such command in BIRD 1.6.8"})  # fmt: skip
+                return {}
+            for family, text in said.items():
+                assert "Graceful restart requested" in text, (family, text)
+        else:
+            lab.stop_node(node, how)
         time.sleep(1.0)  # runit restarts it a second later
         t1 = time.time()
         lab.start_node(node, restart=True)
@@ -101,14 +142,24 @@ def restart_node(lab, node: str, sig: int, scenario: str, assert_zero: bool, flo
     record(lab, scenario, "sessions up, recovery over", {"ms": round(t_up * 1000)})
     out = {}
     for (label, t), res in results.items():
+        flow = f"{label} {fam(t)}"
         fig = out[(label, t)] = loss(res, t0)
-        if assert_zero and fig["lost"] and lab.kind == "bird16":
+        if expect == "zero" and fig["lost"] and lab.kind == "bird16":
             # the reference itself lost traffic (BIRD 1.6.8's graceful-restart race when
             # both ends connect, README): recorded, not a failure of the lab
             fig["note"] = "BIRD 1.6.8's own loss"
-        record(lab, scenario, f"{label} {fam(t)}", fig)
-        if assert_zero and lab.kind == "bgpd":
+        bird = FIGURES.get((lab.profile, scenario, flow), {}).get("bird16")
+        if expect == "as bird" and lab.kind == "bgpd" and bird is None:
+            fig["note"] = "BIRD 1.6.8 not run: not compared"  # a partial run (-k)
+        record(lab, scenario, flow, fig)
+        if expect == "zero" and lab.kind == "bgpd":
             assert fig["lost"] == 0, (label, t, fig)
         else:  # the traffic came back
             assert res["received"] > 0, (label, t, fig)
+        if expect == "as bird" and lab.kind == "bgpd":
+            # as BIRD's, the neighbours dropped the node's routes (a Cease, not a graceful
+            # stop): the traffic stopped until it was back
+            assert fig["lost"] > 0, (flow, "the neighbours kept the routes", fig)
+            if bird is not None:
+                assert fig["lost"] <= bird["lost"] + LOSS_MARGIN, (flow, fig, "BIRD:", bird)
     return out
