@@ -794,6 +794,10 @@ def encode_as_path(path, asn_size: int) -> bytes:
     return bytes(out)
 
 
+# encode_attrs's cache keys, [as4][with_next_hop] (one tuple each, not one per cached set)
+_ENC_KEYS = {a: {nh: ("enc", a, nh) for nh in (False, True)} for a in (False, True)}
+
+
 def encode_attrs(attrs: AttrSet, as4: bool = True, with_next_hop: bool = True) -> bytes:
     """The path-attribute block for ``attrs`` (without MP attributes), cached on the set.
 
@@ -801,7 +805,7 @@ def encode_attrs(attrs: AttrSet, as4: bool = True, with_next_hop: bool = True) -
     For a two-octet peer (``as4`` false) the AS_PATH carries AS_TRANS for four-octet ASNs and
     the real path follows in AS4_PATH (RFC 6793 §4.2.2). Attributes go out in type-code order.
     """
-    key = ("enc", as4, with_next_hop)
+    key = _ENC_KEYS[bool(as4)][bool(with_next_hop)]  # shared by every set that caches it
     cached = attrs.cache.get(key)
     if cached is not None:
         return cached

@@ -4,7 +4,7 @@ Work is per attribute set: the attribute block is encoded once (cached on the se
 prefixes' wire bytes are joined. RFC 7606 §5.1: MP_REACH_NLRI / MP_UNREACH_NLRI go first.
 """
 
-from .attrs import OPT, AttrSet, encode_attrs
+from .attrs import _ENC_KEYS, OPT, AttrSet, encode_attrs
 from .constants import (
     ATTR_MP_REACH_NLRI,
     ATTR_MP_UNREACH_NLRI,
@@ -21,7 +21,7 @@ from .prefix import prefix_size
 
 _UPDATE_TYPE = bytes((UPDATE,))
 # encode_attrs's cache keys (with NEXT_HOP), by as4: looked up here first, saving the call
-_ENC_KEY = {True: ("enc", True, True), False: ("enc", False, True)}
+_ENC_KEY = {True: _ENC_KEYS[True][True], False: _ENC_KEYS[False][True]}
 
 
 def _msg(body: bytes) -> bytes:
