@@ -12,7 +12,7 @@ import structlog
 from bgpd.config import ConfigError
 from bgpd.config import diff as config_diff
 from bgpd.config import load as load_config
-from bgpd.kernel import KernelSettings
+from bgpd.kernel.settings import KernelSettings
 from bgpd.wire.constants import CEASE_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED
 
 log = structlog.get_logger("bgpd")
