@@ -87,7 +87,7 @@ class ExportContext:
     def _remember(self, attrs: AttrSet, src, prefix: bytes, fam):
         result = self._compute(attrs, src, prefix, fam)
         holder = self.holders.get(src.index)
-        if holder is not None:
+        if holder is not None and id(attrs) not in holder.cached_on:  # (import put it there)
             holder.cached_on[id(attrs)] = attrs
         return result
 

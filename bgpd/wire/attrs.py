@@ -184,7 +184,8 @@ class AttrSet:
         for name, value in zip(_FIELDS, key, strict=True):
             s(self, name, value)
         s(self, "key", key)
-        s(self, "_hash", hash(key))
+        # 30 bits: an int of one digit (32 octets, not 48), plenty for dicts of sets
+        s(self, "_hash", hash(key) & 0x3FFFFFFF)
         s(self, "cache", {})  # derived sets and encodings, keyed by (purpose, context)
         s(self, "enc", None)
 
