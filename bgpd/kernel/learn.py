@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -62,6 +62,7 @@ from .routes import (
     HostRoute,
     HostSource,
 )
+from .settings import StaticRoute
 from .state import HostState
 
 log = structlog.get_logger("bgpd.kernel")
@@ -94,16 +95,6 @@ class PrefixFilter:
 
 
 InterfaceFilter = InterfaceGlobs  # which interfaces' networks are learned, in order
-
-
-class StaticRoute(NamedTuple):
-    """A configured static route: ``type`` is unicast (via a gateway and/or on an
-    interface), blackhole, unreachable or prohibit."""
-
-    prefix: str
-    type: str = "unicast"
-    via: str | None = None
-    interface: str | None = None
 
 
 # --- the host sources -------------------------------------------------------------------------

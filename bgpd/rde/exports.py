@@ -46,7 +46,16 @@ class ExportRules(Protocol):
 class ExportContext:
     """The export rules of one export key; called by export groups on every cache miss."""
 
-    __slots__ = ("key", "uid", "targets", "policy", "prefix_dependent", "identity", "holders")
+    __slots__ = (
+        "key",
+        "uid",
+        "targets",
+        "policy",
+        "prefix_dependent",
+        "identity",
+        "holders",
+        "memo_keys",
+    )
 
     def __init__(self, key: tuple, uid: int, targets: dict, policy, identity, holders) -> None:
         self.key = key
@@ -58,6 +67,9 @@ class ExportContext:
         self.prefix_dependent = policy is not None and not policy.attr_only
         self.identity = identity
         self.holders = holders  # source index -> Peer, whose cached_on records our results
+        # (uid, family, source index) -> itself: the memo key every set caching a result of
+        # ours holds, one object per source (not one per set)
+        self.memo_keys: dict = {}
 
     def __repr__(self) -> str:
         return f"ExportContext({self.uid})"
@@ -68,13 +80,14 @@ class ExportContext:
         key = (self.uid, fam, src.index)
         r = attrs.cache.get(key)  # AttrSet.memo, inlined: this runs once per run of prefixes
         if r is None:
+            key = self.memo_keys.setdefault(key, key)
             return attrs.memo(key, self._remember, src, prefix, fam)  # a miss, or None cached
         return attrs if r is SAME else r
 
     def _remember(self, attrs: AttrSet, src, prefix: bytes, fam):
         result = self._compute(attrs, src, prefix, fam)
         holder = self.holders.get(src.index)
-        if holder is not None:
+        if holder is not None and id(attrs) not in holder.cached_on:  # (import put it there)
             holder.cached_on[id(attrs)] = attrs
         return result
 
@@ -161,6 +174,10 @@ class ExportContexts:
         is never used again) from the attribute sets that are still alive."""
         keys = list(peer.import_keys)
         keys += [(c.uid, fam, peer.index) for c in self.contexts.values() for fam in families]
+        for c in self.contexts.values():
+            memo_keys = getattr(c, "memo_keys", None)  # (a peer's own ExportRules: none)
+            for fam in families if memo_keys else ():
+                memo_keys.pop((c.uid, fam, peer.index), None)
         for attrs in list(peer.cached_on.values()):
             cache = attrs.cache
             for k in keys:

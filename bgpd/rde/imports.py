@@ -88,7 +88,8 @@ class ImportPipeline:
         pol = peer.import_policy
         if result is not None and pol is not None and pol.attr_only:
             result = pol.evaluate(attrs, b"", fam, peer.route_info)
-        peer.cached_on[id(attrs)] = attrs
+        if id(attrs) not in peer.cached_on:
+            peer.cached_on[id(attrs)] = attrs
         return result
 
     def _per_prefix(self, peer, t, attrs: AttrSet, fam, keys) -> None:

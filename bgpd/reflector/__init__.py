@@ -38,6 +38,22 @@ def allowed(src: Source, target: Target, cluster_id: bytes | None) -> bool:
     return src.rr_client or target.rr_client
 
 
+# ORIGINATOR_ID and CLUSTER_LIST values of reflected sets, one object for all the sets that
+# carry the same one (a set is exported once, but a table has thousands of sets from one
+# neighbor). Emptied when full: it only saves memory, the sets keep their values.
+_SHARED: dict = {}
+_SHARED_MAX = 4096
+
+
+def _shared(value):
+    v = _SHARED.get(value)
+    if v is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        v = _SHARED[value] = value
+    return v
+
+
 def community_allows(attrs: AttrSet, target: Target) -> bool:
     """RFC 1997 well-known communities."""
     comms = attrs.communities
@@ -62,8 +78,8 @@ def export_attrs(
         if src.is_bgp and src.ibgp:
             # Reflection (RFC 4456 §8): keep everything, add ORIGINATOR_ID and CLUSTER_LIST.
             if attrs.originator_id is None:
-                changes["originator_id"] = src.router_id.to_bytes(4, "big")
-            changes["cluster_list"] = (cluster_id, *attrs.cluster_list)
+                changes["originator_id"] = _shared(src.router_id.to_bytes(4, "big"))
+            changes["cluster_list"] = _shared((cluster_id, *attrs.cluster_list))
             if target.next_hop_self and target.next_hop is not None:
                 changes["next_hop"] = target.next_hop
         else:

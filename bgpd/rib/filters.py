@@ -6,8 +6,9 @@ kernel's ``host_routes`` learning (bgpd/kernel) and by the configuration checks,
 
 **Prefix list entries**: ``P`` (exactly P), ``P le M`` (lengths L..M), ``P ge N`` (N..max),
 ``P ge N le M``; a route matches when its first L bits equal P's (``P/L``) and its own length
-lies in the range. Text is parsed at the configuration edge with netaddr; matching runs on
-wire-format prefixes (length octet + significant octets), never on address objects.
+lies in the range. Text is parsed at the configuration edge with netaddr (imported on the first parse: a daemon
+whose config has no prefix list never loads it); matching runs on wire-format prefixes
+(length octet + significant octets), never on address objects.
 
 **Interface globs**: shell globs (``*``, ``?``, ``[...]``), in order; the first that matches
 decides, ``-glob`` excludes; no match excludes, except that a list made only of exclusions
@@ -16,14 +17,15 @@ ends with an implicit ``*``.
 
 import fnmatch
 import re
-from typing import NamedTuple
-
-import netaddr
+from typing import TYPE_CHECKING, NamedTuple
 
 from bgpd.wire.constants import AFI_IPV4, AFI_IPV6
 
 MAX_LEN = {AFI_IPV4: 32, AFI_IPV6: 128}
 _FAMILY_TEXT = {AFI_IPV4: "IPv4", AFI_IPV6: "IPv6"}
+
+if TYPE_CHECKING:
+    import netaddr
 
 
 class PrefixEntry(NamedTuple):
@@ -37,9 +39,11 @@ class PrefixEntry(NamedTuple):
     le: int
 
 
-def parse_network(text: str, what: str = "prefix") -> netaddr.IPNetwork:
+def parse_network(text: str, what: str = "prefix") -> "netaddr.IPNetwork":
     """``P/L`` or a bare address (a host route); host bits set is an error that says which
     network was meant. Raises ValueError with the reason."""
+    import netaddr  # here: ~2 MiB with what it imports, for configs that have prefix lists
+
     try:
         net = netaddr.IPNetwork(text)
     except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -49,7 +53,7 @@ def parse_network(text: str, what: str = "prefix") -> netaddr.IPNetwork:
     return net
 
 
-def entry(net: netaddr.IPNetwork, ge: int | None = None, le: int | None = None) -> PrefixEntry:
+def entry(net: "netaddr.IPNetwork", ge: int | None = None, le: int | None = None) -> PrefixEntry:
     """The entry for ``net`` with lengths ``ge..le`` (default: exactly its own length)."""
     afi = AFI_IPV4 if net.version == 4 else AFI_IPV6
     length = net.prefixlen

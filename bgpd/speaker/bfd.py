@@ -6,14 +6,19 @@ session is ended at once with Cease subcode 10 "BFD Down" (RFC 9384), and gracef
 keeps the routes as it does for any other loss; it starts again at once, or, with
 ``strict: true``, only once BFD is Up again (a strict neighbor's session is also not started
 before its BFD session is Up). The peer's AdminDown is not a failure (RFC 5882 §3.2).
+
+bgpd.bfd is imported with the first neighbor that has a ``bfd:`` section: a daemon without
+BFD never loads it.
 """
+
+from typing import TYPE_CHECKING
 
 import structlog
 
-from bgpd.bfd import State
-from bgpd.bfd.packet import diag_label
-from bgpd.bfd.transport import BfdService
 from bgpd.wire.constants import CEASE_BFD_DOWN
+
+if TYPE_CHECKING:
+    from bgpd.bfd.transport import BfdService
 
 log = structlog.get_logger("bgpd")
 
@@ -30,6 +35,8 @@ class BfdSessions:
         cfg = n.cfg.bfd
         if cfg is None or n.bfd is not None:
             return
+        from bgpd.bfd.transport import BfdService
+
         if self.service is None:
             self.service = BfdService()
         try:
@@ -61,6 +68,9 @@ class BfdSessions:
         return True
 
     def _changed(self, n, ev) -> None:
+        from bgpd.bfd import State  # loaded: an event comes from the service
+        from bgpd.bfd.packet import diag_label
+
         sp = self.speaker
         if sp.neighbors.get(n.address) is not n:
             return

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bgpd.api.server import ControlServer
-from bgpd.kernel import Kernel, KernelSettings
 from bgpd.policy import RouteInfo, chain
 from bgpd.rde import Rde, actions
 from bgpd.rde.graceful import PeerDown
@@ -35,6 +34,7 @@ from .services import Services
 
 if TYPE_CHECKING:
     from bgpd.api.metrics import MetricsServer
+    from bgpd.kernel import Kernel
 
 DRAIN_BUDGET = 20000  # prefixes packed per export pass before yielding to the event loop
 
@@ -225,9 +225,13 @@ class Speaker:
 
     async def start_kernel(self) -> None:
         """Host routes (kernel, connected, static) into the engine; best routes into the FIB."""
+        from bgpd.kernel.settings import KernelSettings  # bgpd.kernel only when configured
+
         settings = KernelSettings.from_config(self.config)
         if settings is None:
             return
+        from bgpd.kernel import Kernel
+
         kcfg = self.config.kernel
         export = None
         if self.bird is not None:

@@ -25,21 +25,26 @@ by a thread.
 Messages of one read are logged when read, before the state changes they cause. The UPDATEs
 that arrive in the same read as the KEEPALIVE that completes the handshake are held until
 BMP's Peer Up has gone out, so that a collector always sees a peer up before its routes.
+
+bgpd.mrt and bgpd.bmp are imported when first needed (a log or a station configured, a table
+dump asked for): a daemon that monitors nothing never loads them.
 """
 
 import asyncio
+import functools
 import time
 import weakref
+from typing import TYPE_CHECKING
 
 import structlog
 
-from bgpd.bmp import BmpPeer, BmpService
-from bgpd.bmp.monitor import live_items
-from bgpd.bmp.rib import LocRibListener, RibTables
 from bgpd.fsm import State
-from bgpd.mrt import DumpPeer, MessageSplitter, MrtPeer, UpdateLogWriter, dump_table
-from bgpd.mrt.rib import snapshot_from_rib
 from bgpd.wire.constants import OPEN, UPDATE
+
+if TYPE_CHECKING:
+    from bgpd.bmp import BmpService
+    from bgpd.bmp.rib import LocRibListener
+    from bgpd.mrt import MrtPeer, UpdateLogWriter
 
 log = structlog.get_logger("bgpd.monitoring")
 
@@ -50,6 +55,8 @@ NEGOTIATED = (State.OPENCONFIRM, State.ESTABLISHED)
 def split(data: bytes) -> list[bytes]:
     """Whole BGP messages of ``data`` (a read with the framer's leftover in front, or a write:
     both start on a message boundary)."""
+    from bgpd.mrt import MessageSplitter
+
     return MessageSplitter().feed(data)
 
 
@@ -58,7 +65,7 @@ class _Wire:
 
     __slots__ = ("mrt", "negotiated", "sent_open", "received_open", "early")
 
-    def __init__(self, mrt: MrtPeer) -> None:
+    def __init__(self, mrt: "MrtPeer") -> None:
         self.mrt = mrt
         self.negotiated = False  # mrt was rebuilt from what the OPENs negotiated
         self.sent_open: bytes | None = None
@@ -66,19 +73,27 @@ class _Wire:
         self.early: list | None = None  # UPDATEs read with the handshake's last KEEPALIVE
 
 
-class _Tables(RibTables):
-    """The resync's tables: a neighbor's Adj-RIB-In is what import accepted (after policy)
-    plus what it filtered (as received)."""
+@functools.cache
+def _tables_class() -> type:
+    """The class of the resync's tables (made once, when BMP is first configured)."""
+    from bgpd.bmp.monitor import live_items
+    from bgpd.bmp.rib import RibTables
 
-    def __init__(self, rib, neighbors) -> None:
-        super().__init__(rib, {a: n.peer.source for a, n in neighbors.items()})
-        self.filtered = {a: n.peer.filtered for a, n in neighbors.items()}
+    class _Tables(RibTables):
+        """The resync's tables: a neighbor's Adj-RIB-In is what import accepted (after
+        policy) plus what it filtered (as received)."""
 
-    def adj_rib_in(self, key):
-        yield from super().adj_rib_in(key)
-        for fam, table in (self.filtered.get(key) or {}).items():
-            for k, attrs in live_items(table):
-                yield fam, k, attrs
+        def __init__(self, rib, neighbors) -> None:
+            super().__init__(rib, {a: n.peer.source for a, n in neighbors.items()})
+            self.filtered = {a: n.peer.filtered for a, n in neighbors.items()}
+
+        def adj_rib_in(self, key):
+            yield from super().adj_rib_in(key)
+            for fam, table in (self.filtered.get(key) or {}).items():
+                for k, attrs in live_items(table):
+                    yield fam, k, attrs
+
+    return _Tables
 
 
 class Monitor:
@@ -132,6 +147,8 @@ class Monitor:
         if old is not None:
             self._later(old.aclose())
         if mcfg is not None and mcfg.updates:
+            from bgpd.mrt import UpdateLogWriter
+
             self.writer = UpdateLogWriter.from_config(mcfg, loop=self.sp.loop)
             log.info("mrt update log", pattern=mcfg.updates, rotate=mcfg.rotate)
         self._set_taps()
@@ -154,13 +171,17 @@ class Monitor:
         self._set_taps()
 
     def _start_bmp(self, stations) -> None:
+        from bgpd.bmp import BmpService
+        from bgpd.bmp.rib import LocRibListener, RibTables
+
         sp = self.sp
         rib = sp.rde.rib
+        tables = _tables_class()
         bmp = BmpService(
             stations,
             router_id=str(sp.config.router_id),
             local_as=sp.config.asn,
-            tables_provider=lambda: _Tables(rib, sp.neighbors),
+            tables_provider=lambda: tables(rib, sp.neighbors),
             loc_rib_lookup=RibTables(rib, {}).best_many,
             stats_provider=self._bmp_stats,
             loop=sp.loop,
@@ -202,6 +223,8 @@ class Monitor:
     def _wire(self, session, conn) -> _Wire:
         w = self._wires.get(conn)
         if w is None:
+            from bgpd.mrt import MrtPeer
+
             s = session.settings
             local = conn.local() or _local(session)
             neg = conn.fsm.negotiated if conn.fsm.state in NEGOTIATED else None
@@ -262,6 +285,8 @@ class Monitor:
                 bmp.updates_sent(session.address, ups)
 
     def state(self, session, conn, old, new) -> None:
+        from bgpd.mrt import MrtPeer  # loaded: the tap is set only while something monitors
+
         if conn is not None:
             w = self._wire(session, conn)
             if new in NEGOTIATED and not w.negotiated and conn.fsm.negotiated is not None:
@@ -292,6 +317,8 @@ class Monitor:
         neg = session.fsm.negotiated
         if conn is None or conn.transport is None or neg is None:
             return
+        from bgpd.bmp import BmpPeer
+
         w = self._wires.get(conn)
         local = conn.transport.get_extra_info("sockname") or (None, 0)
         remote = conn.transport.get_extra_info("peername") or (None, 0)
@@ -354,6 +381,10 @@ class Monitor:
         encoded between event loop turns and written by a thread; one dump at a time."""
         if self.dump_running is not None:
             raise RuntimeError(f"a table dump to {self.dump_running} is still running")
+        from bgpd.mrt import DumpPeer
+        from bgpd.mrt import dump_table as write_dump
+        from bgpd.mrt.rib import snapshot_from_rib
+
         sp = self.sp
         neighbors, filtered = [], []
         for n in sp.neighbors.values():
@@ -373,7 +404,7 @@ class Monitor:
         self.dump_running = path
         t0 = time.monotonic()
         try:
-            stats = await dump_table(path, snap)
+            stats = await write_dump(path, snap)
         finally:
             self.dump_running = None
         stats = {"file": path, **stats, "seconds": round(time.monotonic() - t0, 3)}
@@ -407,7 +438,7 @@ def _local(session) -> str | None:
     return session.local_address()
 
 
-def _same_log(writer: UpdateLogWriter, mcfg) -> bool:
+def _same_log(writer: "UpdateLogWriter", mcfg) -> bool:
     core = writer.core
     return (
         core.pattern == mcfg.updates

@@ -9,11 +9,10 @@ import time
 
 import structlog
 
-from bgpd.bird import BirdError
 from bgpd.config import ConfigError
 from bgpd.config import diff as config_diff
 from bgpd.config import load as load_config
-from bgpd.kernel import KernelSettings
+from bgpd.kernel.settings import KernelSettings
 from bgpd.wire.constants import CEASE_CONFIG_CHANGE, CEASE_PEER_DECONFIGURED
 
 log = structlog.get_logger("bgpd")
@@ -22,13 +21,18 @@ log = structlog.get_logger("bgpd")
 def reload(sp) -> dict:
     if not sp.config_path and sp.bird is None:
         return {"ok": False, "error": "bgpd was started without a config file to re-read"}
+    errors: tuple = (ConfigError,)
+    if sp.bird is not None:  # the BIRD front-end is loaded only when running on a BIRD file
+        from bgpd.bird import BirdError
+
+        errors = (ConfigError, BirdError)
     try:
         if sp.bird is not None:
             setup = sp.bird.reload()
             new = setup.config
         else:
             new = load_config(sp.config_path)
-    except (ConfigError, BirdError) as e:
+    except errors as e:
         sp.reloads["error"] += 1
         sp.reloads["last_error"] = str(e)
         log.error("reload failed, keeping the running configuration", error=str(e))

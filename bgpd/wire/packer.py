@@ -4,7 +4,7 @@ Work is per attribute set: the attribute block is encoded once (cached on the se
 prefixes' wire bytes are joined. RFC 7606 §5.1: MP_REACH_NLRI / MP_UNREACH_NLRI go first.
 """
 
-from .attrs import OPT, AttrSet, encode_attrs
+from .attrs import _ENC_KEYS, OPT, AttrSet, encode_attrs
 from .constants import (
     ATTR_MP_REACH_NLRI,
     ATTR_MP_UNREACH_NLRI,
@@ -20,8 +20,9 @@ from .context import Context
 from .prefix import prefix_size
 
 _UPDATE_TYPE = bytes((UPDATE,))
-# encode_attrs's cache keys (with NEXT_HOP), by as4: looked up here first, saving the call
-_ENC_KEY = {True: ("enc", True, True), False: ("enc", False, True)}
+# encode_attrs's cache key for two-octet peers, with NEXT_HOP (four-octet ones: attrs.enc):
+# looked up here first, saving the call
+_ENC_KEY_AS2 = _ENC_KEYS[False][True]
 
 
 def _msg(body: bytes) -> bytes:
@@ -77,7 +78,9 @@ def pack_announce(family, attrs: AttrSet, items, ctx: Context) -> list[bytes]:
     addpath = family in ctx.add_path_tx
     max_size = MAX_EXTENDED_MESSAGE if ctx.extended_message else MAX_MESSAGE
     if family == IPV4_UNICAST and (attrs.next_hop is None or len(attrs.next_hop) == 4):
-        block = attrs.cache.get(_ENC_KEY[ctx.as4]) or encode_attrs(attrs, ctx.as4, True)
+        block = (attrs.enc if ctx.as4 else attrs.cache.get(_ENC_KEY_AS2)) or encode_attrs(
+            attrs, ctx.as4, True
+        )
         room = max_size - HEADER_LEN - 4 - len(block)
         if not addpath and room >= 17:
             # the common case: the prefixes fit one message (no per-prefix work)

@@ -59,7 +59,7 @@ def test_bird6_serves_ipv6_only(tmp_path, loop):
 
 async def test_the_kernel_side_gets_one_family(tmp_path, monkeypatch):
     """start_kernel hands the kernel service (FIB writer and host routes) one family."""
-    import bgpd.speaker.daemon as daemon
+    import bgpd.kernel
 
     made = {}
 
@@ -71,7 +71,7 @@ async def test_the_kernel_side_gets_one_family(tmp_path, monkeypatch):
         async def start(self):
             made["started"] = True
 
-    monkeypatch.setattr(daemon, "Kernel", FakeKernel)
+    monkeypatch.setattr(bgpd.kernel, "Kernel", FakeKernel)  # start_kernel imports it from there
     for ipv6, fam in ((False, IPV4_UNICAST), (True, IPV6_UNICAST)):
         made.clear()
         d = tmp_path / str(fam)
