@@ -212,3 +212,35 @@ async def test_ipv6_routes_over_an_ipv4_session_without_an_ipv6_next_hop_are_not
     await asyncio.sleep(0.3)
     assert _routes(b, "ipv6") == {}
     assert a.rde.peers["127.0.0.62"].next_hops[(2, 1)] is None
+
+
+async def test_stop_withdraws_nothing_from_the_rib(speakers):
+    """A stopping daemon does not withdraw its neighbors' routes from its own RIB one by one
+    (they go with the process): the engine is not told of the sessions that end in stop()."""
+    port = next(_ports)
+    a = await speakers(
+        _cfg(
+            "10.0.0.1",
+            65001,
+            "127.0.0.23",
+            port,
+            [{"address": "127.0.0.24", "asn": 65002, "port": port, "connect_retry": 1}],
+        )
+    )
+    b = await speakers(
+        _cfg(
+            "10.0.0.2",
+            65002,
+            "127.0.0.24",
+            port,
+            [{"address": "127.0.0.23", "asn": 65001, "port": port, "connect_retry": 1}],
+            networks=["10.2.0.0/24", "10.2.1.0/24"],
+        )
+    )
+    assert await _until(lambda: len(_routes(a)) == 2)
+    downs = []
+    real = a.rde.peer_down
+    a.rde.peer_down = lambda *args, **kw: downs.append(args) or real(*args, **kw)
+    await a.stop()
+    assert a.closing and downs == []
+    assert set(_routes(a)) == {"10.2.0.0/24", "10.2.1.0/24"}

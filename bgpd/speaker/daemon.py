@@ -85,6 +85,7 @@ class Speaker:
         self.loop = loop or asyncio.get_event_loop()
         self.started = time.monotonic()
         self.stopping = asyncio.Event()
+        self.closing = False  # stop() has begun
         self.rde = Rde(
             router_id=ipaddress.IPv4Address(str(config.router_id)).packed,
             asn=config.asn,
@@ -178,6 +179,9 @@ class Speaker:
         Otherwise every session gets Cease/Administrative Shutdown (6/2) with ``message``
         (RFC 9003; empty: no data) and no marker is left."""
         await self.services.close()  # no check result may change routes from here on
+        # the sessions that end from here on take nothing out of the RIB: the routes go with
+        # the process (withdrawing a full table only to exit costs time and memory)
+        self.closing = True
         graceful = self.rde.gr.enabled and graceful is not False
         if graceful and marker:
             self.restart.leave()
@@ -337,6 +341,8 @@ class Speaker:
         n: Neighbor = session.owner
         n.state_since = time.monotonic()
         self.monitor.down(n, event)
+        if self.closing:
+            return  # the daemon stops: see stop()
         down = PeerDown(
             was_established=event.was_established,
             notification=event.notification_sent or event.notification_received,
