@@ -17,9 +17,11 @@ A context with ``skip_next_hop_echo`` (BIRD's rules) also keeps from each member
 whose outgoing NEXT_HOP is that member's own address (BIRD 1.6 drops them as "Invalid
 NEXT_HOP"), the same way.
 
-A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
-pending (the initial table, then End-of-RIB); once both it and the steady group of its
-export context have nothing pending, it merges into that group.
+A peer whose session comes up joins a syncing group that starts with the whole Loc-RIB
+pending (the initial table, then End-of-RIB): a new one, or one of its export key that has
+sent nothing yet (sessions that come up between two drains sync together: each route is
+exported once for all of them, not once per member); once both it and the steady group of
+its export key have nothing pending, it merges into that group.
 
 What is pending is kept two ways, per family. ``pending`` maps a prefix to the best path
 before its first unsent change (what the members may hold). ``runs`` are lists of prefixes
@@ -90,6 +92,7 @@ class ExportGroup:
         "packed",
         "echo",
         "echomap",
+        "fresh",
         "__weakref__",
     )
 
@@ -118,6 +121,10 @@ class ExportGroup:
         # routes whose next hop is a member's own address are kept from that member
         self.echo = bool(getattr(context, "skip_next_hop_echo", False))
         self.echomap: dict = {}  # member source by its address, during a drain (echo only)
+        # a new member's initial sync that has not been drained yet: its members hold
+        # nothing, and what is pending is the whole current table, so another new member of
+        # the same export key can join it (Exporter.join)
+        self.fresh = False
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -210,6 +217,7 @@ class ExportGroup:
         done): one tuple of messages for all the members that split horizon leaves whole."""
         out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
+        self.fresh = False  # from here on the members may hold something
         if self.echo:
             self.echomap = {
                 m.source.address_key: m.source for m in self.members if m.source.address_key
@@ -550,6 +558,15 @@ def _packed_one(packed: dict, fam, attrs: AttrSet, prefixes: list, ctx: Context)
     return msgs
 
 
+def _same_encoding(a: Context, b: Context) -> bool:
+    """Whether UPDATEs packed for one context are right for the other too."""
+    return (
+        a.as4 == b.as4
+        and a.add_path_tx == b.add_path_tx
+        and a.extended_message == b.extended_message
+    )
+
+
 def _sent(adv: dict) -> dict:
     return {p: {pid: r for pid, (r, _s) in d.items()} for p, d in adv.items()}
 
@@ -586,6 +603,7 @@ class Exporter:
         self.steady: dict = {}  # export key -> ExportGroup
         self.syncing: list = []  # groups of members receiving their initial table
         self.packed: dict = {}  # export key -> single-prefix UPDATEs (see _packed_one)
+        self.fresh: dict = {}  # export key -> its syncing group that has sent nothing yet
         self._index = 0
 
     def groups(self) -> list:
@@ -597,19 +615,51 @@ class Exporter:
         """``member`` (with .source, .writable) starts receiving its initial table.
 
         ``trailer`` is what it gets once the table is out: End-of-RIB per family by default.
+        It joins a syncing group of ``key`` that has not been drained yet (a session that came
+        up since the last drain) if there is one, else a new one.
         """
+        g = self._fresh_group(key, ctx, context, families)
+        if g is None:
+            g = self._new_group(key, ctx, context, families)
+            g.full_sync(self.locribs)
+            g.fresh = True
+            self.fresh[key] = g
+        self._add(g, member, trailer)
+        return g
+
+    def _new_group(self, key, ctx: Context, context: ExportFn, families) -> ExportGroup:
+        """An empty syncing group (nothing pending, no member yet)."""
         self._index += 1
         g = ExportGroup(key, ctx, context, families, self._index)
         g.packed = self._packed_for(key)
-        g.members.append(member)
-        member.source.group = g
-        g.full_sync(self.locribs)
-        g.trailer[member] = (
-            [end_of_rib(f) for f in g.families] if trailer is None else list(trailer)
-        )
         self._listen(g)
         self.syncing.append(g)
         return g
+
+    @staticmethod
+    def _add(g: ExportGroup, member, trailer) -> None:
+        g.members.append(member)
+        member.source.group = g
+        g.trailer[member] = (
+            [end_of_rib(f) for f in g.families] if trailer is None else list(trailer)
+        )
+
+    def _fresh_group(self, key, ctx: Context, context, families) -> ExportGroup | None:
+        """The syncing group of ``key`` that has sent nothing yet, if any: its members hold
+        nothing and everything in the Loc-RIB is pending in it (its initial table, then every
+        change since), which is all a new member needs too."""
+        g = self.fresh.get(key)
+        if (
+            g is not None
+            and g.fresh
+            and g.members
+            and g.context is context
+            and g.families == tuple(families)
+            and _same_encoding(g.ctx, ctx)
+            and g.writable()
+        ):
+            return g
+        return None
 
     def rejoin(
         self, member, key, ctx, context, families, trailer=None, resync: bool = False
@@ -621,15 +671,18 @@ class Exporter:
         """
         old = member.source.group
         self.leave(member)
-        g = self.join(member, key, ctx, context, families, trailer)
-        if resync or old is not None:
-            # what the old group still had pending says what the member may hold: those
-            # prefixes keep their entry, the rest of the table is sent again
-            exclude = None
-            if old is not None:
-                old.settle_runs()
-                exclude = {f: old.pending.get(f) for f in g.families}
-            g.full_sync(self.locribs, MAYBE if resync else None, exclude)
+        if not resync and old is None:
+            return self.join(member, key, ctx, context, families, trailer)
+        # what the member may hold is its own: a group of its own, never shared (not fresh)
+        g = self._new_group(key, ctx, context, families)
+        self._add(g, member, trailer)
+        # what the old group still had pending says what the member may hold: those
+        # prefixes keep their entry, the rest of the table is sent again
+        exclude = None
+        if old is not None:
+            old.settle_runs()
+            exclude = {f: old.pending.get(f) for f in g.families}
+        g.full_sync(self.locribs, MAYBE if resync else None, exclude)
         if old is not None:
             for fam in g.families:
                 g.pending[fam].update(old.pending.get(fam, {}))
@@ -653,6 +706,8 @@ class Exporter:
             self._unlisten(g)
             if g in self.syncing:
                 self.syncing.remove(g)
+            if self.fresh.get(g.key) is g:
+                del self.fresh[g.key]
             if self.steady.get(g.key) is g:
                 del self.steady[g.key]
             if all(x.key != g.key for x in self.groups()):
@@ -716,6 +771,8 @@ class Exporter:
                 result.update(out)  # a member is in one group only
             if not g.idle:
                 more = True
+        if self.fresh:
+            self.fresh = {k: g for k, g in self.fresh.items() if g.fresh}
         self._merge()
         return result, more
 

@@ -1136,3 +1136,100 @@ def test_a_member_that_stays_unwritable_leaves_its_group(h):
     h.settle()
     assert h.views[b].routes[IPV4] == {P1: R1, P2: R1}
     assert h.group(a) is h.group(b)
+
+
+# --- members that come up while others sync (Exporter.join's fresh groups, ADD-PATH reuse) ---
+
+
+class Counting:
+    """A prefix-dependent export context (as BIRD's filters are: no result is cached on a
+    set) that counts its runs and filters one source."""
+
+    prefix_dependent = True
+
+    def __init__(self, drop=None) -> None:
+        self.calls: list = []
+        self.drop = drop
+
+    def __call__(self, src, attrs, prefix, fam):
+        self.calls.append((src.name, prefix))
+        return None if src is self.drop else attrs
+
+
+def test_members_that_join_between_two_drains_share_one_initial_table(h):
+    export = Counting()
+    h.announce(h.local, [P1, P2], R1)
+    a, b, c = h.member("a"), h.member("b"), h.member("c")
+    h.announce(c.source, [P3], R2)  # c's own route is in the table before it joins
+    for m in (a, b, c):
+        h.join(m, export=export, families=(IPV4,))
+    assert h.group(a) is h.group(b) is h.group(c) and len(h.ex.syncing) == 1
+    h.announce(h.local, [P1], BETTER)  # changed before the first drain: still one export
+    h.settle()
+    assert sorted(export.calls) == [("c", P3), ("local", P1), ("local", P2)]
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P1: BETTER, P2: R1, P3: R2}
+        assert h.views[m].eor == [IPV4]
+    assert h.views[c].routes[IPV4] == {P1: BETTER, P2: R1}  # never its own route
+    assert h.views[c].eor == [IPV4]
+
+
+def test_a_member_joining_after_its_keys_group_sent_something_syncs_apart(h):
+    h.announce(h.local, [P1, P2, P3], R1)
+    a, b = h.member("a"), h.member("b")
+    h.join(a, families=(IPV4,))
+    h.drain(budget=1)  # a holds one route now
+    h.join(b, families=(IPV4,))
+    assert h.group(a) is not h.group(b)
+    h.settle()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == dict.fromkeys([P1, P2, P3], R1)
+    assert h.views[b].eor == [IPV4] and h.group(a) is h.group(b)
+
+
+def test_no_fresh_group_is_shared_across_keys_contexts_families_or_encodings(h):
+    h.announce(h.local, [P1], R1)
+    other = Counting()
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    ms = [h.member(n) for n in "bcdef"]
+    h.join(ms[0], key="k2", families=(IPV4,))
+    h.join(ms[1], export=other, families=(IPV4,))
+    h.join(ms[2], families=(IPV4, IPV6))
+    h.join(ms[3], ctx=AP, families=(IPV4,))
+    h.join(ms[4], ctx=Context(as4=False), families=(IPV4,))
+    assert len({id(h.group(m)) for m in [a, *ms]}) == 6
+    h.settle()
+    for m in [a, *ms]:
+        assert {k[1] if isinstance(k, tuple) else k for k in h.views[m].routes[IPV4]} == {P1}
+
+
+def test_a_member_that_cannot_take_output_keeps_new_members_out_of_its_group(h):
+    h.announce(h.local, [P1], R1)
+    a, b = h.member("a"), h.member("b")
+    h.join(a, families=(IPV4,))
+    a.writable = False
+    h.join(b, families=(IPV4,))
+    assert h.group(a) is not h.group(b)
+    h.drain()
+    assert h.views[b].routes[IPV4] == {P1: R1}
+
+
+def test_a_refresh_never_joins_another_members_fresh_group(h):
+    """A route refresh or a resync starts from what the member may hold: not shared with
+    members that hold nothing (they would get withdrawals of routes they never had)."""
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    h.announce(h.local, [P1, P2], R1)
+    h.settle()
+    b = h.member("b")
+    h.join(b, families=(IPV4,))
+    h.ex.rejoin(a, "k", Context(), identity, (IPV4,), resync=True)
+    assert h.group(a) is not h.group(b)
+    c = h.member("c")
+    h.join(c, families=(IPV4,))
+    assert h.group(c) is h.group(b)  # the fresh group is still there for new members
+    h.settle()
+    for m in (b, c):
+        assert h.views[m].withdrawn() == [] and h.views[m].routes[IPV4] == {P1: R1, P2: R1}
+    assert h.views[a].routes[IPV4] == {P1: R1, P2: R1}
