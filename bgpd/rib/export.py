@@ -212,9 +212,13 @@ class ExportGroup:
     def writable(self) -> bool:
         return all(m.writable for m in self.members)
 
-    def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
+    def drain(self, locribs: dict, budget: int, ref=None) -> tuple[dict, int]:
         """Pack up to ``budget`` pending prefixes. Returns ({member: (bytes, ...)}, prefixes
-        done): one tuple of messages for all the members that split horizon leaves whole."""
+        done): one tuple of messages for all the members that split horizon leaves whole.
+
+        ``ref``: another group of the same export key and context (the steady one) whose
+        ADD-PATH results are taken for the prefixes it has nothing pending for, instead of
+        exporting them again (see :meth:`_drain_addpath`)."""
         out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
         self.fresh = False  # from here on the members may hold something
@@ -251,7 +255,7 @@ class ExportGroup:
                         pending.pop(p, None)
                     src = None
                 if addpath:
-                    self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out)
+                    self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out, ref)
                 elif old is not None or self.prefix_dependent:
                     self._drain_best(fam, dict.fromkeys(chunk, old), loc, acc)
                 elif src is None or not loc.touched.keys().isdisjoint(chunk):
@@ -272,7 +276,7 @@ class ExportGroup:
                         batch[k] = v
                 done += len(batch)
                 if addpath:
-                    self._drain_addpath(fam, batch, loc, out)
+                    self._drain_addpath(fam, batch, loc, out, ref)
                 else:
                     self._drain_best(fam, batch, loc, acc)
             if acc is not None:
@@ -472,8 +476,15 @@ class ExportGroup:
         src = self.echomap.get(nh[:16] if len(nh) == 32 else nh)  # an IPv6 pair: the global
         return None if src is excl else src
 
-    def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
-        """ADD-PATH send: every candidate path goes out with a path id of its own."""
+    def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict, ref=None) -> None:
+        """ADD-PATH send: every candidate path goes out with a path id of its own.
+
+        With ``ref`` (a group of the same export key and context that has no runs): a
+        prefix it has nothing pending for has, in its ``advertised``, the export result of
+        every current path (a path it has none for was filtered), computed since the
+        prefix last changed; those results are taken as they are. Members that join while
+        the table fills up (a route reflector's clients coming up one after the other,
+        each with routes of its own) then cost no export of the table each."""
         table = loc.table
         export = self.context
         ctx = self.ctx
@@ -483,15 +494,30 @@ class ExportGroup:
         echo_withdraws: dict = {}  # member source -> [(pid, prefix)] (skip_next_hop_echo)
         echoing = self.echo
         echo = None
+        ref_adv = ref_pending = None
+        if ref is not None and fam in ref.addpath:
+            ref_adv = ref.advertised[fam]
+            ref_pending = ref.pending[fam]
+        known = None
         for p in batch:
             new: dict = {}
             old = adv.get(p) or {}
+            if ref_adv is not None and p not in ref_pending:
+                known = ref_adv.get(p) or _NONE
             for r in routes_of(table.get(p)):
                 src = r.source
-                result = export(src, r.attrs, p, fam)
+                pid = _path_id(r.cand)
+                if known is None:
+                    result = export(src, r.attrs, p, fam)
+                else:
+                    hit = known.get(pid)
+                    if hit is None:
+                        continue  # filtered
+                    result = hit[0]
+                    if result is None or hit[1] is not src:
+                        result = export(src, r.attrs, p, fam)
                 if result is None:
                     continue
-                pid = _path_id(r.cand)
                 new[pid] = (result, src)
                 prev = old.get(pid)
                 if prev is not None and prev[0] is result:
@@ -513,6 +539,7 @@ class ExportGroup:
                 adv[p] = new
             else:
                 adv.pop(p, None)
+            known = None
         shared: list = []
         apart: dict = {}
         for excl, items in withdraw_items.items():
@@ -530,6 +557,9 @@ class ExportGroup:
                 apart.setdefault(ex, []).extend(msgs)
         own = {src: pack_withdraw(fam, items, ctx) for src, items in echo_withdraws.items()}
         self._deliver(out, shared, apart, own)
+
+
+_NONE: dict = {}  # a reference group's advertised paths of a prefix it sends nothing for
 
 
 def _apart(excl, echo) -> tuple:
@@ -766,7 +796,10 @@ class Exporter:
                 if not g.writable():
                     more = True
                     continue
-            out, _done = g.drain(self.locribs, budget)
+            ref = self.steady.get(g.key)
+            if ref is g or ref is None or ref.context is not g.context or ref.run_count:
+                ref = None
+            out, _done = g.drain(self.locribs, budget, ref)
             if out:
                 result.update(out)  # a member is in one group only
             if not g.idle:

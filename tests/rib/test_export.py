@@ -1233,3 +1233,59 @@ def test_a_refresh_never_joins_another_members_fresh_group(h):
     for m in (b, c):
         assert h.views[m].withdrawn() == [] and h.views[m].routes[IPV4] == {P1: R1, P2: R1}
     assert h.views[a].routes[IPV4] == {P1: R1, P2: R1}
+
+
+def test_addpath_sync_takes_the_steady_groups_results(h):
+    """A member that joins an ADD-PATH key whose steady group has nothing pending for a
+    prefix gets that group's results for it (a filtered path stays filtered) without an
+    export; a prefix still pending there is exported for it."""
+    c1, c2, c3 = ibgp("c1"), ibgp("c2"), ibgp("c3")
+    export = Counting(drop=c3)
+    a = h.member("a")
+    h.join(a, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    h.announce(c1, [P1, P2], R1)
+    h.announce(c2, [P1], R2)
+    h.announce(c3, [P1], BETTER)  # filtered by the export
+    h.drain()
+    assert len(export.calls) == 4
+    export.calls.clear()
+
+    b = h.member("b")
+    h.join(b, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    assert export.calls == []
+    assert h.views[b].routes[IPV4] == h.views[a].routes[IPV4]
+    assert sorted(paths(h.views[b]).values(), key=id) == sorted([R1, R2], key=id)
+    assert h.group(a) is h.group(b)
+
+    # the steady group cannot send: P2's change is pending there, P1 is not
+    a.writable = b.writable = False
+    h.announce(c1, [P2], R2)
+    c = h.member("c")
+    h.join(c, ctx=AP, export=export, families=(IPV4,))
+    h.drain()
+    assert export.calls == [("c1", P2)]
+    assert paths(h.views[c], P2) and list(paths(h.views[c], P2).values()) == [R2]
+    assert sorted(paths(h.views[c]).values(), key=id) == sorted([R1, R2], key=id)
+    a.writable = b.writable = True
+    h.settle()
+    assert h.views[a].routes[IPV4] == h.views[b].routes[IPV4] == h.views[c].routes[IPV4]
+    assert h.group(a) is h.group(c)
+
+
+def test_addpath_reuse_holds_split_horizon_for_the_joining_member(h):
+    """The results are the steady group's; what each member is kept from is the new
+    group's own: a joining member's own path is not sent back to it."""
+    export = Counting()
+    a = h.member("a")
+    h.join(a, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    b = h.member("b")
+    h.announce(b.source, [P1], R1)  # b's path is in the table (and at a) before b joins
+    h.drain()
+    assert list(paths(h.views[a]).values()) == [R1]
+    export.calls.clear()
+    h.join(b, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    assert export.calls == [] and paths(h.views[b]) == {}
