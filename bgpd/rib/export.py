@@ -548,8 +548,12 @@ class ExportGroup:
                 shared += msgs
             else:
                 apart.setdefault((excl,), []).extend(msgs)
+        packed = self.packed
         for (attrs, excl, echo), items in buckets.items():
-            msgs = pack_announce(fam, attrs, items, ctx)
+            if len(items) == 1:
+                msgs = _packed_one(packed, fam, attrs, items, ctx)
+            else:
+                msgs = pack_announce(fam, attrs, items, ctx)
             ex = _apart(excl, echo)
             if not ex:
                 shared += msgs

@@ -576,6 +576,43 @@ def test_single_prefix_updates_are_packed_once_per_export_key(h, monkeypatch):
     assert h.views[gone].routes[IPV4] == h.views[late].routes[IPV4]
 
 
+def test_addpath_single_path_updates_are_packed_once_per_export_key(h, monkeypatch):
+    """The same with ADD-PATH (a Calico reflector's Node_ protocols have ``add paths on``):
+    a path id and prefix sent with the same set reuse the UPDATE of an earlier member."""
+    import bgpd.rib.export as export
+
+    calls = []
+    real = export.pack_announce
+
+    def counting(fam, attrs, items, ctx):
+        calls.append(list(items))
+        return real(fam, attrs, items, ctx)
+
+    monkeypatch.setattr(export, "pack_announce", counting)
+    srcs = [ibgp(f"n{i}") for i in range(3)]
+    sets = [A(as_path=(), next_hop=ip(f"192.0.2.{i + 1}"), local_pref=100) for i in range(3)]
+    keys = [P(f"10.9.{i}.0/24") for i in range(3)]
+    for s, k, a in zip(srcs, keys, sets, strict=True):
+        h.announce(s, [k], a)
+    second = A(as_path=(), next_hop=ip("192.0.2.50"), local_pref=100)
+    h.announce(srcs[0], [keys[1]], second)  # a second path for one prefix
+    first = h.member("m0")
+    h.join(first, ctx=AP, families=(IPV4,))
+    h.settle()
+    assert len(calls) == 4
+    for i in (1, 2):
+        m = h.member(f"m{i}")
+        h.join(m, ctx=AP, families=(IPV4,))
+        h.settle()
+        assert h.views[m].routes[IPV4] == h.views[first].routes[IPV4]
+    assert len(calls) == 4  # nothing packed again
+    changed = A(as_path=(), next_hop=ip("192.0.2.99"), local_pref=100)
+    h.announce(srcs[2], keys[2:], changed)
+    h.settle()
+    assert list(paths(h.views[first], keys[2]).values()) == [changed]
+    assert len(calls) == 5
+
+
 # --- flow control and groups -----------------------------------------------------------------
 
 
