@@ -844,7 +844,12 @@ class Exporter:
                 self.syncing.remove(g)
                 self.steady[g.key] = g
                 continue
-            if not steady.idle or steady.families != g.families:
+            if (
+                not steady.idle
+                or steady.families != g.families
+                or steady.addpath != g.addpath
+                or not _same_encoding(steady.ctx, g.ctx)
+            ):
                 continue
             if steady.addpath and any(
                 _sent(steady.advertised[f]) != _sent(g.advertised[f]) for f in steady.addpath

@@ -392,7 +392,18 @@ class BirdExportRules:
 
     def key(self, peer, neg, local: str | None) -> tuple:
         f = self.ext.export_filter
-        return ("bird", id(f) if f is not None and f != REJECT else f, self.role(), local)
+        ctx = neg.context
+        return (
+            "bird",
+            id(f) if f is not None and f != REJECT else f,
+            self.role(),
+            local,
+            # how the UPDATEs are encoded (one export group packs once for all its members)
+            ctx.as4,
+            tuple(sorted(ctx.add_path_tx)),
+            ctx.extended_message,
+            tuple(sorted(neg.families)),
+        )
 
     def build(self, key: tuple, uid: int, peer, neg, local: str | None):
         setup = self.setup

@@ -126,22 +126,24 @@ class Reflector:
         self.views: dict = {}
         self.now = 1000.0
 
-    def up(self, i: int) -> None:
+    def up(self, i: int, add_path: bool = True) -> None:
+        """Node i's session is Established (``add_path``: ADD-PATH both ways, as Calico's)."""
         a = address(i)
-        neg = negotiated(
-            64512, a, local_as=64512, families=(IPV4,), add_path_rx=(IPV4,), add_path_tx=(IPV4,)
-        )
-        self.views[a] = View(Context(ibgp=True, add_path_rx=frozenset({IPV4})))
+        ap = (IPV4,) if add_path else ()
+        neg = negotiated(64512, a, local_as=64512, families=(IPV4,), add_path_rx=ap, add_path_tx=ap)
+        self.views[a] = View(Context(ibgp=True, add_path_rx=frozenset(ap)))
         self.rde.peer_up(self.peers[a], neg, R_ADDRESS, self.now)
 
     def announce(self, i: int, prefix: bytes, next_hop: str | None = None) -> None:
-        """Node i sends one path (id 1), LOCAL_PREF as a Calico node's block has."""
+        """Node i sends one path (id 1 with ADD-PATH), LOCAL_PREF as a Calico node's block
+        has."""
         a = address(i)
         peer = self.peers[a]
         ctx = peer.negotiated.context
         nh = bytes(map(int, (next_hop or a).split(".")))
         attrs = AttrSet(origin=0, as_path=(), next_hop=nh, local_pref=2147482623)
-        msgs = pack_announce(IPV4, attrs, [(1, prefix)], ctx) + [end_of_rib(IPV4)]
+        key = (1, prefix) if IPV4 in ctx.add_path_rx else prefix
+        msgs = pack_announce(IPV4, attrs, [key], ctx) + [end_of_rib(IPV4)]
         self.rde.receive(peer, [decode_update(m[19:], ctx) for m in msgs], self.now)
 
     def drain(self, settle: bool = True) -> None:
@@ -156,7 +158,8 @@ class Reflector:
 
     def held(self, i: int) -> dict:
         """prefix -> attribute set, of what node i was sent."""
-        return {p: attrs for (_pid, p), attrs in self.views[address(i)].routes[IPV4].items()}
+        got = self.views[address(i)].routes[IPV4].items()
+        return {k[1] if isinstance(k, tuple) else k: attrs for k, attrs in got}
 
     def groups(self) -> list:
         return self.rde.rib.exporter.groups()
@@ -240,3 +243,23 @@ def test_clients_up_together_before_any_drain_share_one_initial_table(tmp_path, 
     r.drain()
     assert set(r.held(0)) == {block(1)} and set(r.held(1)) == {block(0)}
     assert len(r.groups()) == 1
+
+
+def test_a_client_without_add_path_is_in_a_group_of_its_own(tmp_path, runs):
+    """Same filter, same role, another encoding: the export key tells them apart (they
+    used to share it, and merging the groups failed on the ADD-PATH state)."""
+    r = Reflector(tmp_path)
+    r.up(0)
+    r.drain()
+    r.up(1, add_path=False)
+    r.announce(0, block(0))
+    r.drain()
+    r.up(2)
+    r.announce(1, block(1))
+    r.drain()
+    assert len(r.groups()) == 2
+    a0, a1, a2 = (r.peers[address(i)].source.group for i in range(3))
+    assert a0 is a2 is not a1
+    assert set(r.held(1)) == {block(0)}
+    assert set(r.views[address(1)].routes[IPV4]) == {block(0)}  # no path id
+    assert set(r.held(0)) == {block(1)} and set(r.held(2)) == {block(0), block(1)}
