@@ -21,7 +21,8 @@ A peer whose session comes up joins a syncing group that starts with the whole L
 pending (the initial table, then End-of-RIB): a new one, or one of its export key that has
 sent nothing yet (sessions that come up between two drains sync together: each route is
 exported once for all of them, not once per member); once both it and the steady group of
-its export key have nothing pending, it merges into that group.
+its export key have nothing pending, it merges into that group. With ADD-PATH, a syncing
+group takes the steady group's export results for the prefixes pending nothing there.
 
 What is pending is kept two ways, per family. ``pending`` maps a prefix to the best path
 before its first unsent change (what the members may hold). ``runs`` are lists of prefixes
