@@ -17,9 +17,12 @@ A context with ``skip_next_hop_echo`` (BIRD's rules) also keeps from each member
 whose outgoing NEXT_HOP is that member's own address (BIRD 1.6 drops them as "Invalid
 NEXT_HOP"), the same way.
 
-A peer whose session comes up joins a group of its own that starts with the whole Loc-RIB
-pending (the initial table, then End-of-RIB); once both it and the steady group of its
-export context have nothing pending, it merges into that group.
+A peer whose session comes up joins a syncing group that starts with the whole Loc-RIB
+pending (the initial table, then End-of-RIB): a new one, or one of its export key that has
+sent nothing yet (sessions that come up between two drains sync together: each route is
+exported once for all of them, not once per member); once both it and the steady group of
+its export key have nothing pending, it merges into that group. With ADD-PATH, a syncing
+group takes the steady group's export results for the prefixes pending nothing there.
 
 What is pending is kept two ways, per family. ``pending`` maps a prefix to the best path
 before its first unsent change (what the members may hold). ``runs`` are lists of prefixes
@@ -90,6 +93,7 @@ class ExportGroup:
         "packed",
         "echo",
         "echomap",
+        "fresh",
         "__weakref__",
     )
 
@@ -118,6 +122,10 @@ class ExportGroup:
         # routes whose next hop is a member's own address are kept from that member
         self.echo = bool(getattr(context, "skip_next_hop_echo", False))
         self.echomap: dict = {}  # member source by its address, during a drain (echo only)
+        # a new member's initial sync that has not been drained yet: its members hold
+        # nothing, and what is pending is the whole current table, so another new member of
+        # the same export key can join it (Exporter.join)
+        self.fresh = False
 
     def __repr__(self) -> str:
         return f"ExportGroup({self.index}, members={len(self.members)})"
@@ -205,11 +213,16 @@ class ExportGroup:
     def writable(self) -> bool:
         return all(m.writable for m in self.members)
 
-    def drain(self, locribs: dict, budget: int) -> tuple[dict, int]:
+    def drain(self, locribs: dict, budget: int, ref=None) -> tuple[dict, int]:
         """Pack up to ``budget`` pending prefixes. Returns ({member: (bytes, ...)}, prefixes
-        done): one tuple of messages for all the members that split horizon leaves whole."""
+        done): one tuple of messages for all the members that split horizon leaves whole.
+
+        ``ref``: another group of the same export key and context (the steady one) whose
+        ADD-PATH results are taken for the prefixes it has nothing pending for, instead of
+        exporting them again (see :meth:`_drain_addpath`)."""
         out: dict = {}  # member -> (bytes, ...), one tuple shared by the members it can be
         done = 0
+        self.fresh = False  # from here on the members may hold something
         if self.echo:
             self.echomap = {
                 m.source.address_key: m.source for m in self.members if m.source.address_key
@@ -243,7 +256,7 @@ class ExportGroup:
                         pending.pop(p, None)
                     src = None
                 if addpath:
-                    self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out)
+                    self._drain_addpath(fam, dict.fromkeys(chunk, old), loc, out, ref)
                 elif old is not None or self.prefix_dependent:
                     self._drain_best(fam, dict.fromkeys(chunk, old), loc, acc)
                 elif src is None or not loc.touched.keys().isdisjoint(chunk):
@@ -264,7 +277,7 @@ class ExportGroup:
                         batch[k] = v
                 done += len(batch)
                 if addpath:
-                    self._drain_addpath(fam, batch, loc, out)
+                    self._drain_addpath(fam, batch, loc, out, ref)
                 else:
                     self._drain_best(fam, batch, loc, acc)
             if acc is not None:
@@ -464,8 +477,15 @@ class ExportGroup:
         src = self.echomap.get(nh[:16] if len(nh) == 32 else nh)  # an IPv6 pair: the global
         return None if src is excl else src
 
-    def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict) -> None:
-        """ADD-PATH send: every candidate path goes out with a path id of its own."""
+    def _drain_addpath(self, fam, batch: dict, loc: LocRib, out: dict, ref=None) -> None:
+        """ADD-PATH send: every candidate path goes out with a path id of its own.
+
+        With ``ref`` (a group of the same export key and context that has no runs): a
+        prefix it has nothing pending for has, in its ``advertised``, the export result of
+        every current path (a path it has none for was filtered), computed since the
+        prefix last changed; those results are taken as they are. Members that join while
+        the table fills up (a route reflector's clients coming up one after the other,
+        each with routes of its own) then cost no export of the table each."""
         table = loc.table
         export = self.context
         ctx = self.ctx
@@ -475,15 +495,30 @@ class ExportGroup:
         echo_withdraws: dict = {}  # member source -> [(pid, prefix)] (skip_next_hop_echo)
         echoing = self.echo
         echo = None
+        ref_adv = ref_pending = None
+        if ref is not None and fam in ref.addpath:
+            ref_adv = ref.advertised[fam]
+            ref_pending = ref.pending[fam]
+        known = None
         for p in batch:
             new: dict = {}
             old = adv.get(p) or {}
+            if ref_adv is not None and p not in ref_pending:
+                known = ref_adv.get(p) or _NONE
             for r in routes_of(table.get(p)):
                 src = r.source
-                result = export(src, r.attrs, p, fam)
+                pid = _path_id(r.cand)
+                if known is None:
+                    result = export(src, r.attrs, p, fam)
+                else:
+                    hit = known.get(pid)
+                    if hit is None:
+                        continue  # filtered
+                    result = hit[0]
+                    if result is None or hit[1] is not src:
+                        result = export(src, r.attrs, p, fam)
                 if result is None:
                     continue
-                pid = _path_id(r.cand)
                 new[pid] = (result, src)
                 prev = old.get(pid)
                 if prev is not None and prev[0] is result:
@@ -505,6 +540,7 @@ class ExportGroup:
                 adv[p] = new
             else:
                 adv.pop(p, None)
+            known = None
         shared: list = []
         apart: dict = {}
         for excl, items in withdraw_items.items():
@@ -513,8 +549,12 @@ class ExportGroup:
                 shared += msgs
             else:
                 apart.setdefault((excl,), []).extend(msgs)
+        packed = self.packed
         for (attrs, excl, echo), items in buckets.items():
-            msgs = pack_announce(fam, attrs, items, ctx)
+            if len(items) == 1:
+                msgs = _packed_one(packed, fam, attrs, items, ctx)
+            else:
+                msgs = pack_announce(fam, attrs, items, ctx)
             ex = _apart(excl, echo)
             if not ex:
                 shared += msgs
@@ -522,6 +562,9 @@ class ExportGroup:
                 apart.setdefault(ex, []).extend(msgs)
         own = {src: pack_withdraw(fam, items, ctx) for src, items in echo_withdraws.items()}
         self._deliver(out, shared, apart, own)
+
+
+_NONE: dict = {}  # a reference group's advertised paths of a prefix it sends nothing for
 
 
 def _apart(excl, echo) -> tuple:
@@ -548,6 +591,15 @@ def _packed_one(packed: dict, fam, attrs: AttrSet, prefixes: list, ctx: Context)
     # The set is held weakly and its entry goes with it (no set kept alive, no id reused).
     packed[key] = (weakref.ref(attrs, lambda _r, k=key, d=packed: d.pop(k, None)), msgs)
     return msgs
+
+
+def _same_encoding(a: Context, b: Context) -> bool:
+    """Whether UPDATEs packed for one context are right for the other too."""
+    return (
+        a.as4 == b.as4
+        and a.add_path_tx == b.add_path_tx
+        and a.extended_message == b.extended_message
+    )
 
 
 def _sent(adv: dict) -> dict:
@@ -586,6 +638,7 @@ class Exporter:
         self.steady: dict = {}  # export key -> ExportGroup
         self.syncing: list = []  # groups of members receiving their initial table
         self.packed: dict = {}  # export key -> single-prefix UPDATEs (see _packed_one)
+        self.fresh: dict = {}  # export key -> its syncing group that has sent nothing yet
         self._index = 0
 
     def groups(self) -> list:
@@ -597,19 +650,51 @@ class Exporter:
         """``member`` (with .source, .writable) starts receiving its initial table.
 
         ``trailer`` is what it gets once the table is out: End-of-RIB per family by default.
+        It joins a syncing group of ``key`` that has not been drained yet (a session that came
+        up since the last drain) if there is one, else a new one.
         """
+        g = self._fresh_group(key, ctx, context, families)
+        if g is None:
+            g = self._new_group(key, ctx, context, families)
+            g.full_sync(self.locribs)
+            g.fresh = True
+            self.fresh[key] = g
+        self._add(g, member, trailer)
+        return g
+
+    def _new_group(self, key, ctx: Context, context: ExportFn, families) -> ExportGroup:
+        """An empty syncing group (nothing pending, no member yet)."""
         self._index += 1
         g = ExportGroup(key, ctx, context, families, self._index)
         g.packed = self._packed_for(key)
-        g.members.append(member)
-        member.source.group = g
-        g.full_sync(self.locribs)
-        g.trailer[member] = (
-            [end_of_rib(f) for f in g.families] if trailer is None else list(trailer)
-        )
         self._listen(g)
         self.syncing.append(g)
         return g
+
+    @staticmethod
+    def _add(g: ExportGroup, member, trailer) -> None:
+        g.members.append(member)
+        member.source.group = g
+        g.trailer[member] = (
+            [end_of_rib(f) for f in g.families] if trailer is None else list(trailer)
+        )
+
+    def _fresh_group(self, key, ctx: Context, context, families) -> ExportGroup | None:
+        """The syncing group of ``key`` that has sent nothing yet, if any: its members hold
+        nothing and everything in the Loc-RIB is pending in it (its initial table, then every
+        change since), which is all a new member needs too."""
+        g = self.fresh.get(key)
+        if (
+            g is not None
+            and g.fresh
+            and g.members
+            and g.context is context
+            and g.families == tuple(families)
+            and _same_encoding(g.ctx, ctx)
+            and g.writable()
+        ):
+            return g
+        return None
 
     def rejoin(
         self, member, key, ctx, context, families, trailer=None, resync: bool = False
@@ -621,15 +706,18 @@ class Exporter:
         """
         old = member.source.group
         self.leave(member)
-        g = self.join(member, key, ctx, context, families, trailer)
-        if resync or old is not None:
-            # what the old group still had pending says what the member may hold: those
-            # prefixes keep their entry, the rest of the table is sent again
-            exclude = None
-            if old is not None:
-                old.settle_runs()
-                exclude = {f: old.pending.get(f) for f in g.families}
-            g.full_sync(self.locribs, MAYBE if resync else None, exclude)
+        if not resync and old is None:
+            return self.join(member, key, ctx, context, families, trailer)
+        # what the member may hold is its own: a group of its own, never shared (not fresh)
+        g = self._new_group(key, ctx, context, families)
+        self._add(g, member, trailer)
+        # what the old group still had pending says what the member may hold: those
+        # prefixes keep their entry, the rest of the table is sent again
+        exclude = None
+        if old is not None:
+            old.settle_runs()
+            exclude = {f: old.pending.get(f) for f in g.families}
+        g.full_sync(self.locribs, MAYBE if resync else None, exclude)
         if old is not None:
             for fam in g.families:
                 g.pending[fam].update(old.pending.get(fam, {}))
@@ -653,6 +741,8 @@ class Exporter:
             self._unlisten(g)
             if g in self.syncing:
                 self.syncing.remove(g)
+            if self.fresh.get(g.key) is g:
+                del self.fresh[g.key]
             if self.steady.get(g.key) is g:
                 del self.steady[g.key]
             if all(x.key != g.key for x in self.groups()):
@@ -711,11 +801,16 @@ class Exporter:
                 if not g.writable():
                     more = True
                     continue
-            out, _done = g.drain(self.locribs, budget)
+            ref = self.steady.get(g.key)
+            if ref is g or ref is None or ref.context is not g.context or ref.run_count:
+                ref = None
+            out, _done = g.drain(self.locribs, budget, ref)
             if out:
                 result.update(out)  # a member is in one group only
             if not g.idle:
                 more = True
+        if self.fresh:
+            self.fresh = {k: g for k, g in self.fresh.items() if g.fresh}
         self._merge()
         return result, more
 
@@ -750,7 +845,12 @@ class Exporter:
                 self.syncing.remove(g)
                 self.steady[g.key] = g
                 continue
-            if not steady.idle or steady.families != g.families:
+            if (
+                not steady.idle
+                or steady.families != g.families
+                or steady.addpath != g.addpath
+                or not _same_encoding(steady.ctx, g.ctx)
+            ):
                 continue
             if steady.addpath and any(
                 _sent(steady.advertised[f]) != _sent(g.advertised[f]) for f in steady.addpath

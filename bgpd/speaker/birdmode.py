@@ -163,6 +163,12 @@ class BirdSetup:
         self.loaded_at = time.time()
         self._frm: dict = {}  # (source index, router id) -> bgp.Peer of a route's source
         self._errors: dict = {}  # program uid -> (last log time, count since)
+        # neighbor address -> its protocol's extras (BirdExtras.neighbor, without a scan of
+        # every protocol: it is read for every route a filter runs on, for ``proto``)
+        self._ext: dict = {}
+        for name, x in self.extras.neighbors.items():
+            if name not in self.extras.skipped:
+                self._ext.setdefault(x.address, x)
         self.next_hops: NextHops | None = None  # once the kernel runs (attach)
         for note in self.extras.notes:
             log.info("bird config", file=path, note=note)
@@ -196,7 +202,7 @@ class BirdSetup:
     # --- neighbors --------------------------------------------------------------------------
 
     def filters_for(self, address: str) -> NeighborFilters | None:
-        ext = self.extras.neighbor(address)
+        ext = self._ext.get(address)
         if ext is None:
             return None
         proto = self.protos[ext.name]
@@ -207,7 +213,7 @@ class BirdSetup:
         kind = source.kind
         e = self.extras
         if kind == "bgp":
-            ext = e.neighbor(source.name)
+            ext = self._ext.get(source.name)
             return ext.name if ext is not None else source.name
         if kind == "kernel":
             return e.kernel_name or "kernel1"
@@ -224,7 +230,7 @@ class BirdSetup:
         key = (source.index, source.router_id)
         p = self._frm.get(key)
         if p is None:
-            ext = self.extras.neighbor(source.name)
+            ext = self._ext.get(source.name)
             proto = self.protos.get(ext.name) if ext is not None else None
             if proto is None:
                 return None
@@ -392,7 +398,18 @@ class BirdExportRules:
 
     def key(self, peer, neg, local: str | None) -> tuple:
         f = self.ext.export_filter
-        return ("bird", id(f) if f is not None and f != REJECT else f, self.role(), local)
+        ctx = neg.context
+        return (
+            "bird",
+            id(f) if f is not None and f != REJECT else f,
+            self.role(),
+            local,
+            # how the UPDATEs are encoded (one export group packs once for all its members)
+            ctx.as4,
+            tuple(sorted(ctx.add_path_tx)),
+            ctx.extended_message,
+            tuple(sorted(neg.families)),
+        )
 
     def build(self, key: tuple, uid: int, peer, neg, local: str | None):
         setup = self.setup

@@ -576,6 +576,43 @@ def test_single_prefix_updates_are_packed_once_per_export_key(h, monkeypatch):
     assert h.views[gone].routes[IPV4] == h.views[late].routes[IPV4]
 
 
+def test_addpath_single_path_updates_are_packed_once_per_export_key(h, monkeypatch):
+    """The same with ADD-PATH (a Calico reflector's Node_ protocols have ``add paths on``):
+    a path id and prefix sent with the same set reuse the UPDATE of an earlier member."""
+    import bgpd.rib.export as export
+
+    calls = []
+    real = export.pack_announce
+
+    def counting(fam, attrs, items, ctx):
+        calls.append(list(items))
+        return real(fam, attrs, items, ctx)
+
+    monkeypatch.setattr(export, "pack_announce", counting)
+    srcs = [ibgp(f"n{i}") for i in range(3)]
+    sets = [A(as_path=(), next_hop=ip(f"192.0.2.{i + 1}"), local_pref=100) for i in range(3)]
+    keys = [P(f"10.9.{i}.0/24") for i in range(3)]
+    for s, k, a in zip(srcs, keys, sets, strict=True):
+        h.announce(s, [k], a)
+    second = A(as_path=(), next_hop=ip("192.0.2.50"), local_pref=100)
+    h.announce(srcs[0], [keys[1]], second)  # a second path for one prefix
+    first = h.member("m0")
+    h.join(first, ctx=AP, families=(IPV4,))
+    h.settle()
+    assert len(calls) == 4
+    for i in (1, 2):
+        m = h.member(f"m{i}")
+        h.join(m, ctx=AP, families=(IPV4,))
+        h.settle()
+        assert h.views[m].routes[IPV4] == h.views[first].routes[IPV4]
+    assert len(calls) == 4  # nothing packed again
+    changed = A(as_path=(), next_hop=ip("192.0.2.99"), local_pref=100)
+    h.announce(srcs[2], keys[2:], changed)
+    h.settle()
+    assert list(paths(h.views[first], keys[2]).values()) == [changed]
+    assert len(calls) == 5
+
+
 # --- flow control and groups -----------------------------------------------------------------
 
 
@@ -1136,3 +1173,156 @@ def test_a_member_that_stays_unwritable_leaves_its_group(h):
     h.settle()
     assert h.views[b].routes[IPV4] == {P1: R1, P2: R1}
     assert h.group(a) is h.group(b)
+
+
+# --- members that come up while others sync (Exporter.join's fresh groups, ADD-PATH reuse) ---
+
+
+class Counting:
+    """A prefix-dependent export context (as BIRD's filters are: no result is cached on a
+    set) that counts its runs and filters one source."""
+
+    prefix_dependent = True
+
+    def __init__(self, drop=None) -> None:
+        self.calls: list = []
+        self.drop = drop
+
+    def __call__(self, src, attrs, prefix, fam):
+        self.calls.append((src.name, prefix))
+        return None if src is self.drop else attrs
+
+
+def test_members_that_join_between_two_drains_share_one_initial_table(h):
+    export = Counting()
+    h.announce(h.local, [P1, P2], R1)
+    a, b, c = h.member("a"), h.member("b"), h.member("c")
+    h.announce(c.source, [P3], R2)  # c's own route is in the table before it joins
+    for m in (a, b, c):
+        h.join(m, export=export, families=(IPV4,))
+    assert h.group(a) is h.group(b) is h.group(c) and len(h.ex.syncing) == 1
+    h.announce(h.local, [P1], BETTER)  # changed before the first drain: still one export
+    h.settle()
+    assert sorted(export.calls) == [("c", P3), ("local", P1), ("local", P2)]
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == {P1: BETTER, P2: R1, P3: R2}
+        assert h.views[m].eor == [IPV4]
+    assert h.views[c].routes[IPV4] == {P1: BETTER, P2: R1}  # never its own route
+    assert h.views[c].eor == [IPV4]
+
+
+def test_a_member_joining_after_its_keys_group_sent_something_syncs_apart(h):
+    h.announce(h.local, [P1, P2, P3], R1)
+    a, b = h.member("a"), h.member("b")
+    h.join(a, families=(IPV4,))
+    h.drain(budget=1)  # a holds one route now
+    h.join(b, families=(IPV4,))
+    assert h.group(a) is not h.group(b)
+    h.settle()
+    for m in (a, b):
+        assert h.views[m].routes[IPV4] == dict.fromkeys([P1, P2, P3], R1)
+    assert h.views[b].eor == [IPV4] and h.group(a) is h.group(b)
+
+
+def test_no_fresh_group_is_shared_across_keys_contexts_families_or_encodings(h):
+    h.announce(h.local, [P1], R1)
+    other = Counting()
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    ms = [h.member(n) for n in "bcdef"]
+    h.join(ms[0], key="k2", families=(IPV4,))
+    h.join(ms[1], export=other, families=(IPV4,))
+    h.join(ms[2], families=(IPV4, IPV6))
+    h.join(ms[3], ctx=AP, families=(IPV4,))
+    h.join(ms[4], ctx=Context(as4=False), families=(IPV4,))
+    assert len({id(h.group(m)) for m in [a, *ms]}) == 6
+    h.settle()
+    for m in [a, *ms]:
+        assert {k[1] if isinstance(k, tuple) else k for k in h.views[m].routes[IPV4]} == {P1}
+
+
+def test_a_member_that_cannot_take_output_keeps_new_members_out_of_its_group(h):
+    h.announce(h.local, [P1], R1)
+    a, b = h.member("a"), h.member("b")
+    h.join(a, families=(IPV4,))
+    a.writable = False
+    h.join(b, families=(IPV4,))
+    assert h.group(a) is not h.group(b)
+    h.drain()
+    assert h.views[b].routes[IPV4] == {P1: R1}
+
+
+def test_a_refresh_never_joins_another_members_fresh_group(h):
+    """A route refresh or a resync starts from what the member may hold: not shared with
+    members that hold nothing (they would get withdrawals of routes they never had)."""
+    a = h.member("a")
+    h.join(a, families=(IPV4,))
+    h.announce(h.local, [P1, P2], R1)
+    h.settle()
+    b = h.member("b")
+    h.join(b, families=(IPV4,))
+    h.ex.rejoin(a, "k", Context(), identity, (IPV4,), resync=True)
+    assert h.group(a) is not h.group(b)
+    c = h.member("c")
+    h.join(c, families=(IPV4,))
+    assert h.group(c) is h.group(b)  # the fresh group is still there for new members
+    h.settle()
+    for m in (b, c):
+        assert h.views[m].withdrawn() == [] and h.views[m].routes[IPV4] == {P1: R1, P2: R1}
+    assert h.views[a].routes[IPV4] == {P1: R1, P2: R1}
+
+
+def test_addpath_sync_takes_the_steady_groups_results(h):
+    """A member that joins an ADD-PATH key whose steady group has nothing pending for a
+    prefix gets that group's results for it (a filtered path stays filtered) without an
+    export; a prefix still pending there is exported for it."""
+    c1, c2, c3 = ibgp("c1"), ibgp("c2"), ibgp("c3")
+    export = Counting(drop=c3)
+    a = h.member("a")
+    h.join(a, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    h.announce(c1, [P1, P2], R1)
+    h.announce(c2, [P1], R2)
+    h.announce(c3, [P1], BETTER)  # filtered by the export
+    h.drain()
+    assert len(export.calls) == 4
+    export.calls.clear()
+
+    b = h.member("b")
+    h.join(b, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    assert export.calls == []
+    assert h.views[b].routes[IPV4] == h.views[a].routes[IPV4]
+    assert sorted(paths(h.views[b]).values(), key=id) == sorted([R1, R2], key=id)
+    assert h.group(a) is h.group(b)
+
+    # the steady group cannot send: P2's change is pending there, P1 is not
+    a.writable = b.writable = False
+    h.announce(c1, [P2], R2)
+    c = h.member("c")
+    h.join(c, ctx=AP, export=export, families=(IPV4,))
+    h.drain()
+    assert export.calls == [("c1", P2)]
+    assert paths(h.views[c], P2) and list(paths(h.views[c], P2).values()) == [R2]
+    assert sorted(paths(h.views[c]).values(), key=id) == sorted([R1, R2], key=id)
+    a.writable = b.writable = True
+    h.settle()
+    assert h.views[a].routes[IPV4] == h.views[b].routes[IPV4] == h.views[c].routes[IPV4]
+    assert h.group(a) is h.group(c)
+
+
+def test_addpath_reuse_holds_split_horizon_for_the_joining_member(h):
+    """The results are the steady group's; what each member is kept from is the new
+    group's own: a joining member's own path is not sent back to it."""
+    export = Counting()
+    a = h.member("a")
+    h.join(a, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    b = h.member("b")
+    h.announce(b.source, [P1], R1)  # b's path is in the table (and at a) before b joins
+    h.drain()
+    assert list(paths(h.views[a]).values()) == [R1]
+    export.calls.clear()
+    h.join(b, ctx=AP, export=export, families=(IPV4,))
+    h.settle()
+    assert export.calls == [] and paths(h.views[b]) == {}
