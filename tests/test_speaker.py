@@ -227,7 +227,7 @@ async def test_stop_withdraws_nothing_from_the_rib(speakers):
             [{"address": "127.0.0.24", "asn": 65002, "port": port, "connect_retry": 1}],
         )
     )
-    b = await speakers(
+    await speakers(  # the neighbor announcing two networks
         _cfg(
             "10.0.0.2",
             65002,
