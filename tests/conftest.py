@@ -59,6 +59,20 @@ def _is_slow(item: pytest.Item) -> bool:
     return f"{rel}::{name}" in SLOW_TESTS or f"{rel}::{name.split('[')[0]}" in SLOW_TESTS
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Byte-compile bgpd/ (into its ``__pycache__``, ignored by git) before anything starts.
+
+    The suite starts hundreds of Python processes that import bgpd (``bgpd run``,
+    ``bgpd-bird``, ``python -m bgpd.bfd``, the CLI, peer rigs). bgpd is installed editable, so
+    nothing else compiles it, and with ``PYTHONDONTWRITEBYTECODE=1`` in the environment (as
+    on the development VM) no process would keep what it compiled: each start then costs
+    about 0.3 s more (0.7 s instead of 0.4 s for ``import bgpd.speaker``). py_compile writes
+    whatever that variable says; already compiled and unchanged, this takes 0.1 s."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "bgpd"), quiet=1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _is_slow(item):
