@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo lint format bench-codec bench-rr clean lab
+.PHONY: venv test test-fast demo lint format bench-codec bench-rr clean lab
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The developer's quick loop: everything but the long scenario tests (marked `slow` in
+# tests/conftest.py). `make test` runs them all and is the test command (CI: .ci/run).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

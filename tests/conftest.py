@@ -1,5 +1,9 @@
 """Fixtures shared by every test directory.
 
+``slow``: the long scenario tests (whole directories and files, and single tests over about
+8 s), marked by path in :func:`pytest_collection_modifyitems`. ``make test`` (and CI) runs
+everything; ``make test-fast`` (``pytest -m "not slow"``) leaves them out.
+
 ``bird16``: the directory holding BIRD 1.6.8's ``bird``, ``bird6``, ``birdc`` and ``birdc6``,
 the oracle for Calico's fork (Debian's package ``bird``, which conflicts with ``bird2``, so it
 is unpacked privately by ``tools/bird16.sh``, never installed).  Missing, it skips with the
@@ -16,6 +20,63 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+
+# The long scenario tests: directories and files (relative to tests/), and single tests
+# (``file::name``, or ``file::name[param]`` for one parametrization) over about 8 s.
+SLOW_PATHS = (
+    "faults/",
+    "lab/",
+    "birdrun/",
+    "birddiff/",
+    "gr/test_gr_interop.py",
+    "gr/test_gr_dataplane.py",
+    "bfd/test_bfd_interop.py",
+    "bfd/test_bfd_bgp.py",
+)
+SLOW_TESTS = frozenset(
+    {
+        "interop/test_sessions.py::test_hold_timer_expires_on_dead_peer_then_reconnects",
+        "interop/test_sessions.py::test_ibgp_and_ebgp_establish_from_either_side[gobgp]",
+        "hostile/test_hostile_fuzz.py::test_fuzz_short",
+        "routeapi/test_routeapi_health_netns.py::test_closed_port_withdrawn_within_fall_intervals",
+        "routeapi/test_routeapi_health_netns.py::test_flapping_check_is_damped",
+        "routeapi/test_routeapi_bird.py::test_lease_expiry",
+        "routeapi/test_routeapi_bird.py::test_bad_input_changes_nothing",
+        "monitoring/test_mrt_daemon.py::test_update_log_holds_every_update_exchanged",
+    }
+)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    try:
+        rel = Path(item.path).resolve().relative_to(ROOT / "tests").as_posix()
+    except ValueError:
+        return False
+    if rel.startswith(SLOW_PATHS):
+        return True
+    name = item.name  # with its parameters: test_x[gobgp]
+    return f"{rel}::{name}" in SLOW_TESTS or f"{rel}::{name.split('[')[0]}" in SLOW_TESTS
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Byte-compile bgpd/ (into its ``__pycache__``, ignored by git) before anything starts.
+
+    The suite starts hundreds of Python processes that import bgpd (``bgpd run``,
+    ``bgpd-bird``, ``python -m bgpd.bfd``, the CLI, peer rigs). bgpd is installed editable, so
+    nothing else compiles it, and with ``PYTHONDONTWRITEBYTECODE=1`` in the environment (as
+    on the development VM) no process would keep what it compiled: each start then costs
+    about 0.3 s more (0.7 s instead of 0.4 s for ``import bgpd.speaker``). py_compile writes
+    whatever that variable says; already compiled and unchanged, this takes 0.1 s."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "bgpd"), quiet=1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 def must_not_skip() -> bool:

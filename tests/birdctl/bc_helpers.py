@@ -142,7 +142,20 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def stop_pid_file(pid_file: Path) -> None:
+def pid_gone(pid: int) -> bool:
+    """True once ``pid`` has exited: no such process, or a zombie.  A daemon (BIRD forks
+    into the background) is not our child but init's, and an init that reaps orphans late
+    (this VM's reaps them about every 2 s) would leave a plain ``kill(pid, 0)`` succeeding
+    on the corpse long after the daemon is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def stop_pid_file(pid_file: Path, timeout: float = 5.0) -> None:
+    """SIGTERM the daemon whose pid ``pid_file`` holds, SIGKILL it after ``timeout`` s."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
@@ -151,12 +164,11 @@ def stop_pid_file(pid_file: Path) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pid_gone(pid):
             return
-        time.sleep(0.1)
+        time.sleep(0.02)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:

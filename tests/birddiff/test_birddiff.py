@@ -165,14 +165,15 @@ def run_case(case: Case, goldens, sbin) -> Outcome:
 def outcomes(request, goldens, bird16, netns_ok):
     """The selected cases, run a few at a time in threads (each case spends most of its time
     waiting for the daemons: BIRD's 2 s kernel scan, connect delays, the quiet period), so
-    that the whole module takes about a minute and a half; BGPD_BIRDDIFF_JOBS=1 runs them
-    one by one. Each test waits for its own case's outcome."""
+    that the whole module takes about a minute and a half: five at a time (a case uses
+    about a third of a core on average; tried under a load of 3-5 on the 2-core VM);
+    BGPD_BIRDDIFF_JOBS=1 runs them one by one. Each test waits for its own case's outcome."""
     selected = []
     for item in request.session.items:
         cs = getattr(item, "callspec", None)
         if cs is not None and isinstance(cs.params.get("case"), Case):
             selected.append(cs.params["case"])
-    jobs = max(1, int(os.environ.get("BGPD_BIRDDIFF_JOBS", "3")))
+    jobs = max(1, int(os.environ.get("BGPD_BIRDDIFF_JOBS", "5")))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
     futures = {c.id: pool.submit(run_case, c, goldens, bird16) for c in selected}
     yield futures

@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -466,24 +465,10 @@ def require_lab() -> None:
 
 
 def stop_pid_file(pid_file: Path) -> None:
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """SIGTERM a daemon by its pid file (bc_helpers.stop_pid_file: a zombie counts as gone)."""
+    from bc_helpers import stop_pid_file as stop
+
+    stop(pid_file)
 
 
 def make_dir(prefix: str) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import br_lab as lab
 import pytest
-from bc_helpers import query, run_client, wait_for
+from bc_helpers import pid_gone, query, run_client, wait_for
 
 from bgpd.api.client import request
 
@@ -182,7 +182,7 @@ def test_background_as_bird_does(daemons):
     assert os.getsid(pid) == pid  # its own session
     assert query(d.sock, "show status")[1][-1] == "0013 Daemon is up and running"
     os.kill(pid, signal.SIGTERM)
-    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 15, "the daemon to exit")
+    wait_for(lambda: pid_gone(pid), 15, "the daemon to exit")
     assert not d.sock.exists()
 
 

@@ -48,8 +48,12 @@ from bgpd.api.client import ApiError, request
 
 BGP_STATES = peers.BGP_STATES
 
-#: Defaults every test wants: quick retries (the harness peers retry every 3 s too).
+#: Defaults every test wants: quick retries (the harness peers retry every 3 s too), and
+#: a short wait after a failed session (BIRD's peers here say ``error wait time 1, 5``; the
+#: default wait, 5 s doubling, is tested in tests/fsm/test_fsm_restart_timing.py). A
+#: neighbor that sets ``error_wait`` or takes a ``template`` keeps its own.
 DEFAULT_CONNECT_RETRY = 2
+DEFAULT_ERROR_WAIT = [1, 5]
 
 _LIVE: weakref.WeakSet[BgpdProcess] = weakref.WeakSet()
 
@@ -225,7 +229,12 @@ class BgpdProcess:
             "control_socket": str(self.socket_path),
             "connect_retry": DEFAULT_CONNECT_RETRY,
             "networks": self.networks,
-            "neighbors": self.neighbor_configs,
+            "neighbors": [
+                n
+                if "error_wait" in n or "template" in n
+                else {**n, "error_wait": DEFAULT_ERROR_WAIT}
+                for n in self.neighbor_configs
+            ],
         }
         cfg.update(self.extra)
         return cfg

@@ -13,6 +13,7 @@ against both parsers.
 
 from __future__ import annotations
 
+import concurrent.futures
 import subprocess
 
 import lab_calico as cg
@@ -356,6 +357,7 @@ def test_lab_files_parse_with_both(bird16, tmp_path):
     import lab_net
 
     sets = list(_lab_file_sets())
+    checks = []  # (label, argv, directory)
     for label, family, files in sets:
         d = tmp_path / label.replace("/", "_")
         d.mkdir()
@@ -368,6 +370,16 @@ def test_lab_files_parse_with_both(bird16, tmp_path):
         ours = lab_net.BGPD_BIRD6 if family == 6 else lab_net.BGPD_BIRD
         theirs = str(bird16 / ("bird6" if family == 6 else "bird"))
         for argv in ([ours, "-p", "-c", staged], [theirs, "-p", "-c", main]):
-            r = subprocess.run(argv, cwd=d, capture_output=True, text=True, timeout=60)
+            checks.append((label, argv, d))
+
+    def check(job):
+        label, argv, d = job
+        r = subprocess.run(argv, cwd=d, capture_output=True, text=True, timeout=60)
+        return label, argv, r
+
+    # a few at a time: each is a process start (bgpd-bird's is Python's, about 0.2 s)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for label, argv, r in pool.map(check, checks):
             assert r.returncode == 0, f"{label}: {argv[0]} -p: {r.stderr}"
+    assert len(checks) == 2 * len(sets)
     assert len(sets) >= 24
