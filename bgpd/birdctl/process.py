@@ -202,19 +202,9 @@ def main(argv: list[str] | None = None, family: int = 4) -> int:
     return run_daemon(o)
 
 
-def _lean() -> None:
-    """asyncio without OpenSSL, as for ``bgpd`` (bgpd.cli.asyncio_without_tls: ~4 MiB of RSS
-    a daemon; nothing BIRD's contract needs speaks TLS)."""
-    from bgpd.cli import asyncio_without_tls
-
-    asyncio_without_tls()
-
-
 def entry() -> None:
-    _lean()
     sys.exit(main(family=4))
 
 
 def entry6() -> None:
-    _lean()
     sys.exit(main(family=6))
