@@ -17,6 +17,23 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of this directory that do not wait for ``outcomes`` (test_fork_semantics:
+    one run each, about 20 s) run right after the first test that does: the cases' thread
+    pool (test_birddiff.outcomes) has started then and works on while they run, instead of
+    both taking their turn. Their order is otherwise kept."""
+    here = Path(__file__).resolve().parent
+    idx = [i for i, it in enumerate(items) if here in Path(it.path).resolve().parents]
+    block = [items[i] for i in idx]
+    pooled = [it for it in block if "outcomes" in it.fixturenames]
+    alone = [it for it in block if "outcomes" not in it.fixturenames]
+    if not pooled or not alone:
+        return
+    ordered = pooled[:1] + alone + pooled[1:]
+    for i, it in zip(idx, ordered, strict=True):
+        items[i] = it
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip, or fail under BGPD_REQUIRE_PEERS=1 (CI), as tests/conftest.py does."""
     if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
