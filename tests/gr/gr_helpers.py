@@ -41,6 +41,12 @@ class GrBgpd(bgpd_proc.BgpdProcess):
     ``restarting`` is set; otherwise bgpd decides itself (the marker of a graceful stop,
     kernel routes adopted)."""
 
+    # bgpd's default error wait (5 s), not the harness's 1 s: a restarted GoBGP gets its
+    # routes through its API after it starts, so a reconnect in its first moments gets
+    # End-of-RIB before the routes (the sweep then counts them too: seen in
+    # test_bgpd_helper_while_gobgp_restarts).
+    error_wait = None
+
     def __init__(self, **kw) -> None:
         self.restarting = False
         super().__init__(**kw)

@@ -149,6 +149,8 @@ class BgpdProcess:
     """
 
     kind = "bgpd"
+    #: the neighbors' ``error_wait`` unless they set one; None: bgpd's default
+    error_wait: list[int] | None = DEFAULT_ERROR_WAIT
 
     def __init__(
         self,
@@ -231,8 +233,8 @@ class BgpdProcess:
             "networks": self.networks,
             "neighbors": [
                 n
-                if "error_wait" in n or "template" in n
-                else {**n, "error_wait": DEFAULT_ERROR_WAIT}
+                if self.error_wait is None or "error_wait" in n or "template" in n
+                else {**n, "error_wait": self.error_wait}
                 for n in self.neighbor_configs
             ],
         }
