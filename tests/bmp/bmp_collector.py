@@ -185,6 +185,10 @@ class Pmbmpd:
                     f"bmp_daemon_msglog_file: {self.log}",
                     "bmp_daemon_msglog_output: json",
                     "bmp_daemon_max_peers: 8",
+                    # a fixed socket receive buffer (SO_RCVBUF, 2 x 64 KiB): autotuned, a
+                    # stopped pmbmpd's buffer grows up to tcp_rmem's maximum (32 MiB here) and
+                    # absorbs what a test of bgpd's own bound means to pile up
+                    "bmp_daemon_pipe_size: 65536",
                     f"logfile: {self.workdir / 'pmbmpd.log'}",
                     "",
                 ]
