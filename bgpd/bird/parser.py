@@ -159,6 +159,136 @@ UNSUPPORTED_PROTOCOLS = {
 EC_KINDS = {"RT": 2, "RO": 3, "GENERIC": 0x8000}  # EC_RT, EC_RO, EC_GENERIC
 
 
+class Const:
+    """An option's value that no token gives (``rr client;``: True)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+ON = Const(True)
+
+
+def _options(table: dict) -> dict:
+    """Protocol options that are a fixed run of keywords and then one value, as a trie for
+    :meth:`Parser.option`: keyword -> what may follow it. A leaf is ``(field, read)``: the
+    model field set (None: none) and the Parser method that reads the value (or a
+    :class:`Const`). Where one option's keywords begin another's (``graceful restart`` and
+    ``graceful restart aware``), the shorter is the node's ``None`` entry: what it means
+    when the next token continues none of the longer ones."""
+    trie: dict = {}
+    for words, leaf in table.items():
+        node = trie
+        *path, last = words.split()
+        for w in path:
+            nxt = node.setdefault(w, {})
+            if type(nxt) is not dict:
+                nxt = node[w] = {None: nxt}
+            node = nxt
+        if type(node.get(last)) is dict:
+            node[last][None] = leaf
+        else:
+            node[last] = leaf
+    return trie
+
+
+# nest/config.Y: the options of every protocol (the others: Parser.proto_item)
+PROTO_OPTIONS = _options(
+    {
+        "DISABLED": ("disabled", "bool"),
+        "DEBUG": ("debug", "debug_mask"),
+        "MRTDUMP": (None, "mrtdump_mask"),
+        "IMPORT LIMIT": ("import_limit", "limit_spec"),
+        "IMPORT KEEP FILTERED": ("import_keep_filtered", "bool"),
+        "IMPORT": ("import_filter", "imexport"),
+        "EXPORT LIMIT": ("export_limit", "limit_spec"),
+        "EXPORT": ("export_filter", "imexport"),
+        "RECEIVE LIMIT": ("receive_limit", "limit_spec"),
+        "VRF DEFAULT": ("vrf", Const(None)),
+        "VRF": ("vrf", "text"),
+        "TABLE": ("table", "table_ref"),
+        "ROUTER ID": ("router_id", "idval"),
+        "DESCRIPTION": ("description", "text"),
+    }
+)
+
+# proto/bgp/config.Y (the others: Parser.item_bgp)
+BGP_OPTIONS = _options(
+    {
+        "INTERFACE": ("neighbor_interface", "text_literal"),
+        "RR CLUSTER ID": ("rr_cluster_id", "idval"),
+        "RR CLIENT": ("rr_client", ON),
+        "RS CLIENT": ("rs_client", ON),
+        "HOLD TIME": ("hold_time", "expr"),
+        "STARTUP HOLD TIME": ("startup_hold_time", "expr"),
+        "DIRECT": ("multihop", Const(0)),
+        "PATH METRIC": ("path_metric", "bool"),
+        "MED METRIC": ("med_metric", "bool"),
+        "IGP TABLE": ("igp_table", "table_ref"),
+        "IGP METRIC": ("igp_metric", "bool"),
+        "PREFER OLDER": ("prefer_older", "bool"),
+        "DETERMINISTIC MED": ("deterministic_med", "bool"),
+        "DEFAULT BGP_MED": ("default_med", "expr"),
+        "DEFAULT BGP_LOCAL_PREF": ("default_local_pref", "expr"),
+        "SOURCE ADDRESS": ("local_address", "ipa"),
+        "START DELAY TIME": ("connect_delay_time", "expr"),
+        "CONNECT DELAY TIME": ("connect_delay_time", "expr"),
+        "CONNECT RETRY TIME": ("connect_retry_time", "expr"),
+        "KEEPALIVE TIME": ("keepalive_time", "expr"),
+        "ERROR FORGET TIME": ("error_forget_time", "expr"),
+        "ERROR WAIT TIME": ("error_wait_time", "expr_pair"),
+        "DISABLE AFTER ERROR": ("disable_after_error", "bool"),
+        "DISABLE AFTER CEASE": (None, "cease_flags"),
+        "ENABLE ROUTE REFRESH": ("enable_route_refresh", "bool"),
+        "ENABLE AS4": ("enable_as4", "bool"),
+        "ENABLE EXTENDED MESSAGES": ("enable_extended_messages", "bool"),
+        "CAPABILITIES": ("capabilities", "bool"),
+        "ADVERTISE IPV4": ("advertise_ipv4", "bool"),
+        "PASSWORD": ("password", "text"),
+        "SETKEY": ("setkey", "bool"),
+        "ROUTE LIMIT": ("import_limit", "route_limit"),
+        "PASSIVE": ("passive", "bool"),
+        "INTERPRET COMMUNITIES": ("interpret_communities", "bool"),
+        "SECONDARY": ("secondary", "bool"),
+        "ADD PATHS RX": ("add_paths", Const("rx")),
+        "ADD PATHS TX": ("add_paths", Const("tx")),
+        "ADD PATHS": ("add_paths", "add_paths_bool"),
+        "ALLOW BGP_LOCAL_PREF": ("allow_local_pref", "bool"),
+        "ALLOW LOCAL AS": ("allow_local_as", "allow_local_as"),
+        "GRACEFUL RESTART AWARE": ("graceful_restart", Const("aware")),
+        "GRACEFUL RESTART TIME": ("graceful_restart_time", "expr"),
+        "GRACEFUL RESTART": ("graceful_restart", "bool"),
+        "LONG LIVED STALE TIME": ("llgr_time", "expr"),
+        "LONG LIVED GRACEFUL RESTART AWARE": ("llgr", Const("aware")),
+        "LONG LIVED GRACEFUL RESTART": ("llgr", "bool"),
+        "TTL SECURITY": ("ttl_security", "bool"),
+        "CHECK LINK": ("check_link", "bool"),
+        "BFD": ("bfd", "bool"),
+    }
+)
+
+# sysdep/unix/krt.Y, sysdep/linux/netlink.Y (merge paths: Parser.item_kernel)
+KERNEL_OPTIONS = _options(
+    {
+        "PERSIST": ("persist", "bool"),
+        "SCAN TIME": ("scan_time", "expr"),
+        "LEARN": ("learn", "bool"),
+        "DEVICE ROUTES": ("device_routes", "bool"),
+        "GRACEFUL RESTART": ("graceful_restart", "bool"),
+        "KERNEL TABLE": ("kernel_table", "expr"),
+        "METRIC": ("metric", "expr"),
+    }
+)
+
+DEVICE_OPTIONS = _options({"SCAN TIME": ("scan_time", "expr")})
+DIRECT_OPTIONS = _options({"CHECK LINK": ("check_link", "bool")})
+STATIC_OPTIONS = _options(
+    {"CHECK LINK": ("check_link", "bool"), "IGP TABLE": ("igp_table", "table_ref")}
+)
+
+
 class Scope:
     __slots__ = ("active", "up")
 
@@ -225,6 +355,29 @@ class Parser:
         if self.peek().kind != kind:
             raise self.syntax()
         return self.take()
+
+    def option(self, p, trie: dict) -> bool:
+        """One option of ``trie`` (see :func:`_options`) into ``p``; False when the next token
+        starts none (nothing read). A token that continues none of the options begun is a
+        syntax error there, as in BIRD's grammar."""
+        node = trie.get(self.peek().kind)
+        if node is None:
+            return False
+        self.take()
+        while type(node) is dict:
+            nxt = node.get(self.peek().kind)
+            if nxt is not None:
+                self.take()
+                node = nxt
+            elif None in node:
+                node = node[None]
+            else:
+                raise self.syntax()
+        field, read = node
+        value = read.value if type(read) is Const else getattr(self, read)()
+        if field is not None:
+            setattr(p, field, value)
+        return True
 
     def error(self, message: str) -> BirdError:
         """``cf_error``: at the last token read (look-ahead or not)."""
@@ -526,6 +679,23 @@ class Parser:
             return sym.value
         raise self.syntax()
 
+    def text_literal(self) -> str:
+        return self.expect(TEXT).value
+
+    def one_of(self, *kinds: str) -> str:
+        """The next token, one of the keywords ``kinds``: its text."""
+        t = self.take()
+        if t.kind not in kinds:
+            raise self.syntax()
+        return t.value
+
+    def table_ref(self):
+        """A routing table's name (``table t1``, ``igp table t1``)."""
+        sym = self.get_symbol(self.expect(SYM).value)
+        if sym.cls != TABLE:
+            raise self.error("Table name expected")
+        return sym.value
+
     def pxlen(self) -> int:
         if self.accept("/"):
             n = self.expr()
@@ -736,59 +906,8 @@ class Parser:
             if v > 0xFFFF:
                 raise self.error("Invalid preference")
             p.preference = v
-        elif k == "DISABLED":
-            self.take()
-            p.disabled = self.bool()
-        elif k == "DEBUG":
-            self.take()
-            p.debug = self.debug_mask()
-        elif k == "MRTDUMP":
-            self.take()
-            self.mrtdump_mask()
-        elif k in ("IMPORT", "EXPORT"):
-            self.take()
-            if self.accept("LIMIT"):
-                limit = self.limit_spec()
-                if k == "IMPORT":
-                    p.import_limit = limit
-                else:
-                    p.export_limit = limit
-            elif k == "IMPORT" and self.accept("KEEP"):
-                self.expect("FILTERED")
-                p.import_keep_filtered = self.bool()
-            else:
-                f = self.imexport()
-                if k == "IMPORT":
-                    p.import_filter = f
-                else:
-                    p.export_filter = f
-        elif k == "RECEIVE":
-            self.take()
-            self.expect("LIMIT")
-            p.receive_limit = self.limit_spec()
-        elif k == "VRF":
-            self.take()
-            if self.accept("DEFAULT"):
-                p.vrf = None
-            else:
-                p.vrf = self.text()
-        elif k == "TABLE":
-            self.take()
-            t = self.expect(SYM)
-            sym = self.get_symbol(t.value)
-            if sym.cls != TABLE:
-                raise self.error("Table name expected")
-            p.table = sym.value
-        elif k == "ROUTER":
-            self.take()
-            self.expect("ID")
-            p.router_id = self.idval()
-        elif k == "DESCRIPTION":
-            self.take()
-            p.description = self.text()
-        else:
-            return False
-        return True
+            return True
+        return self.option(p, PROTO_OPTIONS)
 
     def limit_spec(self) -> "tuple | None":
         if self.accept("OFF"):
@@ -848,59 +967,26 @@ class Parser:
     # kernel
 
     def item_kernel(self, p: model.Kernel) -> None:
-        k = self.peek().kind
-        if k == "PERSIST":
-            self.take()
-            p.persist = self.bool()
-        elif k == "SCAN":
-            self.take()
-            self.expect("TIME")
-            p.scan_time = self.expr()
-        elif k == "LEARN":
-            self.take()
-            p.learn = self.bool()
-        elif k == "DEVICE":
-            self.take()
-            self.expect("ROUTES")
-            p.device_routes = self.bool()
-        elif k == "GRACEFUL":
-            self.take()
-            self.expect("RESTART")
-            p.graceful_restart = self.bool()
-        elif k == "MERGE":
-            self.take()
-            self.expect("PATHS")
-            on = self.bool()
-            limit = 16
-            if self.accept("LIMIT"):
-                limit = self.expr()
-                if limit <= 0 or limit > 255:
-                    raise self.error("Merge paths limit must be in range 1-255")
-            p.merge_paths = limit if on else 0
-        elif k == "KERNEL":
-            self.take()
-            self.expect("TABLE")
-            p.kernel_table = self.expr()
-        elif k == "METRIC":
-            self.take()
-            p.metric = self.expr()
-        else:
+        if self.option(p, KERNEL_OPTIONS):
+            return
+        if not self.accept("MERGE"):
             raise self.syntax()
-
-    # device
+        self.expect("PATHS")
+        on = self.bool()
+        limit = 16
+        if self.accept("LIMIT"):
+            limit = self.expr()
+            if limit <= 0 or limit > 255:
+                raise self.error("Merge paths limit must be in range 1-255")
+        p.merge_paths = limit if on else 0
 
     def item_device(self, p: model.Device) -> None:
-        k = self.peek().kind
-        if k == "SCAN":
-            self.take()
-            self.expect("TIME")
-            p.scan_time = self.expr()
-        elif k == "PRIMARY":
-            self.take()
-            pattern = self.take().value if self.at(TEXT) else None
-            p.primary.append((pattern, self.prefix_or_ipa()))
-        else:
+        if self.option(p, DEVICE_OPTIONS):
+            return
+        if not self.accept("PRIMARY"):
             raise self.syntax()
+        pattern = self.take().value if self.at(TEXT) else None
+        p.primary.append((pattern, self.prefix_or_ipa()))
 
     # bfd (proto/bfd/config.Y)
 
@@ -1007,38 +1093,20 @@ class Parser:
     # direct
 
     def item_direct(self, p: model.Direct) -> None:
-        k = self.peek().kind
-        if k == "INTERFACE":
-            self.take()
-            p.interfaces.append(self.iface_patt_list())
-        elif k == "CHECK":
-            self.take()
-            self.expect("LINK")
-            p.check_link = self.bool()
-        else:
+        if self.option(p, DIRECT_OPTIONS):
+            return
+        if not self.accept("INTERFACE"):
             raise self.syntax()
+        p.interfaces.append(self.iface_patt_list())
 
     # static
 
     def item_static(self, p: model.Static) -> None:
-        k = self.peek().kind
-        if k == "CHECK":
-            self.take()
-            self.expect("LINK")
-            p.check_link = self.bool()
+        if self.option(p, STATIC_OPTIONS):
             return
-        if k == "IGP":
-            self.take()
-            self.expect("TABLE")
-            t = self.expect(SYM)
-            sym = self.get_symbol(t.value)
-            if sym.cls != TABLE:
-                raise self.error("Table name expected")
-            p.igp_table = sym.value
-            return
-        if k != "ROUTE":
+        rt = self.accept("ROUTE")
+        if rt is None:
             raise self.syntax()
-        rt = self.take()
         addr, length = self.prefix()
         route = model.StaticRoute(addr, length, "", rt.file, rt.line)
         t = self.take()
@@ -1102,10 +1170,13 @@ class Parser:
 
     def item_bgp(self, p: model.Bgp) -> "bool | None":
         """One option; True when it consumed its ';' itself."""
-        t = self.peek()
-        k = t.kind
+        if self.option(p, BGP_OPTIONS):
+            return
+        k = self.peek().kind
+        if k not in ("LOCAL", "NEIGHBOR", "MULTIHOP", "NEXT", "MISSING", "GATEWAY"):
+            raise self.syntax()
+        self.take()
         if k == "LOCAL":
-            self.take()
             if self.accept("AS"):
                 p.local_as = self.expr()
             else:
@@ -1114,7 +1185,6 @@ class Parser:
                 p.local_as = self.expr()
             return
         if k == "NEIGHBOR":
-            self.take()
             addr = iface = None
             if self.at(IPA, SYM):
                 addr = self.ipa()
@@ -1138,41 +1208,7 @@ class Parser:
                     p.neighbor_interface = iface
                 return True
             return
-        if k == "INTERFACE":
-            self.take()
-            p.neighbor_interface = self.expect(TEXT).value
-            return
-        if k == "RR":
-            self.take()
-            if self.accept("CLUSTER"):
-                self.expect("ID")
-                p.rr_cluster_id = self.idval()
-            else:
-                self.expect("CLIENT")
-                p.rr_client = True
-            return
-        if k == "RS":
-            self.take()
-            self.expect("CLIENT")
-            p.rs_client = True
-            return
-        if k == "HOLD":
-            self.take()
-            self.expect("TIME")
-            p.hold_time = self.expr()
-            return
-        if k == "STARTUP":
-            self.take()
-            self.expect("HOLD")
-            self.expect("TIME")
-            p.startup_hold_time = self.expr()
-            return
-        if k == "DIRECT":
-            self.take()
-            p.multihop = 0
-            return
         if k == "MULTIHOP":
-            self.take()
             if self.at(";"):
                 p.multihop = 64
                 return
@@ -1183,7 +1219,6 @@ class Parser:
             p.multihop = n
             return True
         if k == "NEXT":
-            self.take()
             self.expect("HOP")
             if self.accept("SELF"):
                 p.next_hop_self, p.next_hop_keep = True, False
@@ -1192,205 +1227,37 @@ class Parser:
                 p.next_hop_keep, p.next_hop_self = True, False
             return
         if k == "MISSING":
-            self.take()
             self.expect("LLADDR")
-            t = self.take()
-            if t.kind not in ("SELF", "DROP", "IGNORE"):
-                raise self.syntax()
-            p.missing_lladdr = t.value
+            p.missing_lladdr = self.one_of("SELF", "DROP", "IGNORE")
             return
         if k == "GATEWAY":
-            self.take()
-            t = self.take()
-            if t.kind not in ("DIRECT", "RECURSIVE"):
-                raise self.syntax()
-            p.gateway = t.value
+            p.gateway = self.one_of("DIRECT", "RECURSIVE")
+
+    # the readers of BGP_OPTIONS' values that are BGP's own
+
+    def expr_pair(self) -> tuple:
+        lo = self.expr()
+        self.expect(",")
+        return lo, self.expr()
+
+    def route_limit(self) -> tuple:
+        return self.expr(), "restart"
+
+    def add_paths_bool(self) -> str:
+        return "rx tx" if self.bool() else ""
+
+    def allow_local_as(self) -> int:
+        return -1 if self.at(";") else self.expr()
+
+    def cease_flags(self) -> None:
+        if not self.accept("{"):
+            self.bool()
             return
-        if k in ("PATH", "MED", "IGP", "PREFER", "DETERMINISTIC"):
-            self.take()
-            if k == "IGP" and self.accept("TABLE"):
-                t = self.expect(SYM)
-                sym = self.get_symbol(t.value)
-                if sym.cls != TABLE:
-                    raise self.error("Table name expected")
-                p.igp_table = sym.value
-                return
-            self.expect({"PREFER": "OLDER", "DETERMINISTIC": "MED"}.get(k, "METRIC"))
-            value = self.bool()
-            field = {
-                "PATH": "path_metric",
-                "MED": "med_metric",
-                "IGP": "igp_metric",
-                "PREFER": "prefer_older",
-                "DETERMINISTIC": "deterministic_med",
-            }[k]
-            setattr(p, field, value)
-            return
-        if k == "DEFAULT":
-            self.take()
-            if self.accept("BGP_MED"):
-                p.default_med = self.expr()
-            else:
-                self.expect("BGP_LOCAL_PREF")
-                p.default_local_pref = self.expr()
-            return
-        if k == "SOURCE":
-            self.take()
-            self.expect("ADDRESS")
-            p.local_address = self.ipa()
-            return
-        if k in ("START", "CONNECT"):
-            self.take()
-            if k == "CONNECT" and self.accept("RETRY"):
-                self.expect("TIME")
-                p.connect_retry_time = self.expr()
-                return
-            self.expect("DELAY")
-            self.expect("TIME")
-            p.connect_delay_time = self.expr()
-            return
-        if k == "KEEPALIVE":
-            self.take()
-            self.expect("TIME")
-            p.keepalive_time = self.expr()
-            return
-        if k == "ERROR":
-            self.take()
-            if self.accept("FORGET"):
-                self.expect("TIME")
-                p.error_forget_time = self.expr()
-                return
-            self.expect("WAIT")
-            self.expect("TIME")
-            lo = self.expr()
-            self.expect(",")
-            hi = self.expr()
-            p.error_wait_time = (lo, hi)
-            return
-        if k == "DISABLE":
-            self.take()
-            self.expect("AFTER")
-            if self.accept("ERROR"):
-                p.disable_after_error = self.bool()
-                return
-            self.expect("CEASE")
-            if self.accept("{"):
-                while True:
-                    self.cease_flag()
-                    if not self.accept(","):
-                        break
-                self.expect("}")
-            else:
-                self.bool()
-            return
-        if k == "ENABLE":
-            self.take()
-            if self.accept("ROUTE"):
-                self.expect("REFRESH")
-                p.enable_route_refresh = self.bool()
-            elif self.accept("AS4"):
-                p.enable_as4 = self.bool()
-            else:
-                self.expect("EXTENDED")
-                self.expect("MESSAGES")
-                p.enable_extended_messages = self.bool()
-            return
-        if k == "CAPABILITIES":
-            self.take()
-            p.capabilities = self.bool()
-            return
-        if k == "ADVERTISE":
-            self.take()
-            self.expect("IPV4")
-            p.advertise_ipv4 = self.bool()
-            return
-        if k == "PASSWORD":
-            self.take()
-            p.password = self.text()
-            return
-        if k == "SETKEY":
-            self.take()
-            p.setkey = self.bool()
-            return
-        if k == "ROUTE":
-            self.take()
-            self.expect("LIMIT")
-            p.import_limit = (self.expr(), "restart")
-            return
-        if k == "PASSIVE":
-            self.take()
-            p.passive = self.bool()
-            return
-        if k == "INTERPRET":
-            self.take()
-            self.expect("COMMUNITIES")
-            p.interpret_communities = self.bool()
-            return
-        if k == "SECONDARY":
-            self.take()
-            p.secondary = self.bool()
-            return
-        if k == "ADD":
-            self.take()
-            self.expect("PATHS")
-            if self.accept("RX"):
-                p.add_paths = "rx"
-            elif self.accept("TX"):
-                p.add_paths = "tx"
-            else:
-                p.add_paths = "rx tx" if self.bool() else ""
-            return
-        if k == "ALLOW":
-            self.take()
-            if self.accept("BGP_LOCAL_PREF"):
-                p.allow_local_pref = self.bool()
-                return
-            self.expect("LOCAL")
-            self.expect("AS")
-            if self.at(";"):
-                p.allow_local_as = -1
-            else:
-                p.allow_local_as = self.expr()
-            return
-        if k == "GRACEFUL":
-            self.take()
-            self.expect("RESTART")
-            if self.accept("AWARE"):
-                p.graceful_restart = "aware"
-            elif self.accept("TIME"):
-                p.graceful_restart_time = self.expr()
-            else:
-                p.graceful_restart = self.bool()
-            return
-        if k == "LONG":
-            self.take()
-            self.expect("LIVED")
-            if self.accept("STALE"):
-                self.expect("TIME")
-                p.llgr_time = self.expr()
-                return
-            self.expect("GRACEFUL")
-            self.expect("RESTART")
-            if self.accept("AWARE"):
-                p.llgr = "aware"
-            else:
-                p.llgr = self.bool()
-            return
-        if k == "TTL":
-            self.take()
-            self.expect("SECURITY")
-            p.ttl_security = self.bool()
-            return
-        if k == "CHECK":
-            self.take()
-            self.expect("LINK")
-            p.check_link = self.bool()
-            return
-        if k == "BFD":
-            self.take()
-            p.bfd = self.bool()
-            return
-        raise self.syntax()
+        while True:
+            self.cease_flag()
+            if not self.accept(","):
+                break
+        self.expect("}")
 
     def cease_flag(self) -> None:
         pairs = {
