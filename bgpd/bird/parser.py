@@ -656,26 +656,21 @@ class Parser:
         return True  # silence means agreement
 
     def ipa(self) -> Ip:
-        t = self.peek()
-        if t.kind == IPA:
-            return self.take().value
-        if t.kind == SYM:
-            self.take()
-            sym = self.get_symbol(t.value)
-            if sym.cls != CONSTANT or sym.vtype is not Ip:
-                raise self.error("IP address expected")
-            return sym.value
-        raise self.syntax()
+        return self.literal(IPA, Ip, "IP address expected")
 
     def text(self) -> str:
+        return self.literal(TEXT, str, "String expected")
+
+    def literal(self, kind: str, vtype: type, expected: str):
+        """A literal token of ``kind`` or a constant's name of type ``vtype``: the value."""
         t = self.peek()
-        if t.kind == TEXT:
+        if t.kind == kind:
             return self.take().value
         if t.kind == SYM:
             self.take()
             sym = self.get_symbol(t.value)
-            if sym.cls != CONSTANT or sym.vtype is not str:
-                raise self.error("String expected")
+            if sym.cls != CONSTANT or sym.vtype is not vtype:
+                raise self.error(expected)
             return sym.value
         raise self.syntax()
 
