@@ -7,11 +7,23 @@ them: ``b < a`` and ``b <= a``.
 
 
 class Node:
-    __slots__ = ("file", "line")
+    """A node: the file and line, then its kind's fields, its ``__slots__`` in that order
+    (``_defaults``: the values of the last fields when a caller leaves them out)."""
 
-    def __init__(self, file: str, line: int) -> None:
+    __slots__ = ("file", "line")
+    _defaults: tuple = ()
+
+    def __init__(self, file: str, line: int, *values) -> None:
         self.file = file
         self.line = line
+        names = type(self).__slots__
+        missing = len(names) - len(values)
+        if missing:
+            if not 0 < missing <= len(self._defaults):
+                raise TypeError(f"{type(self).__name__}(file, line, {', '.join(names)})")
+            values += self._defaults[len(self._defaults) - missing :]
+        for name, value in zip(names, values, strict=True):
+            setattr(self, name, value)
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -31,19 +43,11 @@ class Const(Node):
 
     __slots__ = ("value",)
 
-    def __init__(self, file, line, value) -> None:
-        super().__init__(file, line)
-        self.value = value
-
 
 class Var(Node):
     """A variable or function parameter (read)."""
 
     __slots__ = ("sym",)
-
-    def __init__(self, file, line, sym) -> None:
-        super().__init__(file, line)
-        self.sym = sym
 
 
 class StaticAttr(Node):
@@ -52,19 +56,11 @@ class StaticAttr(Node):
 
     __slots__ = ("name",)
 
-    def __init__(self, file, line, name: str) -> None:
-        super().__init__(file, line)
-        self.name = name
-
 
 class DynAttr(Node):
     """An extended attribute: bgp_*, krt_*, ... (void when the route does not carry it)."""
 
     __slots__ = ("name",)
-
-    def __init__(self, file, line, name: str) -> None:
-        super().__init__(file, line)
-        self.name = name
 
 
 class Pref(Node):
@@ -78,52 +74,28 @@ class BinOp(Node):
 
     __slots__ = ("op", "a", "b")
 
-    def __init__(self, file, line, op: str, a, b) -> None:
-        super().__init__(file, line)
-        self.op = op
-        self.a = a
-        self.b = b
-
 
 class Not(Node):
     __slots__ = ("a",)
 
-    def __init__(self, file, line, a) -> None:
-        super().__init__(file, line)
-        self.a = a
-
 
 class Defined(Node):
     __slots__ = ("a",)
-
-    def __init__(self, file, line, a) -> None:
-        super().__init__(file, line)
-        self.a = a
 
 
 class Method(Node):
     """``term.ip``, ``.len``, ``.mask(n)``, ``.first``, ``.last``, ``.last_nonaggregated``."""
 
     __slots__ = ("op", "a", "arg")
-
-    def __init__(self, file, line, op: str, a, arg=None) -> None:
-        super().__init__(file, line)
-        self.op = op
-        self.a = a
-        self.arg = arg
+    _defaults = (None,)
 
 
 class Construct(Node):
     """A pair ``(a, b)``, an extended community ``(rt, a, b)`` or a large community
     ``(a, b, c)`` built from non-constant terms when the filter runs."""
 
-    __slots__ = ("kind", "args", "ec_kind")
-
-    def __init__(self, file, line, kind: str, args: tuple, ec_kind: int = 0) -> None:
-        super().__init__(file, line)
-        self.kind = kind  # "pair", "ec", "lc"
-        self.args = args
-        self.ec_kind = ec_kind
+    __slots__ = ("kind", "args", "ec_kind")  # kind: "pair", "ec" or "lc"
+    _defaults = (0,)
 
 
 class PathMaskExpr(Node):
@@ -132,20 +104,11 @@ class PathMaskExpr(Node):
 
     __slots__ = ("items",)
 
-    def __init__(self, file, line, items: tuple) -> None:
-        super().__init__(file, line)
-        self.items = items
-
 
 class Call(Node):
     """A function call (as a term or as a statement)."""
 
-    __slots__ = ("func", "args")
-
-    def __init__(self, file, line, func, args: tuple) -> None:
-        super().__init__(file, line)
-        self.func = func  # the Function
-        self.args = args
+    __slots__ = ("func", "args")  # func: the Function
 
 
 class Empty(Node):
@@ -153,21 +116,11 @@ class Empty(Node):
 
     __slots__ = ("vtype",)
 
-    def __init__(self, file, line, vtype: type) -> None:
-        super().__init__(file, line)
-        self.vtype = vtype
-
 
 class ListOp(Node):
     """``prepend(p, n)``, ``add(l, v)``, ``delete(l, v)``, ``filter(l, v)``."""
 
     __slots__ = ("op", "a", "b")
-
-    def __init__(self, file, line, op: str, a, b) -> None:
-        super().__init__(file, line)
-        self.op = op
-        self.a = a
-        self.b = b
 
 
 # --- statements -------------------------------------------------------------------------------
@@ -176,20 +129,9 @@ class ListOp(Node):
 class If(Node):
     __slots__ = ("cond", "then", "else_")
 
-    def __init__(self, file, line, cond, then: list, else_: "list | None") -> None:
-        super().__init__(file, line)
-        self.cond = cond
-        self.then = then
-        self.else_ = else_
-
 
 class SetVar(Node):
     __slots__ = ("sym", "value")
-
-    def __init__(self, file, line, sym, value) -> None:
-        super().__init__(file, line)
-        self.sym = sym
-        self.value = value
 
 
 class SetDyn(Node):
@@ -197,35 +139,17 @@ class SetDyn(Node):
 
     __slots__ = ("name", "value")
 
-    def __init__(self, file, line, name: str, value) -> None:
-        super().__init__(file, line)
-        self.name = name
-        self.value = value
-
 
 class SetStatic(Node):
     __slots__ = ("name", "value")
-
-    def __init__(self, file, line, name: str, value) -> None:
-        super().__init__(file, line)
-        self.name = name
-        self.value = value
 
 
 class SetPref(Node):
     __slots__ = ("value",)
 
-    def __init__(self, file, line, value) -> None:
-        super().__init__(file, line)
-        self.value = value
-
 
 class Return(Node):
     __slots__ = ("value",)
-
-    def __init__(self, file, line, value) -> None:
-        super().__init__(file, line)
-        self.value = value
 
 
 class Die(Node):
@@ -234,18 +158,9 @@ class Die(Node):
 
     __slots__ = ("kind", "prints")
 
-    def __init__(self, file, line, kind: str, prints: tuple) -> None:
-        super().__init__(file, line)
-        self.kind = kind
-        self.prints = prints
-
 
 class CallStmt(Node):
     __slots__ = ("call",)
-
-    def __init__(self, file, line, call: Call) -> None:
-        super().__init__(file, line)
-        self.call = call
 
 
 class Case(Node):
@@ -253,11 +168,6 @@ class Case(Node):
     None for ``else``."""
 
     __slots__ = ("value", "arms")
-
-    def __init__(self, file, line, value, arms: list) -> None:
-        super().__init__(file, line)
-        self.value = value
-        self.arms = arms
 
 
 # --- definitions ------------------------------------------------------------------------------
