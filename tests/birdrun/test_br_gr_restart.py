@@ -10,7 +10,7 @@ routers on routes learnt over BGP.
   sessions end without a NOTIFICATION, R2 keeps R1's routes as stale) or SIGKILL (a
   crash), started again with ``-R``: its kernel routes stayed (``persist``), the new run
   adopts them and holds the kernel protocol until the recovery ends. A second BGP protocol
-  whose peer never comes holds the recovery for ``graceful restart wait`` (8 s), during
+  whose peer never comes holds the recovery for ``graceful restart wait`` (GR_WAIT, 5 s), during
   which ``show status`` says 0024 with BIRD's lines; then the kernel protocol syncs and
   sweeps. No echo is lost, and neither kernel sees the routes between the host networks
   change.
@@ -39,7 +39,7 @@ from gr_helpers import NsBird, Pinger, RouteMonitor, Topology, wait_sync  # noqa
 from kernel_helpers import Namespaces, Netns, _in_thread  # noqa: E402
 from pyroute2 import netns as pr2netns  # noqa: E402
 
-GR_WAIT = 8
+GR_WAIT = 5
 # The SIGTERM comparison's recovery: each of its four starts waits it out, and what it
 # compares (Cease, the drop at R2, the loss of either daemon) does not depend on its length
 SIGTERM_GR_WAIT = 3
