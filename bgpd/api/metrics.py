@@ -39,7 +39,6 @@ The snapshot (every key optional but ``started`` and a neighbor's ``address``)::
 """
 
 import asyncio
-import contextlib
 import gzip
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -58,6 +57,7 @@ from prometheus_client.exposition import choose_encoder
 from bgpd import __version__
 
 from . import health
+from .server import stop_serving
 
 log = structlog.get_logger("bgpd.api")
 
@@ -402,13 +402,8 @@ class MetricsServer:
 
     async def close(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._clients):
-            writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 5)
+        if server is not None:
+            await stop_serving(server, self._clients)
 
     async def __aenter__(self) -> "MetricsServer":
         await self.start()

@@ -30,6 +30,16 @@ MAX_REQUEST = 1 << 20  # octets in one request line
 SOCKET_MODE = 0o660
 
 
+async def stop_serving(server: asyncio.Server, writers) -> None:
+    """Stop ``server`` listening, close its clients' ``writers`` and wait (5 s at most) for
+    it to be closed (the control socket's and the metrics endpoint's ``close``)."""
+    server.close()
+    for writer in list(writers):
+        writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server.wait_closed(), 5)
+
+
 class CommandError(Exception):
     """A request the daemon refuses (no such neighbor, bad argument): its text is the reply."""
 
@@ -120,11 +130,7 @@ class ControlServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close()
-        for writer in list(self._clients):
-            writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 5)
+        await stop_serving(server, self._clients)
         with contextlib.suppress(FileNotFoundError):
             if os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)
