@@ -26,6 +26,8 @@ import sys
 import threading
 from typing import NamedTuple
 
+from .routes import hop_order
+
 # --- constants (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h, linux/if_link.h) -------
 
 NLMSG_NOOP = 1
@@ -275,7 +277,7 @@ def parse_route(data, start: int, end: int, want_protocol: int = -1) -> RouteMsg
     if rtype != RTN_UNICAST:
         hops = ()  # IPv6 reports blackholes "dev lo": not a next hop
     elif multi:
-        hops = tuple(sorted(multi, key=_hop_key))
+        hops = tuple(sorted(multi, key=hop_order))
     elif gw is not None or oif:
         hops = ((gw, oif, RTNH_F_ONLINK),) if rflags & RTNH_F_ONLINK else ((gw, oif),)
     else:
@@ -299,10 +301,6 @@ def _parse_multipath(data, a: int, b: int) -> list:
         out.append((gw, ifindex, RTNH_F_ONLINK) if flags & RTNH_F_ONLINK else (gw, ifindex))
         a += (n + 3) & ~3
     return out
-
-
-def _hop_key(hop) -> tuple:
-    return (hop[0] or b"", hop[1])
 
 
 def parse_link(data, start: int, end: int) -> LinkMsg:

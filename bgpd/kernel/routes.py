@@ -62,6 +62,12 @@ class KernelRoute(NamedTuple):
         return f"{text} {hops} metric {self.metric}"
 
 
+def hop_order(hop) -> tuple:
+    """The sort key of a next hop ``(gateway or None, ifindex[, flags])``: a multipath
+    route's hops in :class:`KernelRoute` order, whoever made them (us or a netlink dump)."""
+    return (hop[0] or b"", hop[1])
+
+
 class Unresolved:
     """Why a route is not installed (a next hop we cannot reach, a refusal of the kernel)."""
 

@@ -28,6 +28,7 @@ from .routes import (
     KernelRoute,
     Unresolved,
     addr_text,
+    hop_order,
     prefix_text,
 )
 
@@ -37,10 +38,6 @@ IPV6_DEFAULT_METRIC = 1024  # what the kernel stores for an IPv6 route added wit
 
 def kernel_metric(af: int, metric: int) -> int:
     return metric or (IPV6_DEFAULT_METRIC if af == AF_INET6 else 0)
-
-
-def _hop_key(hop) -> tuple:
-    return (hop[0] or b"", hop[1])
 
 
 def resolve_next_hop(af: int, nh: bytes, resolver, deps: list | None = None):
@@ -108,7 +105,7 @@ def translate(
         if not hops:
             return Unresolved(reason or "no next hop")
         if len(hops) > 1:
-            hops = tuple(sorted(set(hops), key=_hop_key))
+            hops = tuple(sorted(set(hops), key=hop_order))
         return KernelRoute(
             af,
             prefix,
