@@ -247,13 +247,7 @@ class AttrSet:
     # convenience for the decision process and policy
     def as_path_len(self) -> int:
         """RFC 4271 §9.1.2.2: an AS_SET counts 1, confederation segments count 0."""
-        n = 0
-        for seg_type, asns in self.as_path or ():
-            if seg_type == AS_SEQUENCE:
-                n += len(asns)
-            elif seg_type == AS_SET:
-                n += 1
-        return n
+        return as_path_length(self.as_path or ())
 
     def first_as(self) -> int | None:
         for seg_type, asns in self.as_path or ():
@@ -739,8 +733,8 @@ def _merge_as4(values: dict, as4_path, as4_aggr) -> None:
         return
     # AS4_PATH must not carry confederation segments: drop them (RFC 6793 §6).
     as4_path = tuple(s for s in as4_path if s[0] in (AS_SEQUENCE, AS_SET))
-    n_as = _count(as_path)
-    n_as4 = _count(as4_path)
+    n_as = as_path_length(as_path)
+    n_as4 = as_path_length(as4_path)
     if n_as < n_as4:
         return  # inconsistent: keep AS_PATH
     # Take as many AS numbers from the front of AS_PATH as AS4_PATH lacks. Confederation
@@ -767,7 +761,9 @@ def _merge_as4(values: dict, as4_path, as4_aggr) -> None:
     values["as_path"] = tuple(head) + tuple(tail)
 
 
-def _count(path) -> int:
+def as_path_length(path) -> int:
+    """The length of an AS path (segments): an AS_SET counts 1, confederation segments 0
+    (RFC 4271 §9.1.2.2): the decision process, and the AS4_PATH merge comparing the two."""
     n = 0
     for seg_type, asns in path:
         if seg_type == AS_SEQUENCE:

@@ -56,12 +56,6 @@ class BGPError(Exception):
         base = error_reason(self.code, self.subcode)
         return f"{base}: {self.detail}" if self.detail else base
 
-    def stronger(self, other: "BGPError | None") -> "BGPError":
-        """Of two errors, the one whose action is stronger (the first on a tie)."""
-        if other is None or self.action >= other.action:
-            return self
-        return other
-
     def __repr__(self) -> str:
         return (
             f"BGPError(code={self.code}, subcode={self.subcode}, data={self.data.hex()!r}, "
