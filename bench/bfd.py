@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "bfd"))
+sys.path.insert(0, str(ROOT / "tests"))  # bfd_peers imports tests/needs.py
 
 import common  # noqa: E402
 from bfd_peers import (  # noqa: E402

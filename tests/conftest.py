@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -79,15 +80,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
-def must_not_skip() -> bool:
-    """True when a test that cannot run must fail instead of skipping (CI)."""
-    return os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0")
-
-
-def skip_or_fail(reason: str) -> None:
-    if must_not_skip():
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """Each phase's report on the test's item (``item.rep_setup``, ``rep_call``...), where
+    :func:`needs.failed` reads it."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 def _bird16_dir() -> Path | None:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from needs import skip_or_fail
 
 from bgpd.api.client import ApiError, request
 from bgpd.config import DEFAULT_CONTROL_SOCKET, load
@@ -56,19 +57,11 @@ INSTALLED_BGPD = "/usr/local/bin/bgpd"  # where the unit expects the command
 CONFIG_PATH = "/etc/bgpd/bgpd.yaml"  # where the unit and the image expect the config
 EXIT_BAD_CONFIG = 2  # bgpd run/check on a bad config (bgpd/cli/main.py)
 
-REQUIRE_ENV = "BGPD_REQUIRE_PEERS"
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
-
 
 def _systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")
     if path is None:
-        _skip_or_fail(
+        skip_or_fail(
             "systemd-analyze not found: install the Debian package systemd "
             "(apt-get install systemd)"
         )

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -25,17 +26,11 @@ GOLDENS = Path("calico-confd/confd/tests/compiled_templates")
 NODES = 50
 
 
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def goldens(shared_corpora) -> Path:
     path = shared_corpora / GOLDENS
     if not path.is_dir():
-        _skip_or_fail(f"{path} is absent (see /work/shared/corpora/calico-confd/SOURCE.md)")
+        skip_or_fail(f"{path} is absent (see /work/shared/corpora/calico-confd/SOURCE.md)")
     return path
 
 
@@ -204,7 +199,7 @@ def test_small_reflector_run(bird16, impl, pool):
     pool's routes (noencap) or none (ipip: Felix's job), nothing moves while idle. About 5 s
     per case."""
     if os.geteuid() != 0:
-        _skip_or_fail("network namespaces need root")
+        skip_or_fail("network namespaces need root")
     args = cr.parse_args(
         ["--nodes", str(NODES), "--impl", impl, "--pool", pool, "--window", "1",
          "--quiet", "0.5", "--bird16", str(bird16), "--settle-timeout", "120"]

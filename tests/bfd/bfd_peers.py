@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from needs import skip_or_fail
+
 ROOT = Path(__file__).resolve().parents[2]
 BIRD = "/usr/sbin/bird"
 BIRDC = "/usr/sbin/birdc"
@@ -75,14 +77,6 @@ def _has_user(name: str) -> bool:
         return True
     except KeyError:
         return False
-
-
-def skip_or_fail(reason: str) -> None:
-    import pytest
-
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 _netns_ok: str | None | bool = False

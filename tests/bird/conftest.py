@@ -9,17 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-REQUIRE_ENV = "BGPD_REQUIRE_PEERS"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail under BGPD_REQUIRE_PEERS=1 (CI), as tests/conftest.py does."""
-    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 CORPUS = Path("calico-confd/confd/tests/compiled_templates")

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
 from bgpd.birdctl.engine import BirdCli, ControlHandler
 from bgpd.birdctl.server import BirdControlServer
 from bgpd.birdctl.snapshot import Snapshot
@@ -134,12 +132,6 @@ def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"timed out waiting for {what}")
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def pid_gone(pid: int) -> bool:

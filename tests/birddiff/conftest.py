@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,13 +33,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ordered = pooled[:1] + alone + pooled[1:]
     for i, it in zip(idx, ordered, strict=True):
         items[i] = it
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail under BGPD_REQUIRE_PEERS=1 (CI), as tests/conftest.py does."""
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 GOLDENS = Path("calico-confd/confd/tests/compiled_templates")

@@ -1,21 +1,15 @@
 """Fixtures of the BMP tests: collectors on addresses of our own, and pmbmpd."""
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bmp_collector import Collector, Pmbmpd, free_port, own_address  # noqa: E402
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -16,18 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_helpers import Namespaces  # noqa: E402
 
-REQUIRE_ENV = "BGPD_REQUIRE_PEERS"
 _probe: str | None | bool = False  # False: not probed yet; None: fine; str: why not
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def _why_not() -> str | None:
@@ -52,7 +46,7 @@ def _why_not() -> str | None:
 def require_netns() -> None:
     why = _why_not()
     if why:
-        _skip_or_fail(why)
+        skip_or_fail(why)
 
 
 @pytest.fixture

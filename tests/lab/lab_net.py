@@ -30,6 +30,7 @@ from pathlib import Path
 
 import lab_calico as cg
 import lab_cluster as lc
+from needs import skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 BGPD_BIRD = str(Path(sys.executable).parent / "bgpd-bird")
@@ -619,15 +620,6 @@ class Lab:
         for ns in reversed(self.made):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.made.clear()
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail under BGPD_REQUIRE_PEERS=1 (CI), as tests/conftest.py does."""
-    import pytest
-
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def require_lab() -> None:

@@ -1,19 +1,13 @@
 """Fixtures of the MRT tests: the two readers, skipped (or failed in CI) when absent."""
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("BGPD_REQUIRE_PEERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (BGPD_REQUIRE_PEERS=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
