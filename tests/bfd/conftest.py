@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs import failed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bfd_peers  # noqa: E402
@@ -39,20 +40,13 @@ def procs(request):
     is torn down. On failure, their logs are printed."""
     started: list = []
     yield started
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    bad = failed(request.node)
     for p in reversed(started):
-        if failed:
+        if bad:
             for attr in ("log", "tail"):
                 if hasattr(p, attr):
                     print(f"--- {type(p).__name__} {attr}:\n{getattr(p, attr)()}")
         p.close()
-
-
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, f"rep_{rep.when}", rep)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ import time
 import pytest
 from bird_helpers import run_in
 from bird_oracle import Oracle, shown_of, view_of
+from needs import skip_or_fail
 
 from bgpd.bird import compile_filter, load
 
@@ -206,9 +207,9 @@ def _run_case(goldens, bird16, netns, tmp_path, case: str, ipv6: bool):
 )
 def test_calico_filters_match_bird(goldens, bird16, netns, tmp_path, case, ipv6):
     if shutil.which("ip") is None:
-        pytest.skip("needs iproute2")
+        skip_or_fail("needs iproute2")
     if not (goldens / case / ("bird6.cfg" if ipv6 else "bird.cfg")).exists():
-        pytest.skip(f"{case}: no golden")
+        skip_or_fail(f"{case}: no golden")
     main, base, names, answers, tunnels = _run_case(goldens, bird16, netns, tmp_path, case, ipv6)
     kinds = {r.rtype.split()[0] for r in base}
     assert {"inherit", "device"} <= kinds  # kernel-learned and direct routes are there

@@ -21,7 +21,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bc_lab as lab  # noqa: E402
-from bc_helpers import ThreadedServer, query, skip_or_fail, stop_pid_file, wait_for  # noqa: E402
+from bc_helpers import ThreadedServer, query, stop_pid_file, wait_for  # noqa: E402
+from needs import skip_or_fail  # noqa: E402
 
 BIRD2 = "/usr/sbin/bird"
 

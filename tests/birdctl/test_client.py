@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from bc_helpers import run_client
+from needs import skip_or_fail
 
 from bgpd.birdctl.snapshot import Protocol, Snapshot, Status
 
@@ -30,7 +31,7 @@ SNAP = Snapshot(
 
 def _require(path: str) -> None:
     if not os.access(path, os.X_OK):
-        pytest.skip(f"{path} not installed (apt-get install bird2)")
+        skip_or_fail(f"{path} not installed (apt-get install bird2)")
 
 
 def clients(bird16: Path) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import bc_lab as lab
 import pytest
 from bc_helpers import ThreadedServer, normalise, query, run_client
+from needs import skip_or_fail
 
 M = lab.MESH
 COMMANDS = [
@@ -84,7 +85,7 @@ def our_socket(bird_lab, tmp_path_factory):
 def test_client_prints_the_same(bird_lab, our_socket, client):
     argv = _clients(bird_lab.bird16)[client]
     if not Path(argv[0]).exists():
-        pytest.skip(f"{argv[0]} is not installed")
+        skip_or_fail(f"{argv[0]} is not installed")
     diffs = []
     for cmd in COMMANDS:
         theirs = run_client([*argv, "-s", str(bird_lab.sock), *cmd.split()])

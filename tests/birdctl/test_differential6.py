@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from bc_helpers import ThreadedServer, normalise, query, skip_or_fail, stop_pid_file, wait_for
+from bc_helpers import ThreadedServer, normalise, query, stop_pid_file, wait_for
 from bc_lab import parse_time, read_dynamic
+from needs import skip_or_fail
 
 from bgpd.birdctl.snapshot import Protocol, Route, RoutePath, RouteStats, Snapshot, Status
 

@@ -454,7 +454,7 @@ class Side:
 
 def require_lab() -> None:
     """Skip (or fail under BGPD_REQUIRE_PEERS=1) without what the labs need."""
-    from bc_helpers import skip_or_fail
+    from needs import skip_or_fail
 
     if os.geteuid() != 0:
         skip_or_fail("the bgpd-bird lab needs root (network namespaces)")

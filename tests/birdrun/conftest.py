@@ -28,8 +28,9 @@ for _d in (HERE, HERE.parent / "birdctl"):
         sys.path.insert(0, str(_d))
 
 import br_lab as lab  # noqa: E402
-from bc_helpers import query, skip_or_fail, wait_for  # noqa: E402
+from bc_helpers import query, wait_for  # noqa: E402
 from br_compare import bird_transient  # noqa: E402
+from needs import skip_or_fail  # noqa: E402
 
 
 @dataclass

@@ -12,6 +12,7 @@ import br_lab as lab
 import pytest
 from bc_helpers import run_client
 from br_compare import bird_transient, comparable
+from needs import skip_or_fail
 
 COMMANDS = [
     "show status",
@@ -52,7 +53,7 @@ def clients(bird16: Path) -> dict[str, list[str]]:
 def test_client_prints_the_same(lab_sides, steady, client):
     argv = clients(lab_sides.bird16)[client]
     if not Path(argv[0]).exists():
-        pytest.skip(f"{argv[0]} is not installed")
+        skip_or_fail(f"{argv[0]} is not installed")
     diffs = []
     for cmd in COMMANDS:
         for _ in range(10):  # BIRD's transient Idle of the refused peer: asked again

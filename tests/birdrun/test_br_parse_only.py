@@ -17,6 +17,7 @@ from pathlib import Path
 
 import br_lab as lab
 import pytest
+from needs import skip_or_fail
 
 from bgpd.birdctl import process
 
@@ -38,7 +39,7 @@ BROKEN = {
 def goldens(shared_corpora) -> Path:
     path = shared_corpora / CORPUS
     if not path.is_dir():
-        pytest.skip(f"{path} is absent")
+        skip_or_fail(f"{path} is absent")
     return path
 
 

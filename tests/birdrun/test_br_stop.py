@@ -33,7 +33,8 @@ from pathlib import Path
 
 import br_lab as lab
 import pytest
-from bc_helpers import query, skip_or_fail, wait_for
+from bc_helpers import query, wait_for
+from needs import skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 MESH = "Mesh_192_0_2_2"

@@ -24,6 +24,7 @@ import pytest
 import structlog
 from faultkit import Leaks, RawPeer, clean_view, rib_view, speaker_config, start_speaker, until
 from hostile_peer import P, ibgp_route, message
+from needs import skip_or_fail
 
 from bgpd.api.render import path_to_json
 from bgpd.fsm import State
@@ -1086,7 +1087,7 @@ def require_md5() -> None:
     try:
         tcp.set_md5(sock, SPEAKER, "probe")
     except OSError as e:
-        pytest.skip(f"this kernel has no TCP MD5 (TCP_MD5SIG): {e}")
+        skip_or_fail(f"this kernel has no TCP MD5 (TCP_MD5SIG): {e}")
     finally:
         sock.close()
 

@@ -15,41 +15,34 @@ The policies are those of tests/kernel/conftest.py and tests/interop/conftest.py
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from needs import failed, skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gr_helpers  # noqa: E402
 from gr_helpers import Namespaces, bgpd_proc, peers  # noqa: E402
+from interop_kit import AddressPool, Daemons, worker_address  # noqa: E402
 
 REQUIRE_ENV = "BGPD_REQUIRE_PEERS"
-KEEP_ENV = "BGPD_KEEP_PEER_DIRS"
 INSTALL_HINT = "apt-get install bird2 gobgpd iproute2"
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        _skip_or_fail("graceful-restart tests need root (port 179, network namespaces)")
+        skip_or_fail("graceful-restart tests need root (port 179, network namespaces)")
 
 
 def require_binary(*names: str) -> None:
     for name in names:
         if peers._find_binary(name) is None and shutil.which(name) is None:
-            _skip_or_fail(f"{name} not found ({INSTALL_HINT})")
+            skip_or_fail(f"{name} not found ({INSTALL_HINT})")
 
 
 _netns_probe: str | None | bool = False
@@ -68,7 +61,7 @@ def require_netns() -> None:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
             _netns_probe = None
     if _netns_probe:
-        _skip_or_fail(_netns_probe)
+        skip_or_fail(_netns_probe)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -83,20 +76,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # kernel tests only, as in tests/kernel)
         if names & {"bird", "gobgp", "ns_bird"} or ("bgpd" in names and "namespaces" not in names):
             item.add_marker(pytest.mark.interop)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call):
-    report = yield
-    setattr(item, f"_gr_rep_{report.when}", report)
-    return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    return any(
-        getattr(getattr(request.node, f"_gr_rep_{w}", None), "failed", False)
-        for w in ("setup", "call")
-    )
 
 
 # --------------------------------------------------------------------------------------
@@ -120,55 +99,10 @@ def namespaces() -> Iterator[Namespaces]:
 # --------------------------------------------------------------------------------------
 
 
-class AddressPool:
-    """Unique loopback addresses, from 127.0.0.150 (127.0.N+1.150 on xdist worker gwN), so
-    as not to meet tests/interop's pool; skips addresses where port 179 is taken."""
-
-    def __init__(self) -> None:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-        third = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
-        self._next = int(ipaddress.IPv4Address(f"127.0.{third}.150"))
-
-    def __call__(self) -> str:
-        while True:
-            addr = ipaddress.IPv4Address(self._next)
-            self._next += 1
-            if int(addr) & 0xFF in (0, 1, 255):
-                continue
-            if peers.tcp_port_free(str(addr), 179):
-                return str(addr)
-
-
 @pytest.fixture(scope="session")
 def addresses() -> AddressPool:
-    return AddressPool()
-
-
-class Daemons:
-    """Everything a test started (bgpd, BIRD, GoBGP), stopped at teardown, logs printed on a
-    failure."""
-
-    def __init__(self) -> None:
-        self.made: list[Any] = []
-
-    def add(self, d):
-        self.made.append(d)
-        return d
-
-    def close(self, failed: bool) -> None:
-        keep = bool(os.environ.get(KEEP_ENV))
-        for d in reversed(self.made):
-            try:
-                d.stop()
-            except Exception as e:  # keep stopping the others
-                sys.stderr.write(f"stopping {d!r}: {e}\n")
-            if failed:
-                tail = d.log_tail(120) if hasattr(d, "log_tail") else d._log_tail(120)
-                sys.stderr.write(f"\n{tail}\n")
-            if not keep:
-                shutil.rmtree(d.workdir, ignore_errors=True)
-            else:
-                sys.stderr.write(f"kept {d!r} work dir {d.workdir}\n")
+    """127.0.0.150 upward (127.0.N+1.150 on gwN): away from tests/interop's pool."""
+    return AddressPool(worker_address(150))
 
 
 @pytest.fixture
@@ -177,7 +111,7 @@ def daemons(request: pytest.FixtureRequest) -> Iterator[Daemons]:
     try:
         yield made
     finally:
-        made.close(_failed(request))
+        made.close(failed(request.node))
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ daemons' log tails are printed in the teardown section of the report; set
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -21,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from needs import failed, skip_or_fail
 
 try:  # tests/interop as a package (tests/__init__.py present) or as a rootdir-relative dir
     from . import peers
 except ImportError:  # pragma: no cover - depends on how pytest imports this dir
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import peers  # type: ignore[no-redef]
+
+from interop_kit import KEEP_ENV, AddressPool, worker_address  # noqa: E402
 
 BgpPeer = peers.BgpPeer
 BirdPeer = peers.BirdPeer
@@ -35,25 +37,14 @@ FrrPeer = peers.FrrPeer
 tcp_port_free = peers.tcp_port_free
 
 REQUIRE_ENV = "BGPD_REQUIRE_PEERS"
-KEEP_ENV = "BGPD_KEEP_PEER_DIRS"
 INSTALL_HINT = "apt-get install bird2 gobgpd frr"
-
-
-def _must_not_skip() -> bool:
-    return os.environ.get(REQUIRE_ENV, "") not in ("", "0")
-
-
-def _skip_or_fail(reason: str) -> None:
-    if _must_not_skip():
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def require(binary: str, package: str) -> str:
     """Return the path of ``binary``; skip (or fail under BGPD_REQUIRE_PEERS=1) if missing."""
     path = peers._find_binary(binary)
     if path is None:
-        _skip_or_fail(
+        skip_or_fail(
             f"{binary} not found: install Debian package {package} ({INSTALL_HINT}) "
             f"or set {REQUIRE_ENV}=1 in CI to make this a failure"
         )
@@ -63,7 +54,7 @@ def require(binary: str, package: str) -> str:
 def require_root() -> None:
     """Binding port 179 and TCP-MD5/GTSM need root (or CAP_NET_BIND_SERVICE/NET_ADMIN)."""
     if os.geteuid() != 0:
-        _skip_or_fail(
+        skip_or_fail(
             f"interop peers need root (port 179); run as root or set {REQUIRE_ENV}=1 in CI"
         )
 
@@ -85,46 +76,10 @@ def require_binary() -> Callable[[str, str], str]:
 # --------------------------------------------------------------------------------------
 
 
-class AddressPool:
-    """Hands out unique loopback addresses, never ``127.0.0.1`` nor .0/.255.
-
-    Starts at ``127.0.0.10`` (``127.0.N+1.10`` on pytest-xdist worker ``gwN``) and skips
-    addresses where something already listens on the BGP port.
-    """
-
-    def __init__(self, start: str = "127.0.0.10", port: int = 179) -> None:
-        self._next = int(ipaddress.IPv4Address(start))
-        self._end = int(ipaddress.IPv4Address("127.255.255.254"))
-        self.port = port
-        self.handed_out: list[str] = []
-
-    def allocate(self) -> str:
-        while self._next <= self._end:
-            addr = ipaddress.IPv4Address(self._next)
-            self._next += 1
-            last = int(addr) & 0xFF
-            if last in (0, 1, 255):
-                continue
-            text = str(addr)
-            if tcp_port_free(text, self.port):
-                self.handed_out.append(text)
-                return text
-        raise RuntimeError("loopback address pool exhausted")
-
-    __call__ = allocate
-
-
-def _pool_start() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker.startswith("gw") and worker[2:].isdigit():
-        return f"127.0.{int(worker[2:]) + 1}.10"
-    return "127.0.0.10"
-
-
 @pytest.fixture(scope="session")
 def addresses() -> AddressPool:
     """Session-wide allocator: ``addresses()`` returns a fresh 127.0.0.x."""
-    return AddressPool(_pool_start())
+    return AddressPool(worker_address(10))
 
 
 # --------------------------------------------------------------------------------------
@@ -132,26 +87,11 @@ def addresses() -> AddressPool:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]):
-    report = yield
-    setattr(item, f"_interop_rep_{report.when}", report)
-    return report
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).resolve().parent
     for item in items:
         if here in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.interop)
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    node = request.node
-    return any(
-        getattr(getattr(node, f"_interop_rep_{when}", None), "failed", False)
-        for when in ("setup", "call")
-    )
 
 
 class PeerFactory:
@@ -209,7 +149,7 @@ def _factory(
     try:
         yield factory
     finally:
-        factory.close(_failed(request))
+        factory.close(failed(request.node))
 
 
 @pytest.fixture
@@ -247,9 +187,9 @@ def peer_factory(
     try:
         yield get
     finally:
-        failed = _failed(request)
+        bad = failed(request.node)
         for f in factories:
-            f.close(failed)
+            f.close(bad)
 
 
 # --------------------------------------------------------------------------------------
@@ -275,4 +215,4 @@ def bgpd(request: pytest.FixtureRequest, addresses: AddressPool) -> Iterator[Any
     try:
         yield factory
     finally:
-        factory.close(_failed(request), keep=bool(os.environ.get(KEEP_ENV)))
+        factory.close(failed(request.node), keep=bool(os.environ.get(KEEP_ENV)))

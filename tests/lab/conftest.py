@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from needs import skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -44,7 +45,7 @@ def _start(request, tmp_path_factory, bird16, profile: str):
         try:
             lab.build()
         except AssertionError as e:
-            lab_net.skip_or_fail(f"cannot build the cluster lab: {e}")
+            skip_or_fail(f"cannot build the cluster lab: {e}")
         lab.write_configs()
         lab.start_tors()
         for node in lc.NODES:

@@ -12,16 +12,15 @@ A missing daemon or reader skips the test with the package to install, except un
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from needs import failed, skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 for d in ("interop", "bmp", "mrt"):
@@ -30,15 +29,9 @@ for d in ("interop", "bmp", "mrt"):
 import bgpd_proc  # noqa: E402
 import peers  # noqa: E402
 from bmp_collector import Pmbmpd, free_port  # noqa: E402
+from interop_kit import AddressPool, Daemons, worker_address  # noqa: E402
 
 REQUIRE_ENV = "BGPD_REQUIRE_PEERS"
-KEEP_ENV = "BGPD_KEEP_PEER_DIRS"
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def require_root() -> None:
@@ -57,69 +50,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.interop)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call):
-    report = yield
-    setattr(item, f"_mo_rep_{report.when}", report)
-    return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    return any(
-        getattr(getattr(request.node, f"_mo_rep_{w}", None), "failed", False)
-        for w in ("setup", "call")
-    )
-
-
-class AddressPool:
-    """127.0.N+1.100 upward (gwN), skipping addresses where port 179 is taken: away from
-    tests/interop (.10 up), tests/gr (.150 up) and the BMP collectors (.200 up)."""
-
-    def __init__(self) -> None:
-        w = os.environ.get("PYTEST_XDIST_WORKER", "")
-        third = int(w[2:]) + 1 if w.startswith("gw") and w[2:].isdigit() else 0
-        self._next = int(ipaddress.IPv4Address(f"127.0.{third}.100"))
-
-    def __call__(self) -> str:
-        while True:
-            addr = ipaddress.IPv4Address(self._next)
-            self._next += 1
-            if int(addr) & 0xFF in (0, 1, 255) or int(addr) & 0xFF >= 150:
-                raise RuntimeError("monitoring address pool exhausted")
-            if peers.tcp_port_free(str(addr), 179):
-                return str(addr)
-
-
 @pytest.fixture(scope="session")
 def addresses() -> AddressPool:
-    return AddressPool()
-
-
-class Daemons:
-    """Everything a test started, stopped at teardown (logs printed when it failed)."""
-
-    def __init__(self) -> None:
-        self.made: list[Any] = []
-
-    def add(self, d):
-        self.made.append(d)
-        return d
-
-    def close(self, failed: bool) -> None:
-        keep = bool(os.environ.get(KEEP_ENV))
-        for d in reversed(self.made):
-            try:
-                d.stop()
-            except Exception as e:  # keep stopping the others
-                sys.stderr.write(f"stopping {d!r}: {e}\n")
-            if failed:
-                tail = d.log_tail(120) if hasattr(d, "log_tail") else d._log_tail(120)
-                sys.stderr.write(f"\n{tail}\n")
-            workdir = getattr(d, "workdir", None)
-            if workdir is not None and not keep:
-                shutil.rmtree(workdir, ignore_errors=True)
-            elif workdir is not None:
-                sys.stderr.write(f"kept {d!r} work dir {workdir}\n")
+    """127.0.0.100-149 (127.0.N+1.x on gwN): away from tests/interop (.10 up), tests/gr
+    (.150 up) and the BMP collectors (.200 up)."""
+    third = worker_address(0).rsplit(".", 1)[0]
+    return AddressPool(f"{third}.100", f"{third}.149")
 
 
 @pytest.fixture
@@ -128,7 +64,7 @@ def daemons(request: pytest.FixtureRequest) -> Iterator[Daemons]:
     try:
         yield made
     finally:
-        made.close(_failed(request))
+        made.close(failed(request.node))
 
 
 def _workdir(kind: str) -> str:

@@ -10,8 +10,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
-
 TESTS = Path(__file__).resolve().parent.parent
 for sub in ("rib", "rde", "interop"):
     p = str(TESTS / sub)
@@ -29,12 +27,3 @@ bird = _interop.bird
 bgpd = _interop.bgpd
 require = _interop.require
 require_root = _interop.require_root
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Record each phase's report where the interop fixtures look for it (to print the
-    daemons' log tails when a test fails)."""
-    report = yield
-    setattr(item, f"_interop_rep_{report.when}", report)
-    return report

@@ -35,6 +35,7 @@ from pathlib import Path
 import bgpd_proc
 import peers
 import pytest
+from needs import failed, skip_or_fail
 
 pytestmark = pytest.mark.interop
 
@@ -207,17 +208,16 @@ class Lab:
 @pytest.fixture
 def lab(request):
     if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+        skip_or_fail("network namespaces need root")
     for binary in ("bird", "birdc", "nft", "ss"):
         if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
-            pytest.skip(f"{binary} is missing (apt-get install bird2 nftables iproute2)")
+            skip_or_fail(f"{binary} is missing (apt-get install bird2 nftables iproute2)")
     tmp = Path(tempfile.mkdtemp(prefix="ra-hc-"))
     lab = Lab(tmp)
     try:
         yield lab
     finally:
-        rep = getattr(request.node, "_interop_rep_call", None)
-        lab.close(bool(rep and rep.failed))
+        lab.close(failed(request.node))
         shutil.rmtree(tmp, ignore_errors=True)
 
 
