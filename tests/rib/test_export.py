@@ -495,6 +495,85 @@ def test_what_is_pending_stays_bounded_by_the_table(h):
         assert h.views[m].withdrawn() == []
 
 
+def _table(n):
+    return [P(f"10.{100 + i // 250}.{i % 250}.0/24") for i in range(n)]
+
+
+N_GONE = 2000  # over export.GONE_RUN_MIN
+
+
+def test_a_withdrawn_table_waits_as_one_run(h):
+    """A member's session goes down with its whole table: the group keeps one run of the
+    prefixes (and the source), not an entry per prefix holding its old route; the others
+    get every withdrawal, the member nothing."""
+    from bgpd.rib.export import GONE_RUN_MIN
+
+    assert N_GONE >= GONE_RUN_MIN
+    a, b = steady_pair(h)
+    keys = _table(N_GONE)
+    h.announce(a.source, keys, R1)
+    h.settle()
+    h.locs[IPV4].flush(a.source)  # as the speaker does on session down (a stays a member)
+    h.commit()
+    g = h.group(b)
+    assert g.run_count == N_GONE and g.pending[IPV4] == {}
+    h.settle()
+    assert sorted(h.views[b].withdrawn()) == sorted(keys)
+    assert h.views[b].routes[IPV4] == {}
+    assert h.views[a].withdrawn() == []  # it never had them
+    assert g.idle
+
+
+def test_a_withdrawn_table_announced_again_before_the_drain_is_sent_once(h):
+    """The session comes back with the same table before the withdrawals went out: each
+    prefix is announced once (the waiting run is folded, the new run leaves them out)."""
+    a, b = steady_pair(h)
+    keys = _table(N_GONE)
+    h.announce(a.source, keys, R1)
+    h.settle()
+    h.locs[IPV4].flush(a.source)
+    h.commit()
+    assert h.group(b).run_count == N_GONE
+    h.announce(a.source, keys, R2)  # a run again: new to the Loc-RIB
+    h.settle()
+    assert sorted(h.views[b].announced()) == sorted(keys)  # once each
+    assert h.views[b].withdrawn() == []
+    assert h.views[b].routes[IPV4] == dict.fromkeys(keys, R2)
+
+
+def test_a_withdrawn_table_then_a_refresh_still_withdraws(h):
+    """A member asks for its table again (route refresh) while a withdrawn table waits: its
+    new group still sends it the withdrawals."""
+    a, b = steady_pair(h)
+    keys = _table(N_GONE)
+    h.announce(h.local, keys[:10], R2)
+    h.announce(a.source, keys[10:], R1)
+    h.settle()
+    h.locs[IPV4].flush(a.source)
+    h.commit()
+    assert h.group(b).run_count == N_GONE - 10
+    refresh(h, b)
+    h.settle()
+    assert h.views[b].routes[IPV4] == dict.fromkeys(keys[:10], R2)
+    assert sorted(h.views[b].withdrawn()) == sorted(keys[10:])
+
+
+def test_a_change_of_many_sources_stays_per_prefix(h):
+    """Prefixes whose routes came from several sources: the per-prefix entries, as ever."""
+    a, b = steady_pair(h)
+    keys = _table(N_GONE)
+    h.announce(h.local, keys[: N_GONE // 2], R1)
+    h.announce(a.source, keys[N_GONE // 2 :], R1)
+    h.settle()
+    h.withdraw(h.local, keys[: N_GONE // 2], commit=False)
+    h.locs[IPV4].flush(a.source)
+    h.commit()
+    g = h.group(b)
+    assert g.run_count == 0 and len(g.pending[IPV4]) == N_GONE
+    h.settle()
+    assert sorted(h.views[b].withdrawn()) == sorted(keys)
+
+
 def test_packed_updates_go_with_their_set(h):
     import gc
 
