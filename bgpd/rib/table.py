@@ -140,101 +140,75 @@ class LocRib:
                 prefixes = list(dict.fromkeys(prefixes))  # repeated, or not a list we can keep
             self.runs.append((source, attrs, prefixes))
             return
-        dirty = self.dirty
+        put = self._put
         added = 0
         for p in prefixes:
             refreshed = False
             if stale and p in stale:
                 stale.discard(p)  # re-announced after a graceful restart: fresh again
                 refreshed = True
-            cur = table.get(p)
-            if cur is None:
-                table[p] = route
-                added += 1
-                if p not in touched:
-                    touched[p] = None
-            elif type(cur) is Route:
-                if cur.cand is source:
-                    if cur.attrs is not attrs or refreshed:
-                        table[p] = route
-                        if p not in touched:
-                            touched[p] = cur
-                else:
-                    if p not in touched:
-                        touched[p] = cur
-                    table[p] = Dest([cur, route])
-                    added += 1
-                    dirty.add(p)
-            else:
-                if p not in touched:
-                    touched[p] = cur.best
-                cands = cur.cands
-                for i, r in enumerate(cands):
-                    if r.cand is source:
-                        if cur.best is r:
-                            cur.best = route
-                        cands[i] = route
-                        break
-                else:
-                    cands.append(route)
-                    added += 1
-                dirty.add(p)
+            added += put(p, source, route, refreshed)
         if added:
             source.counts[fam] += added
 
     def _announce_paths(self, source: Source, items, attrs) -> None:
-        fam = self.family
-        table = self.table
-        touched = self.touched
         paths = source.paths
-        stale = source.stale.get(fam)
+        stale = source.stale.get(self.family)
         routes: dict = {}  # path id -> this announcement's Route
+        put = self._put
         added = 0
         for key in items:
             pid, p = key
-            if stale:
-                stale.discard(key)
+            refreshed = False
+            if stale and key in stale:
+                stale.discard(key)  # re-announced after a graceful restart: fresh again
+                refreshed = True
             route = routes.get(pid)
             if route is None:
                 cand = paths.get(pid)
                 if cand is None:
                     cand = paths[pid] = Path(source, pid)
                 route = routes[pid] = Route(cand, attrs)
-            cand = route.cand
-            cur = table.get(p)
-            if cur is None:
-                table[p] = route
-                added += 1
-                if p not in touched:
-                    touched[p] = None
-            elif type(cur) is Route:
-                if cur.cand is cand:
-                    if cur.attrs is not attrs:
-                        table[p] = route
-                        if p not in touched:
-                            touched[p] = cur
-                else:
+            added += put(p, route.cand, route, refreshed)
+        if added:
+            source.counts[self.family] += added
+
+    def _put(self, p: bytes, cand, route: Route, refreshed: bool) -> int:
+        """Put ``route``, of candidate ``cand`` (a Source, or a Path with ADD-PATH), at
+        ``p``; ``refreshed``: it was stale (the decision runs again even if its attributes
+        did not change). Returns 1 when it is a new candidate there, else 0."""
+        table = self.table
+        touched = self.touched
+        cur = table.get(p)
+        if cur is None:
+            table[p] = route
+            if p not in touched:
+                touched[p] = None
+            return 1
+        if type(cur) is Route:
+            if cur.cand is cand:
+                if cur.attrs is not route.attrs or refreshed:
+                    table[p] = route
                     if p not in touched:
                         touched[p] = cur
-                    table[p] = Dest([cur, route])
-                    added += 1
-                    self.dirty.add(p)
-            else:
-                if p not in touched:
-                    touched[p] = cur.best
-                cands = cur.cands
-                for i, r in enumerate(cands):
-                    if r.cand is cand:
-                        if cur.best is r:
-                            cur.best = route
-                        cands[i] = route
-                        break
-                else:
-                    cands.append(route)
-                    added += 1
-                self.dirty.add(p)
-        if added:
-            source.counts[fam] += added
+                return 0
+            if p not in touched:
+                touched[p] = cur
+            table[p] = Dest([cur, route])
+            self.dirty.add(p)
+            return 1
+        if p not in touched:
+            touched[p] = cur.best
+        self.dirty.add(p)
+        cands = cur.cands
+        for i, r in enumerate(cands):
+            if r.cand is cand:
+                if cur.best is r:
+                    cur.best = route
+                cands[i] = route
+                return 0
+        cands.append(route)
+        return 1
 
     def withdraw(self, source: Source, keys) -> None:
         """``source`` withdraws ``keys`` (prefixes, or ``(path_id, prefix)`` with ADD-PATH)."""

@@ -383,6 +383,40 @@ def test_addpath_stale_keys_are_path_keys(loc):
     assert s.stale[IPV4] == set()
 
 
+def test_addpath_reannouncement_clears_the_stale_mark_and_decides_again(loc):
+    """As without ADD-PATH: a stale path announced again with the same attributes is fresh,
+    and the decision runs again (it wins back the prefix)."""
+    s = ibgp("s", addpath={IPV4})
+    fresh = ibgp("fresh")
+    loc.announce(s, [(1, P1)], GOOD)
+    loc.announce(fresh, [P1], POOR)
+    loc.commit()
+    s.stale[IPV4] = {(1, P1)}
+    loc.retouch(P1)
+    loc.commit()
+    assert best(loc, P1) is fresh
+    loc.announce(s, [(1, P1)], GOOD)
+    assert loc.commit() == {P1: fresh}
+    assert s.stale[IPV4] == set()
+    assert best(loc, P1) == Path(s, 1)
+
+
+def test_a_stale_route_announced_again_alone_is_touched(loc):
+    """A prefix's only route, stale, announced again with the same attributes: touched, with
+    or without ADD-PATH (its stale mark is gone: the listeners see it change, e.g. the
+    route's time and flags in ``show route``)."""
+    plain, paths = ibgp("plain"), ibgp("paths", addpath={IPV4})
+    loc.announce(plain, [P1], GOOD)
+    loc.announce(paths, [(1, P2)], GOOD)
+    loc.commit()
+    plain.stale[IPV4] = {P1}
+    paths.stale[IPV4] = {(1, P2)}
+    loc.announce(plain, [P1], GOOD)
+    loc.announce(paths, [(1, P2)], GOOD)
+    assert loc.commit() == {P1: plain, P2: Path(paths, 1)}
+    assert plain.stale[IPV4] == set() and paths.stale[IPV4] == set()
+
+
 def test_local_and_bgp_sources_share_a_table(loc):
     static = Source("static", "static")
     peer = ebgp("e")
