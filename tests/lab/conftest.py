@@ -35,6 +35,9 @@ from lab_figures import FIGURES, table, unreachable  # noqa: E402
 from lab_ops import protocols  # noqa: E402
 
 
+SETTLE_S = 3.0  # seconds the BGP rows of every daemon stay the same before the scenarios
+
+
 def _start(request, tmp_path_factory, bird16, profile: str):
     lab_net.require_lab()
     kind = request.param
@@ -60,18 +63,22 @@ def _start(request, tmp_path_factory, bird16, profile: str):
 
         lab_net.wait_until(connected, 60, f"{kind}: every pod reaches every pod: {bad}", 0.5)
         lab.ready_s = time.monotonic() - t0
-        # Settled: every daemon's BGP rows (state, since) unchanged over a second. BIRD
+        # Settled: every daemon's BGP rows (state, since) unchanged for SETTLE_S. BIRD
         # 1.6.8's ``since`` also moves when a protocol's first feed ends, which under load
-        # can come after the sessions are up; the scenarios compare rows before and after.
-        last: list = [None]
+        # can come seconds after the sessions are up (a reload test once saw every row of
+        # two nodes move a second after a 1.2 s check had passed); the scenarios compare
+        # rows before and after.
+        last = {"rows": None, "at": 0.0}
 
         def settled() -> bool:
             rows = {(n, f): protocols(lab, n, f) for n in lc.NODES for f in (4, 6)}
-            same = rows == last[0]
-            last[0] = rows
-            return same
+            now = time.monotonic()
+            if rows != last["rows"]:
+                last.update(rows=rows, at=now)
+                return False
+            return now - last["at"] >= SETTLE_S
 
-        lab_net.wait_until(settled, 60, f"{kind}: the BGP rows settle", 1.2)
+        lab_net.wait_until(settled, 60, f"{kind}: the BGP rows settle", 0.5)
         yield lab
     finally:
         lab.close()
