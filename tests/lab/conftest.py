@@ -34,7 +34,6 @@ import lab_net  # noqa: E402
 from lab_figures import FIGURES, table, unreachable  # noqa: E402
 from lab_ops import protocols  # noqa: E402
 
-
 SETTLE_S = 3.0  # seconds the BGP rows of every daemon stay the same before the scenarios
 
 
