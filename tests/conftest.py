@@ -37,7 +37,6 @@ SLOW_PATHS = (
 )
 SLOW_TESTS = frozenset(
     {
-        "interop/test_sessions.py::test_hold_timer_expires_on_dead_peer_then_reconnects",
         "interop/test_sessions.py::test_ibgp_and_ebgp_establish_from_either_side[gobgp]",
         "hostile/test_hostile_fuzz.py::test_fuzz_short",
         "routeapi/test_routeapi_health_netns.py::test_closed_port_withdrawn_within_fall_intervals",
