@@ -22,7 +22,9 @@ Choices where RFC 4271 leaves room or where bgpd deviates, each as BIRD or OpenB
   the IdleHoldTimer then starts the FSM again. Its delay doubles per consecutive error from
   ``idle_hold[0]`` up to ``idle_hold[1]`` and falls back after ``error_forget`` seconds without
   errors. A Cease or a version-error NOTIFICATION from the peer waits the current idle hold
-  without doubling it; ManualStop and collision dumps disable automatic restart.
+  without doubling it (``wait_after_peer_stop`` False: after a Cease from the peer or its
+  closed connection, no wait at all, as BIRD); ManualStop and collision dumps disable
+  automatic restart.
 * A NOTIFICATION is sent in Connect/Active too when a connection exists (RFC 4271's optional
   SendNOTIFICATIONwithoutOPEN): for OPEN errors under DelayOpen and unexpected messages (5/0).
 * Received ROUTE-REFRESH also restarts the hold timer (any message proves the peer alive).
@@ -182,6 +184,7 @@ class _Down:
     error: BGPError | None = None
     backoff: str = BACKOFF
     is_error: bool = True
+    peer_stop: bool = False  # the peer ended it without an error: a Cease, a closed connection
 
 
 class Protocol:
@@ -483,7 +486,11 @@ class Protocol:
             if down.backoff == NO_RESTART:
                 self._auto_restart = False
             elif self._auto_restart:
-                timers["idle_hold"] = now + self._next_idle_hold(down.backoff)
+                if down.peer_stop and not self.settings.wait_after_peer_stop:
+                    self._reset_backoff()
+                    timers["idle_hold"] = now  # start again at once (BIRD)
+                else:
+                    timers["idle_hold"] = now + self._next_idle_hold(down.backoff)
             self._emit(
                 ev.SessionDown(
                     down.reason,
@@ -594,9 +601,10 @@ class Protocol:
         error: BGPError | None = None,
         backoff: str = BACKOFF,
         is_error: bool = True,
+        peer_stop: bool = False,
     ) -> State:
         """Record why the session ends; the Idle entry action reports it."""
-        self._down = _Down(reason, sent, received, error, backoff, is_error)
+        self._down = _Down(reason, sent, received, error, backoff, is_error, peer_stop)
         return IDLE
 
     def _fail(self, error: BGPError) -> State:
@@ -849,13 +857,15 @@ def _notification(p: Protocol, e: inp.NotifMsg | inp.NotifMsgVerErr) -> State:
         reason += f" (data {n.data.hex()})"
     # A Cease is deliberate (shutdown, reset, collision): wait without doubling.
     mild = n.code == ERR_CEASE or isinstance(e, inp.NotifMsgVerErr)
-    return p._go_down(reason, received=n, backoff=KEEP if mild else BACKOFF)
+    return p._go_down(
+        reason, received=n, backoff=KEEP if mild else BACKOFF, peer_stop=n.code == ERR_CEASE
+    )
 
 
 def _connection_lost(p: Protocol, e: inp.Input) -> State:
     """OpenSent/OpenConfirm/Established + TcpConnectionFails: Idle, with back-off."""
     p._connected = False
-    return p._go_down(f"connection closed by peer in {p.state.value}")
+    return p._go_down(f"connection closed by peer in {p.state.value}", peer_stop=True)
 
 
 def _hold_timer_expires(p: Protocol, e: inp.HoldTimerExpires) -> State | None:

@@ -19,6 +19,9 @@ class SessionSettings:
     need. ``idle_hold`` is (initial, maximum) of the wait before an automatic restart after an
     error; it doubles per consecutive error and falls back to the initial value once no error
     happened for ``error_forget`` seconds (BIRD's error wait and forget times).
+    ``wait_after_peer_stop`` False: when the peer ends the session without an error (a Cease
+    from it, or its connection closed), start again at once and forget the back-off, as BIRD
+    does (a restarted neighbor's sessions come straight back); True waits the idle hold.
     ``connect_delay`` > 0 delays our first connection attempt of every start by that long (in
     Active, where the peer's connection is accepted meanwhile), as BIRD's connect delay time.
     ``loopback_next_hop``: "accept", "reject", or "auto" (accepted only on a connection
@@ -54,6 +57,7 @@ class SessionSettings:
     required_capabilities: tuple[int, ...] = ()
     allow_any_as: bool = False
     error_forget: float = 300.0
+    wait_after_peer_stop: bool = True
     loopback_next_hop: str = "auto"
     pool: object | None = field(default=None, compare=False, repr=False)
 

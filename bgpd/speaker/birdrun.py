@@ -50,9 +50,8 @@ from bgpd.birdctl.server import BirdControlServer, ControlSocketInUse, socket_in
 from bgpd.birdctl.snapshot import BgpErrorClass, bgp_error_text
 from bgpd.config import ConfigError
 from bgpd.config.schema import _metrics
-from bgpd.fsm import State
 from bgpd.kernel.learn import InterfaceFilter, PrefixFilter
-from bgpd.wire.constants import CEASE_ADMIN_RESET, CEASE_ADMIN_SHUTDOWN, ERR_CEASE
+from bgpd.wire.constants import CEASE_ADMIN_RESET, CEASE_ADMIN_SHUTDOWN
 
 from . import reload as reload_mod
 from .birdmode import BirdSetup
@@ -190,10 +189,14 @@ def check(path: str, ipv6: bool) -> None:
 class BirdNeighborTable(NeighborTable):
     """Sessions with BIRD's error wait (the back-off before a restart after an error, and
     when errors are forgotten) from each protocol's ``error wait time`` /
-    ``error forget time``."""
+    ``error forget time``. BIRD waits only after an error, one it found itself (it sent a
+    NOTIFICATION) or a NOTIFICATION from the neighbor other than Cease
+    (bgp_update_startup_delay); after a Cease received or a connection the neighbor closed
+    (a daemon stopped, restarting, killed) it starts again at once: a neighbor restarted by
+    runit gets its sessions straight back (the FSM's ``wait_after_peer_stop`` off)."""
 
     def settings_for(self, cfg, asn_mode=None):
-        s = super().settings_for(cfg, asn_mode)
+        s = dataclasses.replace(super().settings_for(cfg, asn_mode), wait_after_peer_stop=False)
         ext = self.speaker.bird.extras.neighbor(str(cfg.address))
         if ext is None:
             return s
@@ -201,20 +204,6 @@ class BirdNeighborTable(NeighborTable):
         return dataclasses.replace(
             s, idle_hold=(float(lo), float(max(lo, hi))), error_forget=float(ext.error_forget)
         )
-
-
-def no_error_wait(event) -> bool:
-    """Whether BIRD starts a session again without its ``error wait time`` after it went
-    down with ``event``: it waits only after an error, one it found itself (it sent a
-    NOTIFICATION) or a NOTIFICATION from the neighbor other than Cease
-    (bgp_update_startup_delay); a Cease received or a connection the neighbor closed (a
-    daemon stopped, restarting, killed) is no error. bgpd's FSM waits its idle hold after
-    those too, refusing the neighbor's connection meanwhile: a neighbor restarted by
-    runit would wait out ``error wait time`` before its sessions come back."""
-    got, sent = event.notification_received, event.notification_sent
-    if sent is not None or event.error is not None:
-        return False
-    return got is None or got.code == ERR_CEASE
 
 
 class _BirdRestart(RestartDecision):
@@ -349,15 +338,6 @@ class BirdSpeaker(Speaker):
             # down, its routes gone (not kept for a graceful restart): BIRD's
             # proto_fell_down clears the protocol's statistics
             t.imp_received = t.imp_filtered = t.wd_received = 0
-        if no_error_wait(event):
-            self.loop.call_soon(self._start_again, session)
-
-    @staticmethod
-    def _start_again(session) -> None:
-        """BIRD's protocol after a Cease or a closed connection: no error wait, the
-        neighbor's next connection is taken at once (ours follows ``connect delay time``)."""
-        if session.enabled and not session.closed and session.fsm.state is State.IDLE:
-            session.start()
 
     def updates_received(self, session, updates) -> None:
         t = self.track_of(session.owner)

@@ -15,11 +15,8 @@ import tempfile
 import pytest
 
 from bgpd.config import parse
-from bgpd.fsm.events import SessionDown
 from bgpd.speaker import Speaker
-from bgpd.speaker.birdrun import BirdRunSetup, BirdSpeaker, Extras, no_error_wait
-from bgpd.wire import Notification
-from bgpd.wire.errors import BGPError
+from bgpd.speaker.birdrun import BirdRunSetup, BirdSpeaker, Extras
 
 _ports = itertools.count(24179 + (os.getpid() % 97) * 10)
 A, B = "127.0.7.81", "127.0.7.82"  # PYTEST_XDIST_WORKER=gw6's range
@@ -98,15 +95,3 @@ async def test_no_error_wait_after_a_cease_or_a_closed_connection(tmp_path, how)
             if s is not None and not s.stopping.is_set():
                 s.stopping.set()
                 await s.stop(marker=False)
-
-
-def test_which_ends_are_errors():
-    cease = Notification(6, 2, b"")
-    hold = Notification(4, 0, b"")
-    err = BGPError(4, 0)
-    assert no_error_wait(SessionDown("x", notification_received=cease, was_established=True))
-    assert no_error_wait(SessionDown("connection closed by peer", was_established=True))
-    assert no_error_wait(SessionDown("connection closed by peer in OpenSent"))
-    assert not no_error_wait(SessionDown("x", notification_received=hold))  # an error of theirs
-    assert not no_error_wait(SessionDown("x", notification_sent=hold, error=err))  # ours
-    assert not no_error_wait(SessionDown("malformed NOTIFICATION", error=err))

@@ -121,6 +121,51 @@ def test_connect_delay_accepts_the_peer_meanwhile():
     assert p.state is State.OPENSENT and "connect_retry" not in p.timers
 
 
+def _down_by(how: str, p: Protocol, now: float) -> None:
+    """Established, then the session ends ``how``: the peer's Cease, the peer closing the
+    connection, the peer's Hold Timer Expired NOTIFICATION, or an error of ours."""
+    from fsm_harness import to_established
+
+    from bgpd.wire import Notification
+
+    to_established(p, now)
+    if how == "cease":
+        p.receive_data(Notification(6, 2, b"").encode(), now)
+    elif how == "closed":
+        p.connection_failed(now)
+    elif how == "their error":
+        p.receive_data(Notification(4, 0, b"").encode(), now)
+    else:
+        p.handle_timer(now + 1000.0)  # our hold timer: 4/0 sent
+        now += 1000.0
+    assert p.state is State.IDLE
+
+
+@pytest.mark.parametrize(
+    "how,at_once",
+    [("cease", True), ("closed", True), ("their error", False), ("our error", False)],
+)
+def test_no_wait_after_the_peer_stops_when_asked(how, at_once):
+    """``wait_after_peer_stop`` False (BIRD's rule, bgpd-bird): after a Cease from the peer
+    or its closed connection the restart is due at once and the back-off is forgotten;
+    after an error, either side's, the idle hold as ever."""
+    p = Protocol(settings(idle_hold=(5.0, 60.0), wait_after_peer_stop=False, connect_retry=5))
+    _down_by(how, p, 0.0)
+    due = p.timers["idle_hold"]
+    start = 1000.0 if how == "our error" else 0.0
+    assert (due - start == 0.0) is at_once, p.timers
+    if at_once:
+        p.handle_timer(due)
+        assert p.state is State.CONNECT
+
+
+@pytest.mark.parametrize("how", ["cease", "closed"])
+def test_the_idle_hold_after_the_peer_stops_by_default(how):
+    p = Protocol(settings(idle_hold=(5.0, 60.0), connect_retry=5))
+    _down_by(how, p, 0.0)
+    assert p.timers["idle_hold"] == 5.0
+
+
 @pytest.mark.parametrize("bad", [{"connect_delay": -1}, {"error_forget": -1}])
 def test_invalid_timing_settings(bad):
     with pytest.raises(ValueError):
