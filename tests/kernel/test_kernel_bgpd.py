@@ -204,6 +204,47 @@ def test_end_to_end_learn_announce_install_kill_restart(namespaces, daemons, tmp
     b.stop()
 
 
+def pair(daemons, tmp_path, A, B, addresses, networks, common) -> tuple[Daemon, Daemon]:
+    """bgpd in namespace B (AS 65002, announcing ``networks``) started, then in A (AS 65001,
+    installing what it receives into its main table with protocol bgp), each listening on
+    its address of ``addresses`` (A's, B's), peering with the other with the neighbor keys
+    ``common``."""
+    a_addr, b_addr = addresses
+    b = Daemon(
+        B,
+        tmp_path,
+        "B",
+        {
+            "router_id": "10.0.0.2",
+            "asn": 65002,
+            "listen": [{"address": b_addr}],
+            "networks": networks,
+            "neighbors": [{"address": a_addr, "asn": 65001, **common}],
+        },
+    ).start()
+    daemons.append(b)
+    a = Daemon(
+        A,
+        tmp_path,
+        "A",
+        {
+            "router_id": "10.0.0.1",
+            "asn": 65001,
+            "listen": [{"address": a_addr}],
+            "kernel": {"table": "main", "protocol": "bgp"},
+            "neighbors": [{"address": b_addr, "asn": 65002, **common}],
+        },
+    ).start()
+    daemons.append(a)
+    return a, b
+
+
+def first_path(d: Daemon, prefix: str) -> dict | None:
+    """The first path ``d`` holds for ``prefix`` (``show_routes``), or None."""
+    r = d.request("show_routes", {"prefix": prefix})["routes"]
+    return r[0]["paths"][0] if r else None
+
+
 def test_ipv6_routes_over_an_ipv4_session_take_the_interfaces_global_address(
     namespaces, daemons, tmp_path
 ):
@@ -217,38 +258,19 @@ def test_ipv6_routes_over_an_ipv4_session_take_the_interfaces_global_address(
     B.up("b0", "10.0.0.2/24")
     A.ip("-6", "addr", "add", "2001:db8:ab::1/64", "dev", "a0", "nodad")
     B.ip("-6", "addr", "add", "2001:db8:ab::2/64", "dev", "b0", "nodad")
-    both = ["ipv4", "ipv6"]
-    common = {"connect_retry": 1, "hold_time": 9, "families": both}
-    b = Daemon(
-        B,
+    common = {"connect_retry": 1, "hold_time": 9, "families": ["ipv4", "ipv6"]}
+    a, _b = pair(
+        daemons,
         tmp_path,
-        "B",
-        {
-            "router_id": "10.0.0.2",
-            "asn": 65002,
-            "listen": [{"address": "10.0.0.2"}],
-            "networks": ["2001:db8:99::/48", "10.99.0.0/24"],
-            "neighbors": [{"address": "10.0.0.1", "asn": 65001, **common}],
-        },
-    ).start()
-    daemons.append(b)
-    a = Daemon(
         A,
-        tmp_path,
-        "A",
-        {
-            "router_id": "10.0.0.1",
-            "asn": 65001,
-            "listen": [{"address": "10.0.0.1"}],
-            "kernel": {"table": "main", "protocol": "bgp"},
-            "neighbors": [{"address": "10.0.0.2", "asn": 65002, **common}],
-        },
-    ).start()
-    daemons.append(a)
+        B,
+        ("10.0.0.1", "10.0.0.2"),
+        ["2001:db8:99::/48", "10.99.0.0/24"],
+        common,
+    )
 
     def route6():
-        r = a.request("show_routes", {"prefix": "2001:db8:99::/48"})["routes"]
-        return r[0]["paths"][0] if r else None
+        return first_path(a, "2001:db8:99::/48")
 
     wait_sync(lambda: route6() is not None, 20, what="the IPv6 route at A")
     assert route6()["next_hop"] == "2001:db8:ab::2"
@@ -277,36 +299,12 @@ def test_ipv4_routes_over_an_ipv6_session_with_extended_next_hop(namespaces, dae
         "families": ["ipv4", "ipv6"],
         "extended_next_hop": True,
     }
-    b = Daemon(
-        B,
-        tmp_path,
-        "B",
-        {
-            "router_id": "10.0.0.2",
-            "asn": 65002,
-            "listen": [{"address": "2001:db8:ab::2"}],
-            "networks": ["10.99.0.0/24"],
-            "neighbors": [{"address": "2001:db8:ab::1", "asn": 65001, **common}],
-        },
-    ).start()
-    daemons.append(b)
-    a = Daemon(
-        A,
-        tmp_path,
-        "A",
-        {
-            "router_id": "10.0.0.1",
-            "asn": 65001,
-            "listen": [{"address": "2001:db8:ab::1"}],
-            "kernel": {"table": "main", "protocol": "bgp"},
-            "neighbors": [{"address": "2001:db8:ab::2", "asn": 65002, **common}],
-        },
-    ).start()
-    daemons.append(a)
+    a, _b = pair(
+        daemons, tmp_path, A, B, ("2001:db8:ab::1", "2001:db8:ab::2"), ["10.99.0.0/24"], common
+    )
 
     def route4():
-        r = a.request("show_routes", {"prefix": "10.99.0.0/24"})["routes"]
-        return r[0]["paths"][0] if r else None
+        return first_path(a, "10.99.0.0/24")
 
     wait_sync(lambda: route4() is not None, 20, what="the IPv4 route at A")
     assert route4()["next_hop"] == "2001:db8:ab::2"
