@@ -86,17 +86,25 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
+import farm  # noqa: E402  (the clients' selector loop: sockets, framing, keepalives)
 import rr  # noqa: E402  (Daemon base classes, /proc readers, py-spy wrapper, profile summary)
+from farm import (  # noqa: E402
+    CONNECTING,
+    ESTABLISHED,
+    HEADER,
+    KEEPALIVE_MSG,
+    OPENCONFIRM,
+    OPENSENT,
+    STATE_NAMES,
+)
 
-from bgpd.wire import AttrSet, Context, Keepalive, Open, pack_announce  # noqa: E402
+from bgpd.wire import AttrSet, Context, Open, pack_announce  # noqa: E402
 from bgpd.wire.capabilities import FourOctetAS, Multiprotocol  # noqa: E402
 from bgpd.wire.constants import IPV4_UNICAST  # noqa: E402
 
 ASN = 64512
 HOLD_TIME = 30
 KEEPALIVE_EVERY = 10
-HEADER = 19
-KEEPALIVE_MSG = Keepalive().encode()
 IMPLS = ("bgpd", "bgpd-dynamic", "bird")
 BASELINE = "bird"
 PER_BLOCK = 250  # client addresses per /24: 127.79.B.1 .. 127.79.B.250
@@ -133,9 +141,6 @@ def prefix_index(key: bytes) -> int | None:
 
 
 # --- the client process -----------------------------------------------------------------------
-
-IDLE, CONNECTING, OPENSENT, OPENCONFIRM, ESTABLISHED = range(5)
-STATE_NAMES = ("idle", "connecting", "opensent", "openconfirm", "established")
 
 
 class Held:
@@ -175,16 +180,11 @@ class Held:
         return bool(self.bits[idx >> 3] & (1 << (idx & 7)))
 
 
-class Client:
+class Client(farm.Speaker):
     """One minimal BGP speaker: its socket, buffers and what it holds."""
 
     __slots__ = (
-        "i",
         "addr",
-        "sock",
-        "state",
-        "buf",
-        "out",
         "own",
         "open_msg",
         "update_msg",
@@ -194,23 +194,14 @@ class Client:
         "updates",
         "own_seen",
         "eor",
-        "full",
-        "last_rx",
-        "max_gap",
-        "next_ka",
         "hs_deadline",
-        "sessions",
         "samples",
         "r_hold",
     )
 
     def __init__(self, i: int, keep_samples: bool, n: int) -> None:
-        self.i = i
+        super().__init__(i, KEEPALIVE_EVERY)
         self.addr = client_address(i)
-        self.sock: socket.socket | None = None
-        self.state = IDLE
-        self.buf = bytearray()
-        self.out = bytearray()
         self.own = client_prefix(i)
         caps = (Multiprotocol(1, 1), FourOctetAS(ASN))
         self.open_msg = Open(
@@ -231,22 +222,18 @@ class Client:
         self.updates = 0
         self.own_seen = 0  # our own prefix reflected back to us (must stay 0)
         self.eor = 0
-        self.full = False  # holds the N - 1 other prefixes
-        self.last_rx = 0.0
-        self.max_gap = 0.0  # longest silence of R while the window was open
-        self.next_ka = 0.0
         self.hs_deadline = 0.0
-        self.sessions = 0  # times Established
         self.samples: list[tuple[bytes, bytes]] | None = [] if keep_samples else None
         self.r_hold = None
 
 
-class Fleet:
+class Fleet(farm.Farm):
     """Every client, served by one selector loop; talks to the parent over ``conn``."""
 
     def __init__(
         self, conn, remote: str, n: int, concurrency: int, hs_timeout: float, announce=True
     ) -> None:
+        super().__init__()
         self.conn = conn
         self.announce = announce  # each client announces its prefix once Established
         self.expect = n - 1 if announce else 0  # prefixes each client must end up holding
@@ -254,15 +241,12 @@ class Fleet:
         self.n = n
         self.concurrency = concurrency
         self.hs_timeout = hs_timeout
-        self.sel = selectors.DefaultSelector()
         sample_every = max(1, n // 4)
         self.clients = [Client(i, i % sample_every == 0, n) for i in range(n)]
+        self.speakers = self.clients
         self.todo: deque[int] = deque(range(n))
         self.retry: list[tuple[float, int]] = []
-        self.ka: list[tuple[float, int]] = []
         self.in_handshake = 0
-        self.established = 0
-        self.full = 0
         self.drops: list[dict] = []  # every session that went down, or failed to come up
         self.attempts = 0
         self.t_start = time.monotonic()
@@ -270,9 +254,6 @@ class Fleet:
         self.t_all_established: float | None = None
         self.t_settled: float | None = None
         self.r_router_id: str | None = None
-        self.window: dict | None = None  # counters while the idle window is open
-        self.bytes_in = 0
-        self.messages_in = 0
 
     # --- sockets
 
@@ -302,23 +283,6 @@ class Fleet:
         self.drops.append({"client": c.i, "t": now - self.t_start, "state": "idle", "why": reason})
         heapq.heappush(self.retry, (now + RECONNECT_AFTER, c.i))
 
-    def send(self, c: Client, data: bytes, now: float) -> None:
-        if c.sock is None:
-            return
-        if c.out:
-            c.out += data
-            return
-        try:
-            k = c.sock.send(data)
-        except BlockingIOError:
-            k = 0
-        except OSError as e:
-            self.drop(c, now, f"send: {e}")
-            return
-        if k < len(data):
-            c.out += data[k:]
-            self.sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
-
     def writable(self, c: Client, now: float) -> None:
         s = c.sock
         if c.state == CONNECTING:
@@ -331,98 +295,43 @@ class Fleet:
             self.sel.modify(s, selectors.EVENT_READ, c)
             self.send(c, c.open_msg, now)
             return
-        if c.out:
-            try:
-                k = s.send(c.out)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                self.drop(c, now, f"send: {e}")
-                return
-            del c.out[:k]
-        if not c.out:
-            self.sel.modify(s, selectors.EVENT_READ, c)
+        self.flush(c, now)
 
     def drop(self, c: Client, now: float, reason: str) -> None:
         """The session (or the attempt) is over: close, forget what it held, retry later."""
         was = c.state
         if was in (CONNECTING, OPENSENT, OPENCONFIRM):
             self.in_handshake -= 1
-        elif was == ESTABLISHED:
-            self.established -= 1
-        if c.full:
-            self.full -= 1
-            c.full = False
         self.drops.append(
             {"client": c.i, "t": now - self.t_start, "state": STATE_NAMES[was], "why": reason}
         )
         if self.window is not None:
             self.window["drops"] += 1
-        if c.sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.sel.unregister(c.sock)
-            c.sock.close()
-        c.sock = None
-        c.state = IDLE
-        c.buf = bytearray()
-        c.out = bytearray()
+        self.release(c)
         c.held = Held(self.n)
         heapq.heappush(self.retry, (now + RECONNECT_AFTER, c.i))
 
-    def readable(self, c: Client, now: float) -> None:
-        try:
-            data = c.sock.recv(1 << 16)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.drop(c, now, f"recv: {e}")
-            return
-        if not data:
-            self.drop(c, now, "EOF")
-            return
-        self.bytes_in += len(data)
-        if self.window is not None and c.state == ESTABLISHED:
-            gap = now - c.last_rx
-            if gap > c.max_gap:
-                c.max_gap = gap
-        c.last_rx = now
-        buf = c.buf
-        buf += data
-        i, end = 0, len(buf)
-        while end - i >= HEADER:
-            length = (buf[i + 16] << 8) | buf[i + 17]
-            if length < HEADER:
-                self.drop(c, now, f"bad message length {length}")
-                return
-            if end - i < length:
-                break
-            t = buf[i + 18]
-            self.messages_in += 1
-            if t == 2:
-                self._update(c, buf, i + HEADER, i + length)
-            elif t == 4:
-                if c.state == OPENCONFIRM:
-                    self._established(c, now)
-                elif self.window is not None:
-                    self.window["ka_rx"] += 1
-            elif t == 1:
-                if c.state == OPENSENT:
-                    c.state = OPENCONFIRM
-                    c.r_hold = (buf[i + HEADER + 3] << 8) | buf[i + HEADER + 4]
-                    if self.r_router_id is None:
-                        self.r_router_id = ".".join(str(x) for x in buf[i + 24 : i + 28])
-                    self.send(c, KEEPALIVE_MSG, now)
-                else:
-                    self.drop(c, now, f"OPEN in state {STATE_NAMES[c.state]}")
-                    return
-            elif t == 3:
-                self.drop(c, now, f"NOTIFICATION {buf[i + HEADER]}/{buf[i + HEADER + 1]}")
-                return
-            i += length
-            if c.sock is None:
-                return
-        if i:
-            del buf[:i]
+    def message(self, c: Client, t: int, buf: bytearray, i: int, length: int, now: float) -> bool:
+        if t == 2:
+            self._update(c, buf, i + HEADER, i + length)
+        elif t == 4:
+            if c.state == OPENCONFIRM:
+                self._established(c, now)
+            elif self.window is not None:
+                self.window["ka_rx"] += 1
+        elif t == 1:
+            if c.state != OPENSENT:
+                self.drop(c, now, f"OPEN in state {STATE_NAMES[c.state]}")
+                return False
+            c.state = OPENCONFIRM
+            c.r_hold = (buf[i + HEADER + 3] << 8) | buf[i + HEADER + 4]
+            if self.r_router_id is None:
+                self.r_router_id = ".".join(str(x) for x in buf[i + 24 : i + 28])
+            self.send(c, KEEPALIVE_MSG, now)
+        elif t == 3:
+            self.drop(c, now, f"NOTIFICATION {buf[i + HEADER]}/{buf[i + HEADER + 1]}")
+            return False
+        return True
 
     def _established(self, c: Client, now: float) -> None:
         c.state = ESTABLISHED
@@ -438,8 +347,7 @@ class Fleet:
         else:
             c.full = True  # nothing to receive
             self.full += 1
-        c.next_ka = now + KEEPALIVE_EVERY
-        heapq.heappush(self.ka, (c.next_ka, c.i))
+        self.schedule_keepalives(c, now)
 
     def _update(self, c: Client, buf: bytearray, s: int, e: int) -> None:
         c.updates += 1
@@ -481,19 +389,6 @@ class Fleet:
 
     # --- timers
 
-    def keepalives(self, now: float) -> None:
-        ka = self.ka
-        while ka and ka[0][0] <= now:
-            due, i = heapq.heappop(ka)
-            c = self.clients[i]
-            if c.state != ESTABLISHED or c.next_ka != due:
-                continue  # a session that has since gone down
-            self.send(c, KEEPALIVE_MSG, now)
-            if self.window is not None:
-                self.window["ka_tx"] += 1
-            c.next_ka = max(due + KEEPALIVE_EVERY, now)
-            heapq.heappush(ka, (c.next_ka, i))
-
     def handshake_timeouts(self, now: float) -> None:
         if not self.in_handshake:
             return
@@ -534,27 +429,12 @@ class Fleet:
         }
 
     def window_start(self, now: float) -> None:
-        self.window = {
-            "t0": now,
-            "ka_rx": 0,
-            "ka_tx": 0,
-            "updates": 0,
-            "drops": 0,
-            "drops_before": len(self.drops),
-        }
-        for c in self.clients:
-            c.max_gap = 0.0
+        self.open_window(now, drops_before=len(self.drops))
 
     def window_end(self, now: float) -> dict:
         w = self.window or {}
         self.window = None
-        gaps = []
-        for c in self.clients:
-            g = c.max_gap
-            if c.state == ESTABLISHED:
-                g = max(g, now - c.last_rx)
-            gaps.append(g)
-        gaps.sort()
+        gaps = self.silences(now)
         return {
             "wall_s": now - w.get("t0", now),
             "keepalives_received": w.get("ka_rx", 0),
