@@ -84,7 +84,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import heapq
 import ipaddress
 import multiprocessing as mp
 import os
@@ -104,9 +103,18 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
+import farm  # noqa: E402  (the nodes' selector loop: sockets, framing, keepalives)
 import rr  # noqa: E402  (/proc readers, py-spy wrapper, profile summary)
+from farm import (  # noqa: E402
+    ESTABLISHED,
+    HEADER,
+    KEEPALIVE_MSG,
+    OPENCONFIRM,
+    OPENSENT,
+    STATE_NAMES,
+)
 
-from bgpd.wire import AttrSet, Context, Keepalive, Open, decode_open, pack_announce  # noqa: E402
+from bgpd.wire import AttrSet, Context, Open, decode_open, pack_announce  # noqa: E402
 from bgpd.wire.capabilities import (  # noqa: E402
     AddPath,
     FourOctetAS,
@@ -132,8 +140,6 @@ PER_OCTET = 250
 LOCAL_PREF = 2147483647 - 1024  # a Calico node's own block (krt_metric 1024)
 KRT_METRIC = 1024
 HOLD_TIME = 240  # BIRD's default; Calico does not set it
-HEADER = 19
-KEEPALIVE_MSG = Keepalive().encode()
 EOR_MSG = b"\xff" * 16 + b"\x00\x17\x02" + b"\x00\x00\x00\x00"
 IMPLS = ("bgpd", "bird")
 BASELINE = "bird"
@@ -444,8 +450,6 @@ def describe(attrs: dict[int, bytes]) -> str:
 
 # --- the node process -----------------------------------------------------------------------
 
-IDLE, OPENSENT, OPENCONFIRM, ESTABLISHED = range(4)
-STATE_NAMES = ("idle", "opensent", "openconfirm", "established")
 CLONE_NEWNET = 0x40000000
 
 
@@ -461,45 +465,30 @@ def enter_netns(name: str) -> None:
         os.close(fd)
 
 
-class Node:
+class Node(farm.Speaker):
     """One Calico node's BGP speaker: its session with R and what it holds."""
 
     __slots__ = (
-        "i",
         "addr",
         "own",
-        "sock",
-        "state",
-        "buf",
-        "out",
         "open_msg",
         "upd_plain",
         "upd_addpath",
         "upd",
         "addpath_rx",
-        "ka_every",
-        "next_ka",
         "held",
         "announced",
         "withdrawn",
         "updates",
         "own_seen",
         "eor",
-        "full",
-        "sessions",
-        "last_rx",
-        "max_gap",
         "r_caps",
     )
 
     def __init__(self, i: int, rid_mode: str = "address") -> None:
-        self.i = i
+        super().__init__(i, HOLD_TIME / 3)
         self.addr = node_address(i)
         self.own = block_key(i)
-        self.sock: socket.socket | None = None
-        self.state = IDLE
-        self.buf = bytearray()
-        self.out = bytearray()
         caps = (
             Multiprotocol(1, 1),
             RouteRefresh(),
@@ -519,37 +508,29 @@ class Node:
         (self.upd_addpath,) = pack_announce(IPV4_UNICAST, attrs, [(1, self.own)], ctx)
         self.upd = self.upd_plain
         self.addpath_rx = False
-        self.ka_every = HOLD_TIME / 3
-        self.next_ka = 0.0
         self.held: dict[bytes, bytes] = {}  # NLRI (with its path id under ADD-PATH) -> attrs
         self.announced = 0
         self.withdrawn = 0
         self.updates = 0
         self.own_seen = 0
         self.eor = 0
-        self.full = False
-        self.sessions = 0
-        self.last_rx = 0.0
-        self.max_gap = 0.0
         self.r_caps: list[str] = []
 
 
-class Fleet:
+class Fleet(farm.Farm):
     """Every node, served by one selector loop in the nodes' namespace; talks to the parent
     over ``conn``."""
 
     def __init__(self, conn, n: int, expected_extra: int, rid_mode: str = "address") -> None:
+        super().__init__()
         self.conn = conn
         self.n = n
         self.rid_mode = rid_mode
         self.want = n - 1 + expected_extra  # routes each node must hold
-        self.sel = selectors.DefaultSelector()
         self.nodes = [Node(i, rid_mode) for i in range(n)]
+        self.speakers = self.nodes
         self.by_addr = {nd.addr: nd for nd in self.nodes}
         self.attrs_pool: dict[bytes, bytes] = {}  # one object per distinct attribute block
-        self.ka: list[tuple[float, int]] = []
-        self.established = 0
-        self.full = 0
         self.events: list[dict] = []  # drops, refused and second connections
         self.connections = 0
         self.r_pid: int | None = None
@@ -559,9 +540,6 @@ class Fleet:
         self.t_settled: float | None = None
         self.r_router_id: str | None = None
         self.r_hold: set[int] = set()
-        self.window: dict | None = None
-        self.messages_in = 0
-        self.bytes_in = 0
         self.listener: socket.socket | None = None
 
     def r_cpu(self) -> float | None:
@@ -624,110 +602,39 @@ class Fleet:
             self.sel.register(s, selectors.EVENT_READ, nd)
             self.send(nd, nd.open_msg, now)
 
-    def send(self, nd: Node, data: bytes, now: float) -> None:
-        if nd.sock is None:
-            return
-        if nd.out:
-            nd.out += data
-            return
-        try:
-            k = nd.sock.send(data)
-        except BlockingIOError:
-            k = 0
-        except OSError as e:
-            self.drop(nd, now, f"send: {e}")
-            return
-        if k < len(data):
-            nd.out += data[k:]
-            self.sel.modify(nd.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, nd)
-
     def writable(self, nd: Node, now: float) -> None:
-        if nd.out:
-            try:
-                k = nd.sock.send(nd.out)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                self.drop(nd, now, f"send: {e}")
-                return
-            del nd.out[:k]
-        if not nd.out:
-            self.sel.modify(nd.sock, selectors.EVENT_READ, nd)
+        self.flush(nd, now)
 
     def drop(self, nd: Node, now: float, reason: str) -> None:
-        if nd.state == ESTABLISHED:
-            self.established -= 1
-        if nd.full:
-            self.full -= 1
-            nd.full = False
         self.event(nd, now, reason)
-        if nd.sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.sel.unregister(nd.sock)
-            nd.sock.close()
-        nd.sock = None
-        nd.state = IDLE
-        nd.buf = bytearray()
-        nd.out = bytearray()
+        self.release(nd)
         nd.held = {}
 
-    def readable(self, nd: Node, now: float) -> None:
-        try:
-            data = nd.sock.recv(1 << 16)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.drop(nd, now, f"recv: {e}")
-            return
-        if not data:
-            self.drop(nd, now, "EOF")
-            return
-        self.bytes_in += len(data)
-        if self.window is not None and nd.state == ESTABLISHED:
-            gap = now - nd.last_rx
-            if gap > nd.max_gap:
-                nd.max_gap = gap
-        nd.last_rx = now
-        buf = nd.buf
-        buf += data
-        i, end = 0, len(buf)
-        while end - i >= HEADER:
-            length = (buf[i + 16] << 8) | buf[i + 17]
-            if length < HEADER:
-                self.drop(nd, now, f"bad message length {length}")
-                return
-            if end - i < length:
-                break
-            t = buf[i + 18]
-            self.messages_in += 1
-            if t == 2:
-                if nd.state != ESTABLISHED:
-                    self.drop(nd, now, f"UPDATE in state {STATE_NAMES[nd.state]}")
-                    return
-                self.update(nd, buf, i + HEADER, i + length)
-            elif t == 4:
-                if nd.state == OPENCONFIRM:
-                    self.established_(nd, now)
-                elif self.window is not None:
-                    self.window["ka_rx"] += 1
-            elif t == 1:
-                if nd.state != OPENSENT:
-                    self.drop(nd, now, f"OPEN in state {STATE_NAMES[nd.state]}")
-                    return
-                self.open_(nd, bytes(buf[i + HEADER : i + length]), now)
-            elif t == 3:
-                code = buf[i + HEADER] if length > HEADER else 0
-                sub = buf[i + HEADER + 1] if length > HEADER + 1 else 0
-                self.drop(nd, now, f"NOTIFICATION {code}/{sub}")
-                return
-            elif t != 5:  # ROUTE-REFRESH: nothing to do, we hold no Adj-RIB-Out
-                self.drop(nd, now, f"message type {t}")
-                return
-            i += length
-            if nd.sock is None:
-                return
-        if i:
-            del buf[:i]
+    def message(self, nd: Node, t: int, buf: bytearray, i: int, length: int, now: float) -> bool:
+        if t == 2:
+            if nd.state != ESTABLISHED:
+                self.drop(nd, now, f"UPDATE in state {STATE_NAMES[nd.state]}")
+                return False
+            self.update(nd, buf, i + HEADER, i + length)
+        elif t == 4:
+            if nd.state == OPENCONFIRM:
+                self.established_(nd, now)
+            elif self.window is not None:
+                self.window["ka_rx"] += 1
+        elif t == 1:
+            if nd.state != OPENSENT:
+                self.drop(nd, now, f"OPEN in state {STATE_NAMES[nd.state]}")
+                return False
+            self.open_(nd, bytes(buf[i + HEADER : i + length]), now)
+        elif t == 3:
+            code = buf[i + HEADER] if length > HEADER else 0
+            sub = buf[i + HEADER + 1] if length > HEADER + 1 else 0
+            self.drop(nd, now, f"NOTIFICATION {code}/{sub}")
+            return False
+        elif t != 5:  # ROUTE-REFRESH: nothing to do, we hold no Adj-RIB-Out
+            self.drop(nd, now, f"message type {t}")
+            return False
+        return True
 
     def open_(self, nd: Node, body: bytes, now: float) -> None:
         try:
@@ -762,9 +669,7 @@ class Fleet:
         if self.established == self.n and self.t_all_established is None:
             self.t_all_established = now
         self.send(nd, nd.upd + EOR_MSG, now)  # with a path id if R receives them
-        if nd.ka_every:
-            nd.next_ka = now + nd.ka_every
-            heapq.heappush(self.ka, (nd.next_ka, nd.i))
+        self.schedule_keepalives(nd, now)
 
     def update(self, nd: Node, buf: bytearray, s: int, e: int) -> None:
         nd.updates += 1
@@ -806,19 +711,6 @@ class Fleet:
 
     # --- timers
 
-    def keepalives(self, now: float) -> None:
-        ka = self.ka
-        while ka and ka[0][0] <= now:
-            due, i = heapq.heappop(ka)
-            nd = self.nodes[i]
-            if nd.state != ESTABLISHED or nd.next_ka != due:
-                continue
-            self.send(nd, KEEPALIVE_MSG, now)
-            if self.window is not None:
-                self.window["ka_tx"] += 1
-            nd.next_ka = max(due + nd.ka_every, now)
-            heapq.heappush(ka, (nd.next_ka, i))
-
     # --- reports
 
     def progress(self, now: float) -> dict:
@@ -856,17 +748,12 @@ class Fleet:
         }
 
     def window_start(self, now: float) -> None:
-        self.window = {"t0": now, "ka_rx": 0, "ka_tx": 0, "updates": 0, "drops": 0}
-        for nd in self.nodes:
-            nd.max_gap = 0.0
+        self.open_window(now)
 
     def window_end(self, now: float) -> dict:
         w = self.window or {}
         self.window = None
-        gaps = sorted(
-            max(nd.max_gap, now - nd.last_rx) if nd.state == ESTABLISHED else nd.max_gap
-            for nd in self.nodes
-        )
+        gaps = self.silences(now)
         return {
             "keepalives_received": w.get("ka_rx", 0),
             "keepalives_sent": w.get("ka_tx", 0),
