@@ -20,8 +20,9 @@ class SessionSettings:
     error; it doubles per consecutive error and falls back to the initial value once no error
     happened for ``error_forget`` seconds (BIRD's error wait and forget times).
     ``wait_after_peer_stop`` False: when the peer ends the session without an error (a Cease
-    from it, or its connection closed), start again at once and forget the back-off, as BIRD
-    does (a restarted neighbor's sessions come straight back); True waits the idle hold.
+    from it, or its connection closed), start again at once, as BIRD does (a restarted
+    neighbor's sessions come straight back), the back-off starting over; True waits the
+    idle hold.
     ``connect_delay`` > 0 delays our first connection attempt of every start by that long (in
     Active, where the peer's connection is accepted meanwhile), as BIRD's connect delay time.
     ``loopback_next_hop``: "accept", "reject", or "auto" (accepted only on a connection
