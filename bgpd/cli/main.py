@@ -207,6 +207,14 @@ def _print_json(result) -> None:
     click.echo(json.dumps(result, indent=2))
 
 
+def _output(result, as_json: bool, render) -> None:
+    """``result`` as JSON (``--json``), else as ``render(result)`` prints it."""
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(render(result))
+
+
 def _address(ctx, param, value):
     if value is None:
         return None
@@ -260,10 +268,7 @@ def show_neighbors(address, as_json, call):
 def show_summary(as_json, call):
     """Router ID, AS, uptime, neighbor and route counts."""
     result = call("show_summary")
-    if as_json:
-        _print_json(result)
-    else:
-        click.echo(tables.summary(result))
+    _output(result, as_json, tables.summary)
 
 
 @show.command("routes")
@@ -297,10 +302,7 @@ def show_routes(prefix, family, neighbor, received, advertised, as_json, call):
     if advertised:
         args["advertised"] = True
     result = call("show_routes", args)
-    if as_json:
-        _print_json(result)
-    else:
-        click.echo(tables.routes_table(result.get("routes", [])))
+    _output(result, as_json, lambda r: tables.routes_table(r.get("routes", [])))
 
 
 @show.command("bfd")
@@ -309,10 +311,7 @@ def show_routes(prefix, family, neighbor, received, advertised, as_json, call):
 def show_bfd(as_json, call):
     """BFD sessions: state, timers, flaps (docs/bfd.md)."""
     result = call("show_bfd")
-    if as_json:
-        _print_json(result)
-    else:
-        click.echo(tables.bfd_table(result))
+    _output(result, as_json, tables.bfd_table)
 
 
 @show.command("monitoring")
@@ -321,10 +320,7 @@ def show_bfd(as_json, call):
 def show_monitoring(as_json, call):
     """The MRT update log, the BMP stations and the table dumps."""
     result = call("show_monitoring")
-    if as_json:
-        _print_json(result)
-    else:
-        click.echo(tables.monitoring(result))
+    _output(result, as_json, tables.monitoring)
 
 
 @main.group()
@@ -526,10 +522,7 @@ def route_list(owner, family, as_json, call):
     """The routes added through the route API, with owners and leases."""
     args = {k: v for k, v in (("owner", owner), ("family", family)) if v}
     result = call("route_list", args)
-    if as_json:
-        _print_json(result)
-    else:
-        click.echo(routetables.route_list(result))
+    _output(result, as_json, routetables.route_list)
 
 
 @show.command("services")
@@ -538,10 +531,7 @@ def route_list(owner, family, as_json, call):
 def show_services(as_json, call):
     """Health-checked services (the services config): state, routes, last check."""
     result = call("show_services")
-    if as_json:
-        _print_json(result)
-    else:
-        click.echo(routetables.services(result))
+    _output(result, as_json, routetables.services)
 
 
 @main.command()
