@@ -39,7 +39,7 @@ OPTSTRING = "c:dD:ps:P:u:g:flRh"
 # The hooks (module:function). RUNNER(options) -> exit status runs the daemon (it returns
 # when the daemon stops); CHECKER(path, ipv6) raises on a bad file, its str() being BIRD's
 # "file:line:col message" (bgpd.bird's BirdError), and returns on a good one.
-RUNNER = "bgpd.speaker.birdrun:run"
+RUNNER = "bgpd.cli.bird:run"  # bgpd.speaker.birdrun.run, asyncio imported without TLS
 CHECKER = "bgpd.bird:check_file"
 
 

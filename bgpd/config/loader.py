@@ -1,9 +1,8 @@
 """Reading a YAML file into the frozen :class:`~.schema.Config`, driven by the schema's fields."""
 
 import dataclasses
+import functools
 from typing import Any
-
-import yaml
 
 from .checks import describe
 from .errors import ConfigError, Invalid
@@ -143,35 +142,41 @@ def _check_dynamic(config: Config, templates: dict) -> None:
             )
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+@functools.cache
+def _yaml():
+    """PyYAML and a ``SafeLoader`` that refuses a key given twice in one mapping, on the first
+    file read (a daemon that reads none, bgpd-bird without a bgpd.yaml, does without ~3 MiB)."""
+    import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
 
-def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue  # keys from "<<: *anchor" may be overridden
-        k = loader.construct_object(key_node, deep=deep)
-        try:
-            dup = k in seen
-        except TypeError:
-            continue  # unhashable: construct_mapping reports it
-        if dup:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {k!r}", key_node.start_mark
-            )
-        seen.add(k)
-    return loader.construct_mapping(node, deep=deep)
+    def mapping(loader: Loader, node, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys from "<<: *anchor" may be overridden
+            k = loader.construct_object(key_node, deep=deep)
+            try:
+                dup = k in seen
+            except TypeError:
+                continue  # unhashable: construct_mapping reports it
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {k!r}", key_node.start_mark
+                )
+            seen.add(k)
+        return loader.construct_mapping(node, deep=deep)
 
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml, Loader
 
 
 def loads(text: str, file: str = "<string>") -> Config:
     """Parse YAML text (see :func:`load`)."""
+    yaml, loader = _yaml()
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -41,7 +41,6 @@ import syslog
 import time
 
 import structlog
-import yaml
 
 from bgpd.bird import BirdError
 from bgpd.birdctl.commands import Configure
@@ -96,6 +95,8 @@ def extras_options(config_path: str, name: str, environ=os.environ) -> Extras:
         path = os.path.join(os.path.dirname(os.path.abspath(config_path)), EXTRAS_FILE)
         if not os.path.exists(path):
             return Extras()
+    import yaml  # here: only when there is a bgpd.yaml (~3 MiB)
+
     try:
         with open(path) as f:
             data = yaml.safe_load(f)

@@ -139,3 +139,44 @@ def test_nothing_changes_when_asyncio_came_first():
         """
     )
     assert got == {"ssl": True, "asyncio_ssl": True}
+
+
+def test_bgpd_bird_runs_its_daemon_without_tls_or_yaml(tmp_path):
+    """bgpd-bird (bgpd.birdctl.process) takes its runner through the command-line layer, so
+    asyncio comes without ssl there too; without a bgpd.yaml beside the BIRD file, PyYAML is
+    not imported. The daemon starts and stops on a BIRD file (no kernel protocol: nothing
+    reaches the host's tables)."""
+    cfg = tmp_path / "bird.cfg"
+    cfg.write_text(
+        "router id 192.0.2.10;\n"
+        "listen bgp address 127.0.77.1 port 17979;\n"
+        "protocol device { }\n"
+        "protocol bgp peer1 {\n"
+        "  local 127.0.77.1 as 64512;\n"
+        "  neighbor 127.0.77.2 port 1 as 64512;\n"
+        "  passive on;\n"
+        "  import all;\n"
+        "}\n"
+    )
+    got = _run(
+        f"""
+        import json, sys, threading, time, os, signal
+        import bgpd.birdctl.process as process
+
+        run = process._resolve(process.RUNNER)
+        before = {{m: m in sys.modules for m in ("ssl", "yaml")}}
+        opts = process.parse_args(["bird", "-f", "-c", {str(cfg)!r}, "-s", {str(tmp_path / "bird.ctl")!r}], 4)
+        threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        status = run(opts)
+        print(json.dumps({{
+            "before": before,
+            "status": status,
+            "after": {{m: m in sys.modules for m in ("ssl", "yaml")}},
+        }}))
+        """
+    )
+    assert got == {
+        "before": {"ssl": False, "yaml": False},
+        "status": 0,
+        "after": {"ssl": False, "yaml": False},
+    }
