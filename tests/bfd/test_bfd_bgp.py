@@ -9,6 +9,7 @@ at the end of the run ("BFD measurements").
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -81,6 +82,8 @@ protocol bgp bgpd {{
 
     def close(self) -> None:
         self.kill()
+        if not bfd_peers.keep_dirs():
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def tail(self) -> str:
         p = self.dir / "bird.log"

@@ -283,8 +283,9 @@ def frr_stats(f, neighbor: str) -> dict:
     return data[neighbor]["messageStats"]
 
 
-def test_update_log_holds_every_update_exchanged(bird, frr, bgpd, addresses, mrt_readers):
-    logdir = Path(__import__("tempfile").mkdtemp(prefix="mo-mrtlog-"))
+def test_update_log_holds_every_update_exchanged(bird, frr, bgpd, addresses, mrt_readers, tmp_path):
+    logdir = tmp_path / "mrtlog"  # pytest's: removed with its old runs
+    logdir.mkdir()
     pattern = str(logdir / "sub" / "updates.%Y%m%d.%H%M%S.mrt")
     d, b, f = topology(bird, frr, bgpd, addresses, extra={"mrt": {"updates": pattern, "rotate": 0}})
     # routes flow: more announcements and withdrawals on both sides
