@@ -134,7 +134,9 @@ async def test_a_collector_that_stops_reading_never_blocks_the_caller(collector)
             await asyncio.sleep(0)  # let the loop run, as a daemon does between reads
     assert st.drops == 1, st.stats()
     assert st.peak_buffer <= bound
-    assert worst < 0.1  # never waited for the collector (a blocked call would hang)
+    # never waited for the collector: a blocked call would hang for the loop's 20 s (the
+    # bound is loose: a shared machine once took 0.18 s over one call of 50 prefixes)
+    assert worst < 2.0
     assert st.dropped_bytes > 0 and st.state != "up"
     # more events while down: ignored, no memory
     model.receive("p1", IPV4_UNICAST, [(p, None) for p in prefixes(IPV4_UNICAST, 100, 1000)])

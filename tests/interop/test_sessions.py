@@ -254,12 +254,18 @@ def test_connection_collision_resolved_to_one_session(higher, frr, bgpd, address
     assert len(conns) == 1, conns
     ours, theirs = conns[0]
     # bgpd never ended a session it had reported up, and never lost one to the collision.
+    # Once FRR dropped the kept connection, both sides race again: FRR may then close one
+    # of bgpd's connections in OpenConfirm with its own collision Cease (seen once in eight
+    # full runs); that is the new race resolving, not a session bgpd lost.
     reconnected = False
     for e in d.log_events():
         if e.get("event") == "session down":
-            assert e["reason"] == "connection closed by peer in Established", d.log_tail()
             assert "notification_sent" not in e, d.log_tail()
-            reconnected = True
+            if e["reason"] == "connection closed by peer in Established":
+                reconnected = True
+                continue
+            race = "received NOTIFICATION Cease: Connection Collision Resolution"
+            assert reconnected and e["reason"].startswith(race), d.log_tail()
     if not reconnected:  # FRR dropping the kept connection (tolerated) starts a new race
         if higher == "bgpd":
             assert theirs == f"{a_frr}:179"  # bgpd's connection was kept
