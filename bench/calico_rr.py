@@ -107,7 +107,6 @@ import farm  # noqa: E402  (the nodes' selector loop: sockets, framing, keepaliv
 import rr  # noqa: E402  (/proc readers, py-spy wrapper, profile summary)
 from farm import (  # noqa: E402
     ESTABLISHED,
-    HEADER,
     KEEPALIVE_MSG,
     OPENCONFIRM,
     OPENSENT,
@@ -610,33 +609,7 @@ class Fleet(farm.Farm):
         self.release(nd)
         nd.held = {}
 
-    def message(self, nd: Node, t: int, buf: bytearray, i: int, length: int, now: float) -> bool:
-        if t == 2:
-            if nd.state != ESTABLISHED:
-                self.drop(nd, now, f"UPDATE in state {STATE_NAMES[nd.state]}")
-                return False
-            self.update(nd, buf, i + HEADER, i + length)
-        elif t == 4:
-            if nd.state == OPENCONFIRM:
-                self.established_(nd, now)
-            elif self.window is not None:
-                self.window["ka_rx"] += 1
-        elif t == 1:
-            if nd.state != OPENSENT:
-                self.drop(nd, now, f"OPEN in state {STATE_NAMES[nd.state]}")
-                return False
-            self.open_(nd, bytes(buf[i + HEADER : i + length]), now)
-        elif t == 3:
-            code = buf[i + HEADER] if length > HEADER else 0
-            sub = buf[i + HEADER + 1] if length > HEADER + 1 else 0
-            self.drop(nd, now, f"NOTIFICATION {code}/{sub}")
-            return False
-        elif t != 5:  # ROUTE-REFRESH: nothing to do, we hold no Adj-RIB-Out
-            self.drop(nd, now, f"message type {t}")
-            return False
-        return True
-
-    def open_(self, nd: Node, body: bytes, now: float) -> None:
+    def on_open(self, nd: Node, body: bytes, now: float) -> None:
         try:
             o = decode_open(body)
         except Exception as e:  # noqa: BLE001 - a bad OPEN ends the session
@@ -662,7 +635,7 @@ class Fleet(farm.Farm):
         nd.upd = nd.upd_addpath if recv else nd.upd_plain
         self.send(nd, KEEPALIVE_MSG, now)
 
-    def established_(self, nd: Node, now: float) -> None:
+    def on_established(self, nd: Node, now: float) -> None:
         nd.state = ESTABLISHED
         nd.sessions += 1
         self.established += 1
@@ -671,7 +644,7 @@ class Fleet(farm.Farm):
         self.send(nd, nd.upd + EOR_MSG, now)  # with a path id if R receives them
         self.schedule_keepalives(nd, now)
 
-    def update(self, nd: Node, buf: bytearray, s: int, e: int) -> None:
+    def on_update(self, nd: Node, buf: bytearray, s: int, e: int) -> None:
         nd.updates += 1
         if self.window is not None:
             self.window["updates"] += 1

@@ -69,10 +69,45 @@ class Farm:
 
     # --- hooks
 
+    def on_open(self, s: Speaker, body: bytes, now: float) -> None:
+        """The reflector's OPEN (``body``: after the header) in OpenSent: check it, answer."""
+        raise NotImplementedError
+
+    def on_established(self, s: Speaker, now: float) -> None:
+        """Its KEEPALIVE in OpenConfirm: the session is up."""
+        raise NotImplementedError
+
+    def on_update(self, s: Speaker, buf: bytearray, start: int, end: int) -> None:
+        """An UPDATE in Established, its body at ``buf[start:end]``."""
+        raise NotImplementedError
+
     def message(self, s: Speaker, t: int, buf: bytearray, i: int, length: int, now: float) -> bool:
         """Message type ``t`` at ``buf[i:i + length]`` (header included); False when it
         ended the session (``s`` was dropped)."""
-        raise NotImplementedError
+        if t == 2:
+            if s.state != ESTABLISHED:
+                self.drop(s, now, f"UPDATE in state {STATE_NAMES[s.state]}")
+                return False
+            self.on_update(s, buf, i + HEADER, i + length)
+        elif t == 4:
+            if s.state == OPENCONFIRM:
+                self.on_established(s, now)
+            elif self.window is not None:
+                self.window["ka_rx"] += 1
+        elif t == 1:
+            if s.state != OPENSENT:
+                self.drop(s, now, f"OPEN in state {STATE_NAMES[s.state]}")
+                return False
+            self.on_open(s, bytes(buf[i + HEADER : i + length]), now)
+        elif t == 3:
+            code = buf[i + HEADER] if length > HEADER else 0
+            sub = buf[i + HEADER + 1] if length > HEADER + 1 else 0
+            self.drop(s, now, f"NOTIFICATION {code}/{sub}")
+            return False
+        elif t != 5:  # ROUTE-REFRESH: nothing to do, no Adj-RIB-Out is kept
+            self.drop(s, now, f"message type {t}")
+            return False
+        return True
 
     def drop(self, s: Speaker, now: float, reason: str) -> None:
         """The session is over: at least :meth:`release` it."""

@@ -91,7 +91,6 @@ import rr  # noqa: E402  (Daemon base classes, /proc readers, py-spy wrapper, pr
 from farm import (  # noqa: E402
     CONNECTING,
     ESTABLISHED,
-    HEADER,
     KEEPALIVE_MSG,
     OPENCONFIRM,
     OPENSENT,
@@ -311,29 +310,14 @@ class Fleet(farm.Farm):
         c.held = Held(self.n)
         heapq.heappush(self.retry, (now + RECONNECT_AFTER, c.i))
 
-    def message(self, c: Client, t: int, buf: bytearray, i: int, length: int, now: float) -> bool:
-        if t == 2:
-            self._update(c, buf, i + HEADER, i + length)
-        elif t == 4:
-            if c.state == OPENCONFIRM:
-                self._established(c, now)
-            elif self.window is not None:
-                self.window["ka_rx"] += 1
-        elif t == 1:
-            if c.state != OPENSENT:
-                self.drop(c, now, f"OPEN in state {STATE_NAMES[c.state]}")
-                return False
-            c.state = OPENCONFIRM
-            c.r_hold = (buf[i + HEADER + 3] << 8) | buf[i + HEADER + 4]
-            if self.r_router_id is None:
-                self.r_router_id = ".".join(str(x) for x in buf[i + 24 : i + 28])
-            self.send(c, KEEPALIVE_MSG, now)
-        elif t == 3:
-            self.drop(c, now, f"NOTIFICATION {buf[i + HEADER]}/{buf[i + HEADER + 1]}")
-            return False
-        return True
+    def on_open(self, c: Client, body: bytes, now: float) -> None:
+        c.state = OPENCONFIRM
+        c.r_hold = (body[3] << 8) | body[4]
+        if self.r_router_id is None:
+            self.r_router_id = ".".join(str(x) for x in body[5:9])
+        self.send(c, KEEPALIVE_MSG, now)
 
-    def _established(self, c: Client, now: float) -> None:
+    def on_established(self, c: Client, now: float) -> None:
         c.state = ESTABLISHED
         c.sessions += 1
         self.in_handshake -= 1
@@ -349,7 +333,7 @@ class Fleet(farm.Farm):
             self.full += 1
         self.schedule_keepalives(c, now)
 
-    def _update(self, c: Client, buf: bytearray, s: int, e: int) -> None:
+    def on_update(self, c: Client, buf: bytearray, s: int, e: int) -> None:
         c.updates += 1
         if self.window is not None:
             self.window["updates"] += 1
