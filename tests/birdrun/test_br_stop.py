@@ -269,6 +269,14 @@ def raw_command(path: Path, command: str, timeout: float = 10.0) -> tuple[list[s
     return buf.decode().splitlines(), closed
 
 
+def start_both(sides) -> None:
+    """BIRD 1.6.8 and bgpd-bird started again after a stop, both up."""
+    for kind in ("bird16", "bgpd"):
+        sides[kind].start()
+    for kind in ("bird16", "bgpd"):
+        sides[kind].wait_up()
+
+
 def test_each_protocol_advertises_its_own_restart_time(sides):
     """BIRD 1.6.8 puts each protocol's ``graceful restart time`` in its OPEN; so must
     bgpd-bird (120 to the mesh peer, 10 to the one with its own time), and no N bit
@@ -357,10 +365,7 @@ def test_sigterm_as_bird_1_6_8(sides):
     }, got
     assert got["bgpd"] == got["bird16"], got
     assert not sides["bgpd"].marker.exists()
-    for kind in ("bird16", "bgpd"):
-        sides[kind].start()
-    for kind in ("bird16", "bgpd"):
-        sides[kind].wait_up()
+    start_both(sides)
 
 
 def test_down_as_bird_1_6_8(sides):
@@ -377,10 +382,7 @@ def test_down_as_bird_1_6_8(sides):
     assert got["bird16"] == (["0007 Shutdown requested"], True, 0, [(6, 2)]), got
     assert got["bgpd"] == got["bird16"], got
     assert not sides["bgpd"].marker.exists()
-    for kind in ("bird16", "bgpd"):
-        sides[kind].start()
-    for kind in ("bird16", "bgpd"):
-        sides[kind].wait_up()
+    start_both(sides)
 
 
 def test_bgpd_yaml_makes_sigterm_graceful(sides):
